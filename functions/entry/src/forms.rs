@@ -1,0 +1,38 @@
+//! Reading `application/x-www-form-urlencoded` bodies strictly: bounded, every field at most
+//! once, unknown fields refused.
+
+use std::collections::HashMap;
+
+use crate::error::EntryError;
+
+/// Largest form body accepted (a Canvas signed request is the biggest, a few KiB).
+pub const MAX_FORM_BYTES: usize = 64 * 1024;
+
+/// The fields of a form body, each present at most once and among `allowed`.
+pub fn parse(body: &[u8], allowed: &[&str]) -> Result<HashMap<String, String>, EntryError> {
+    if body.len() > MAX_FORM_BYTES {
+        return Err(EntryError::InvalidForm);
+    }
+    let mut fields = HashMap::new();
+    for (name, value) in url::form_urlencoded::parse(body) {
+        if !allowed.contains(&name.as_ref()) || fields.insert(name.into_owned(), value.into_owned()).is_some() {
+            return Err(EntryError::InvalidForm);
+        }
+    }
+    Ok(fields)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_known_fields_once() {
+        let fields = parse(b"a=1&b=x+y%21", &["a", "b"]).unwrap();
+        assert_eq!(fields["a"], "1");
+        assert_eq!(fields["b"], "x y!");
+        assert_eq!(parse(b"a=1&a=2", &["a"]), Err(EntryError::InvalidForm));
+        assert_eq!(parse(b"c=1", &["a"]), Err(EntryError::InvalidForm));
+        assert!(parse(b"", &["a"]).unwrap().is_empty());
+    }
+}

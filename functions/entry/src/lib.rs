@@ -1,0 +1,115 @@
+//! Custom-link, web-tab and formula-link entry; Canvas entry; SSO login; onboarding; and the
+//! landing page behind the authorizer. Flows 1–5 of DESIGN.md.
+
+mod admission;
+mod app;
+mod canvas;
+mod error;
+mod forms;
+mod link;
+mod onboarding;
+mod pages;
+mod sso;
+
+use std::sync::Arc;
+
+use axum::extract::Request;
+use axum::http::{HeaderValue, header};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use outpost_shared::app_session::SessionPolicy;
+use outpost_shared::ids::OrgId;
+use outpost_shared::secrets::{AppSecret, OAuthClientSecret};
+use outpost_shared::services::Services;
+use outpost_shared::signed::Signer;
+use outpost_shared::store::OrgRegistration;
+use secrecy::ExposeSecret;
+
+pub use error::{EntryError, Wants};
+pub use link::EntryLink;
+
+/// What every entry request reaches.
+#[derive(Debug, Clone)]
+pub struct EntryState {
+    pub services: Services,
+    pub sessions: SessionPolicy,
+}
+
+impl EntryState {
+    pub fn new(services: Services) -> Arc<Self> {
+        Arc::new(Self { services, sessions: SessionPolicy::default() })
+    }
+
+    /// The org's registration, which must exist and be active.
+    async fn active_org(&self, org: &OrgId) -> Result<OrgRegistration, EntryError> {
+        let registration = self.services.store.get_org(org).await.map_err(|err| {
+            tracing::error!(error = %err, "org lookup failed");
+            EntryError::StoreUnavailable
+        })?;
+        match registration {
+            None => Err(EntryError::OrgNotRegistered),
+            Some(org) if !org.is_active() => Err(EntryError::OrgInactive),
+            Some(org) => Ok(org),
+        }
+    }
+
+    async fn app_secret(&self) -> Result<AppSecret, EntryError> {
+        self.services.secrets.json::<AppSecret>(&self.services.config.app_secret_name).await.map_err(|err| {
+            tracing::error!(error = %err, "app secret unavailable");
+            EntryError::Misconfigured
+        })
+    }
+
+    /// The signer for cookies and CSRF tokens.
+    async fn signer(&self) -> Result<Signer, EntryError> {
+        Ok(Signer::new(self.app_secret().await?.signing_key.expose_secret().as_bytes()))
+    }
+
+    /// The OAuth client (SSO, Canvas) of `org`: its own, or the packaged app's.
+    async fn oauth_client(&self, org: &OrgRegistration) -> Result<OAuthClientSecret, EntryError> {
+        match &org.secrets.oauth_client {
+            Some(name) => self.services.secrets.json(name).await.map_err(|err| {
+                tracing::error!(error = %err, "org OAuth client secret unavailable");
+                EntryError::Misconfigured
+            }),
+            None => {
+                let app = self.app_secret().await?;
+                Ok(OAuthClientSecret { client_id: app.oauth_client_id, client_secret: app.oauth_client_secret })
+            }
+        }
+    }
+}
+
+/// The entry function's routes. `/app` and `/logout` sit behind the authorizer (template.yaml,
+/// and the local stack's middleware).
+pub fn router(state: Arc<EntryState>) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/entry", get(link::entry))
+        .route("/onboarding", get(onboarding::show).post(onboarding::submit))
+        .route("/sso/start", get(sso::start))
+        .route("/sso/callback", get(sso::callback))
+        .route("/canvas", post(canvas::enter))
+        .route("/app", get(app::landing))
+        .route("/logout", post(app::logout))
+        .layer(axum::extract::DefaultBodyLimit::max(forms::MAX_FORM_BYTES))
+        .layer(middleware::from_fn(no_store))
+        .with_state(state)
+}
+
+/// Every entry response may follow a link that carried a session id: never cache it, never leak
+/// the address through `Referer`.
+async fn no_store(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    response
+}
+
+async fn health() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "status": "ok", "function": "entry" }))
+}

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# The one test command: installs what it needs, starts its own services on free ports, runs every
+# check, and stops what it started. Works from a fresh clone on a fresh machine.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+step() { printf '\n==> %s\n' "$*"; }
+
+started=()
+cleanup() {
+  for pid in "${started[@]}"; do
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+}
+trap cleanup EXIT
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# --- Tools -----------------------------------------------------------------------------------
+step "Python tools (moto server, cfn-lint) in .venv"
+venv="$root/.venv"
+stamp="$venv/.requirements.sha256"
+wanted="$(sha256sum infra/requirements-test.txt | cut -d' ' -f1)"
+if [[ ! -x "$venv/bin/python" ]]; then
+  python3 -m venv "$venv"
+fi
+if [[ "$(cat "$stamp" 2>/dev/null || true)" != "$wanted" ]]; then
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -r infra/requirements-test.txt
+  echo "$wanted" > "$stamp"
+fi
+
+# --- Static checks ---------------------------------------------------------------------------
+step "cargo fmt --check"
+cargo fmt --all --check
+
+step "cargo clippy (warnings are errors)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "cfn-lint template.yaml"
+"$venv/bin/cfn-lint" template.yaml
+
+# --- Services --------------------------------------------------------------------------------
+step "moto server (DynamoDB, Secrets Manager)"
+moto_port="$(free_port)"
+"$venv/bin/moto_server" -H 127.0.0.1 -p "$moto_port" > "${TMPDIR:-/tmp}/outpost-moto-$moto_port.log" 2>&1 &
+started+=("$!")
+python3 - "$moto_port" <<'PY'
+import sys, time, urllib.request
+url = f"http://127.0.0.1:{sys.argv[1]}/moto-api/"
+for _ in range(150):
+    try:
+        urllib.request.urlopen(url, timeout=1)
+        sys.exit(0)
+    except OSError:
+        time.sleep(0.1)
+sys.exit(f"moto server did not start on {url}")
+PY
+export AWS_ENDPOINT_URL="http://127.0.0.1:$moto_port"
+export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
+echo "moto on $AWS_ENDPOINT_URL"
+
+# --- Tests -----------------------------------------------------------------------------------
+step "cargo test (unit, store contract on both adapters, end-to-end)"
+cargo test --workspace --locked
+
+step "all checks passed"

@@ -1,0 +1,17 @@
+//! The crate every Outpost function shares: Salesforce ids and hosts, the Salesforce client,
+//! storage and secrets adapters, configuration and telemetry.
+
+pub mod app_session;
+pub mod config;
+pub mod cookies;
+pub mod crypto;
+pub mod hosts;
+pub mod identity;
+pub mod ids;
+pub mod salesforce;
+pub mod secrets;
+pub mod services;
+pub mod signed;
+pub mod store;
+pub mod telemetry;
+pub mod tokens;

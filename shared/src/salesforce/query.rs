@@ -1,0 +1,152 @@
+//! SOQL query and queryAll as a stream of typed pages that follows `nextRecordsUrl` to the end
+//! (SALESFORCE-API.md §5.1). No hidden cap: the stream ends when Salesforce says `done`.
+
+use futures::Stream;
+use reqwest::Method;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+use super::{OrgConnection, SalesforceError, data_path};
+
+/// How to run a query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct QueryOptions {
+    /// `queryAll`: include deleted (recycle bin) and archived rows.
+    pub include_deleted: bool,
+    /// `Sforce-Query-Options: batchSize=N` (200..=2000; Salesforce treats it as a hint).
+    pub batch_size: Option<u16>,
+}
+
+/// One page of results.
+#[derive(Debug, Clone, Deserialize)]
+pub struct QueryPage<T> {
+    /// Rows matched by the whole query, not this page.
+    #[serde(rename = "totalSize")]
+    pub total_size: u64,
+    pub done: bool,
+    #[serde(rename = "nextRecordsUrl", default)]
+    pub next_records_url: Option<String>,
+    pub records: Vec<T>,
+}
+
+impl<T> QueryPage<T> {
+    /// Parses a page body.
+    pub fn from_slice(body: &[u8]) -> Result<Self, SalesforceError>
+    where
+        T: DeserializeOwned,
+    {
+        serde_json::from_slice(body).map_err(|err| SalesforceError::Protocol(format!("query page: {err}")))
+    }
+}
+
+/// A `nextRecordsUrl` must be a data-API query path on the same host; anything else is refused
+/// rather than followed.
+fn checked_next_path(next: &str) -> Result<&str, SalesforceError> {
+    let plausible = next.starts_with("/services/data/v")
+        && (next.contains("/query/") || next.contains("/queryAll/"))
+        && !next.contains("..")
+        && !next.contains("//")
+        && next.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'.' | b'-' | b'_'));
+    if plausible { Ok(next) } else { Err(SalesforceError::Protocol("implausible nextRecordsUrl".into())) }
+}
+
+enum Cursor {
+    First(String),
+    Next(String),
+    Done,
+}
+
+impl OrgConnection {
+    /// The first page of `soql`.
+    #[tracing::instrument(skip_all, fields(host = %self.host, all = options.include_deleted))]
+    pub async fn query_first<T: DeserializeOwned>(
+        &self,
+        soql: &str,
+        options: QueryOptions,
+    ) -> Result<QueryPage<T>, SalesforceError> {
+        let resource = if options.include_deleted { "/queryAll/" } else { "/query/" };
+        let encoded: String = url::form_urlencoded::byte_serialize(soql.as_bytes()).collect();
+        let mut call = self.call(Method::GET, &data_path(&format!("{resource}?q={encoded}")));
+        if let Some(size) = options.batch_size {
+            call.headers.push(("Sforce-Query-Options", format!("batchSize={size}")));
+        }
+        let reply = self.client.send(call).await?;
+        QueryPage::from_slice(&reply.body)
+    }
+
+    /// The page a `nextRecordsUrl` points at.
+    pub async fn query_next<T: DeserializeOwned>(
+        &self,
+        next_records_url: &str,
+        options: QueryOptions,
+    ) -> Result<QueryPage<T>, SalesforceError> {
+        let mut call = self.call(Method::GET, checked_next_path(next_records_url)?);
+        if let Some(size) = options.batch_size {
+            call.headers.push(("Sforce-Query-Options", format!("batchSize={size}")));
+        }
+        let reply = self.client.send(call).await?;
+        QueryPage::from_slice(&reply.body)
+    }
+
+    /// Every page of `soql`, following `nextRecordsUrl` until `done`.
+    pub fn query<T: DeserializeOwned>(
+        &self,
+        soql: &str,
+        options: QueryOptions,
+    ) -> impl Stream<Item = Result<QueryPage<T>, SalesforceError>> + '_ {
+        futures::stream::try_unfold(Cursor::First(soql.to_owned()), move |cursor| async move {
+            let page: QueryPage<T> = match cursor {
+                Cursor::First(soql) => self.query_first(&soql, options).await?,
+                Cursor::Next(url) => self.query_next(&url, options).await?,
+                Cursor::Done => return Ok(None),
+            };
+            let next = match (&page.next_records_url, page.done) {
+                (Some(url), false) => Cursor::Next(url.clone()),
+                (None, false) => {
+                    return Err(SalesforceError::Protocol("a page not done without nextRecordsUrl".into()));
+                }
+                (_, true) => Cursor::Done,
+            };
+            Ok(Some((page, next)))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    struct Row {
+        #[serde(rename = "Id")]
+        id: String,
+    }
+
+    #[test]
+    fn parses_paginated_and_final_pages() {
+        let first = br#"{"totalSize": 3, "done": false, "nextRecordsUrl": "/services/data/v26.0/query/01gD0000002HU6KIAW-2000",
+            "records": [{"attributes": {"type": "Contact", "url": "/services/data/v66.0/sobjects/Contact/003A"}, "Id": "003A"}]}"#;
+        let page: QueryPage<Row> = QueryPage::from_slice(first).unwrap();
+        assert_eq!(page.total_size, 3);
+        assert!(!page.done);
+        assert_eq!(page.records[0].id, "003A");
+        assert!(checked_next_path(page.next_records_url.as_deref().unwrap()).is_ok());
+        let empty: QueryPage<Row> = QueryPage::from_slice(br#"{"totalSize":0,"done":true,"records":[]}"#).unwrap();
+        assert!(empty.done && empty.next_records_url.is_none());
+    }
+
+    #[test]
+    fn refuses_next_urls_that_leave_the_query_resource() {
+        for bad in [
+            "https://evil.example/services/data/v64.0/query/x",
+            "//evil.example/services/data/v64.0/query/x",
+            "/services/data/v64.0/sobjects/User",
+            "/services/data/v64.0/query/../../oauth2/userinfo",
+            "/services/data/v64.0/query/x?redirect=1",
+            "/services/data/v64.0/query/x@evil",
+        ] {
+            assert!(checked_next_path(bad).is_err(), "{bad}");
+        }
+        assert!(checked_next_path("/services/data/v64.0/queryAll/0r8xx0000000001AAA-4000").is_ok());
+    }
+}

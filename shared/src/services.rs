@@ -1,0 +1,48 @@
+//! The clients every function holds, built once at init and shared by every invocation.
+
+use std::sync::Arc;
+
+use crate::config::Config;
+use crate::salesforce::{ClientSettings, SalesforceClient, SalesforceError};
+use crate::secrets::{SecretCache, SecretsManagerSource};
+use crate::store::{DynamoTable, Items, SharedStore};
+
+/// The I/O a function reaches: store, secrets, Salesforce; plus its configuration.
+#[derive(Clone)]
+pub struct Services {
+    pub config: Arc<Config>,
+    pub store: SharedStore,
+    pub secrets: Arc<SecretCache>,
+    pub salesforce: SalesforceClient,
+}
+
+impl std::fmt::Debug for Services {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Services").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+/// Init failed; the function cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    Salesforce(#[from] SalesforceError),
+}
+
+impl Services {
+    /// DynamoDB, Secrets Manager and the Salesforce client from the Lambda environment. No
+    /// network call happens here: clients connect on first use.
+    pub async fn from_aws(config: Config) -> Result<Self, InitError> {
+        let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let table = DynamoTable::new(aws_sdk_dynamodb::Client::new(&aws), config.table_name.clone());
+        let secrets = SecretsManagerSource::new(aws_sdk_secretsmanager::Client::new(&aws));
+        Ok(Self {
+            store: Arc::new(Items::new(table)),
+            secrets: Arc::new(SecretCache::new(Arc::new(secrets), config.secret_ttl)),
+            salesforce: SalesforceClient::new(&ClientSettings::default())?,
+            config: Arc::new(config),
+        })
+    }
+}

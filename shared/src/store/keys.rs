@@ -1,0 +1,101 @@
+//! Where each kind of item lives in the single table. Both adapters use these keys, so a
+//! DynamoDB table and an embedded file hold the same layout.
+
+use super::table::Key;
+use crate::ids::{OrgId, RecipientObject, RecordId, UserId};
+
+use super::model::Change;
+
+/// Registrations share one small partition so the scheduled sync can list them with one Query
+/// instead of scanning a table that holds millions of recipients.
+pub const ORGS_PARTITION: &str = "ORGS";
+
+pub fn org(org: &OrgId) -> Key {
+    Key::new(ORGS_PARTITION, format!("ORG#{org}"))
+}
+
+pub fn org_partition(org: &OrgId) -> String {
+    format!("ORG#{org}")
+}
+
+pub fn user(org: &OrgId, user: &UserId) -> Key {
+    Key::new(org_partition(org), format!("USER#{user}"))
+}
+
+pub fn session(token_hash: &str) -> Key {
+    Key::new(format!("SESSION#{token_hash}"), "SESSION")
+}
+
+pub fn validated_session(sid_hash: &str) -> Key {
+    Key::new(format!("SFSESSION#{sid_hash}"), "SFSESSION")
+}
+
+pub fn idempotency(org: &OrgId, key: &str) -> Key {
+    Key::new(org_partition(org), format!("IDEMPOTENCY#{key}"))
+}
+
+pub fn checkpoint(org: &OrgId, object: RecipientObject) -> Key {
+    Key::new(org_partition(org), format!("CHECKPOINT#{}", object.api_name()))
+}
+
+/// Recipients spread over this many partitions per org: one partition takes ~1,000 writes/s.
+pub const RECIPIENT_SHARDS: u8 = 16;
+
+/// The shard of a record id (FNV-1a: stable across processes and versions).
+pub fn recipient_shard(id: &RecordId) -> u8 {
+    let hash =
+        id.as_str().bytes().fold(0x811c_9dc5_u32, |hash, byte| (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193));
+    (hash % u32::from(RECIPIENT_SHARDS)) as u8
+}
+
+pub fn recipient_partition(org: &OrgId, shard: u8) -> String {
+    format!("ORG#{org}#R{shard:02}")
+}
+
+pub fn recipient(org: &OrgId, id: &RecordId) -> Key {
+    Key::new(recipient_partition(org, recipient_shard(id)), id.as_str())
+}
+
+pub fn write_back(org: &OrgId, record: &RecordId, change: &Change) -> Key {
+    Key::new(org_partition(org), format!("WRITEBACK#{}#{record}", change.kind()))
+}
+
+pub fn dead_letter(org: &OrgId, record: &RecordId, change: &Change) -> Key {
+    Key::new(org_partition(org), format!("DEADLETTER#{}#{record}", change.kind()))
+}
+
+/// Runs sort newest first: the sort key counts down from `i64::MAX`.
+pub fn sync_run(org: &OrgId, started_at_millis: i64, run_id: &str) -> Key {
+    Key::new(org_partition(org), format!("RUN#{:019}#{run_id}", i64::MAX - started_at_millis))
+}
+
+pub fn sync_lease(org: &OrgId) -> Key {
+    Key::new(org_partition(org), "SYNCLEASE")
+}
+
+/// Written by the Apex "sync now" call; its DynamoDB stream record starts the sync function.
+pub fn sync_request(org: &OrgId) -> Key {
+    Key::new(org_partition(org), "SYNCREQUEST")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_are_stable_and_spread() {
+        let ids: Vec<RecordId> = (0..1000).map(|n| RecordId::parse(&format!("003q0000{n:07}")).unwrap()).collect();
+        let mut counts = [0u32; RECIPIENT_SHARDS as usize];
+        for id in &ids {
+            counts[usize::from(recipient_shard(id))] += 1;
+        }
+        assert!(counts.iter().all(|&c| c > 30), "{counts:?}");
+        assert_eq!(recipient_shard(&ids[0]), recipient_shard(&RecordId::parse(ids[0].as_str()).unwrap()));
+    }
+
+    #[test]
+    fn newer_runs_sort_first() {
+        let org = OrgId::parse("00Dx0000000BV7z").unwrap();
+        assert!(sync_run(&org, 2_000, "b").sk < sync_run(&org, 1_000, "a").sk);
+    }
+}

@@ -1,0 +1,553 @@
+//! Storage: narrow traits for what Outpost keeps, implemented once over a single-table item layer
+//! ([`table::Table`]) that has two adapters: DynamoDB ([`DynamoTable`]) and an embedded
+//! file-backed table ([`EmbeddedTable`]). The domain never sees either SDK.
+
+mod dynamo;
+mod embedded;
+pub mod keys;
+pub mod model;
+pub mod table;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+pub use dynamo::DynamoTable;
+pub use embedded::EmbeddedTable;
+pub use model::*;
+use table::{BatchPut, Condition, ConditionalPut, Table, Write};
+
+use crate::ids::{OrgId, RecipientObject, RecordId, UserId};
+
+/// Why the store could not answer.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the store is unavailable: {0}")]
+    Unavailable(String),
+    #[error("a stored item is unreadable: {0}")]
+    Corrupt(String),
+    #[error("an item with that key already exists")]
+    Conflict,
+}
+
+/// Whether a create made something new.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Created {
+    Created,
+    AlreadyExists,
+}
+
+/// Org registrations.
+#[async_trait]
+pub trait OrgStore: Send + Sync {
+    /// Registers or updates an org.
+    async fn put_org(&self, org: &OrgRegistration) -> Result<(), StoreError>;
+    async fn get_org(&self, org: &OrgId) -> Result<Option<OrgRegistration>, StoreError>;
+    /// Every registered org, active or not.
+    async fn list_orgs(&self) -> Result<Vec<OrgRegistration>, StoreError>;
+}
+
+/// User mappings, keyed by (org, user).
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    /// Creates the mapping unless one exists (a double submit creates one mapping).
+    async fn create_user(&self, user: &UserMapping) -> Result<Created, StoreError>;
+    async fn get_user(&self, org: &OrgId, user: &UserId) -> Result<Option<UserMapping>, StoreError>;
+}
+
+/// Outpost sessions, keyed by the SHA-256 of their token.
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    async fn create_session(&self, session: &OutpostSession) -> Result<(), StoreError>;
+    async fn get_session(&self, token_hash: &str) -> Result<Option<OutpostSession>, StoreError>;
+    /// Saves a later `expires_at`; does nothing once the session was deleted.
+    async fn extend_session(&self, session: &OutpostSession) -> Result<(), StoreError>;
+    async fn delete_session(&self, token_hash: &str) -> Result<(), StoreError>;
+}
+
+/// Salesforce sessions userinfo confirmed, keyed by the SHA-256 of the session id.
+#[async_trait]
+pub trait ValidatedSessionCache: Send + Sync {
+    async fn put_validated(&self, session: &ValidatedSession) -> Result<(), StoreError>;
+    async fn get_validated(&self, sid_hash: &str) -> Result<Option<ValidatedSession>, StoreError>;
+}
+
+/// Idempotency keys of Apex callouts: claim, then complete or release.
+#[async_trait]
+pub trait IdempotencyStore: Send + Sync {
+    /// Claims `key` for a request whose body hashes to `body_hash`; the claim lapses after `lease`
+    /// so a crashed worker does not block the key forever.
+    async fn claim_idempotency_key(
+        &self,
+        org: &OrgId,
+        key: &str,
+        body_hash: &str,
+        lease: Duration,
+    ) -> Result<IdempotencyClaim, StoreError>;
+    /// Saves the response of a claimed key, kept for `retention`.
+    async fn complete_idempotency_key(
+        &self,
+        org: &OrgId,
+        key: &str,
+        body_hash: &str,
+        response: &SavedResponse,
+        retention: Duration,
+    ) -> Result<(), StoreError>;
+    /// Gives up a claim whose processing failed, so a retry can process again.
+    async fn release_idempotency_key(&self, org: &OrgId, key: &str, body_hash: &str) -> Result<(), StoreError>;
+}
+
+/// Sync checkpoints, one per (org, object).
+#[async_trait]
+pub trait CheckpointStore: Send + Sync {
+    /// The checkpoint, or the initial one of an object never synced.
+    async fn get_checkpoint(&self, org: &OrgId, object: RecipientObject) -> Result<SyncCheckpoint, StoreError>;
+    async fn put_checkpoint(&self, checkpoint: &SyncCheckpoint) -> Result<(), StoreError>;
+}
+
+/// Where a listing of an org's recipients continues: a shard, and the last id read in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecipientCursor {
+    pub shard: u8,
+    pub after: Option<String>,
+}
+
+/// The recipient set of each org, spread over shards.
+#[async_trait]
+pub trait RecipientStore: Send + Sync {
+    /// Sync writes: unconditional, batched. Pages come from a consistent Salesforce snapshot, and a
+    /// record changed meanwhile is newer than the snapshot, so the next run rewrites it.
+    async fn write_recipients(&self, org: &OrgId, recipients: &[Recipient]) -> Result<(), StoreError>;
+    /// Callout writes: each applied only if newer than what is stored, in request order.
+    async fn apply_recipients(&self, org: &OrgId, recipients: &[Recipient]) -> Result<Vec<Applied>, StoreError>;
+    async fn get_recipient(&self, org: &OrgId, id: &RecordId) -> Result<Option<Recipient>, StoreError>;
+    /// A page of `object`'s recipients (tombstones included); `None` cursor to start, `None` back at the end.
+    async fn list_recipients(
+        &self,
+        org: &OrgId,
+        object: RecipientObject,
+        cursor: Option<RecipientCursor>,
+        limit: usize,
+    ) -> Result<(Vec<Recipient>, Option<RecipientCursor>), StoreError>;
+}
+
+/// Changes owed to Salesforce, and the ones that gave up.
+#[async_trait]
+pub trait WriteBackStore: Send + Sync {
+    /// Queues a change; the same change of the same record queued twice is one entry.
+    async fn enqueue_write_back(&self, change: &WriteBack) -> Result<Created, StoreError>;
+    /// Entries due at `now`, at most `limit`.
+    async fn due_write_backs(&self, org: &OrgId, now: EpochSeconds, limit: usize)
+    -> Result<Vec<WriteBack>, StoreError>;
+    /// Every queued entry, due or not.
+    async fn pending_write_backs(&self, org: &OrgId) -> Result<Vec<WriteBack>, StoreError>;
+    /// Removes a change that Salesforce accepted.
+    async fn complete_write_back(&self, change: &WriteBack) -> Result<(), StoreError>;
+    /// Saves a failed attempt (its attempts, next time and error already updated).
+    async fn retry_write_back(&self, change: &WriteBack) -> Result<(), StoreError>;
+    /// Moves a change that exhausted its attempts to the dead letters, where it stays visible.
+    async fn bury_write_back(&self, change: &WriteBack) -> Result<(), StoreError>;
+    async fn dead_letters(&self, org: &OrgId) -> Result<Vec<WriteBack>, StoreError>;
+}
+
+/// Sync runs, the per-org run lease and "sync now" requests.
+#[async_trait]
+pub trait SyncRunStore: Send + Sync {
+    async fn put_run(&self, run: &SyncRun) -> Result<(), StoreError>;
+    /// The latest runs, newest first.
+    async fn recent_runs(&self, org: &OrgId, limit: usize) -> Result<Vec<SyncRun>, StoreError>;
+    /// Takes the org's run lease for `holder` unless someone else holds a live one.
+    async fn acquire_sync_lease(&self, org: &OrgId, holder: &str, ttl: Duration) -> Result<bool, StoreError>;
+    async fn release_sync_lease(&self, org: &OrgId, holder: &str) -> Result<(), StoreError>;
+    /// Records a "sync now" request unless one is pending.
+    async fn request_sync(&self, org: &OrgId, ttl: Duration) -> Result<Created, StoreError>;
+    async fn clear_sync_request(&self, org: &OrgId) -> Result<(), StoreError>;
+}
+
+/// Everything Outpost keeps.
+pub trait Store:
+    OrgStore
+    + UserStore
+    + SessionStore
+    + ValidatedSessionCache
+    + IdempotencyStore
+    + CheckpointStore
+    + RecipientStore
+    + WriteBackStore
+    + SyncRunStore
+{
+}
+
+impl<T> Store for T where
+    T: OrgStore
+        + UserStore
+        + SessionStore
+        + ValidatedSessionCache
+        + IdempotencyStore
+        + CheckpointStore
+        + RecipientStore
+        + WriteBackStore
+        + SyncRunStore
+{
+}
+
+/// The store as the functions hold it.
+pub type SharedStore = Arc<dyn Store>;
+
+/// The domain stores over any [`Table`].
+#[derive(Debug, Clone)]
+pub struct Items<T> {
+    table: T,
+}
+
+impl<T: Table> Items<T> {
+    pub fn new(table: T) -> Self {
+        Self { table }
+    }
+
+    /// The underlying table.
+    pub fn table(&self) -> &T {
+        &self.table
+    }
+}
+
+fn seconds(duration: Duration) -> i64 {
+    i64::try_from(duration.as_secs()).unwrap_or(i64::MAX)
+}
+
+#[async_trait]
+impl<T: Table> OrgStore for Items<T> {
+    async fn put_org(&self, org: &OrgRegistration) -> Result<(), StoreError> {
+        self.table.put(&keys::org(&org.org_id), None, org, Condition::Always).await.map(drop)
+    }
+
+    async fn get_org(&self, org: &OrgId) -> Result<Option<OrgRegistration>, StoreError> {
+        self.table.get(&keys::org(org)).await
+    }
+
+    async fn list_orgs(&self) -> Result<Vec<OrgRegistration>, StoreError> {
+        const PAGE: usize = 100;
+        let mut orgs = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page =
+                self.table.query::<OrgRegistration>(keys::ORGS_PARTITION, "ORG#", after.as_deref(), PAGE).await?;
+            orgs.extend(page.items.into_iter().map(|(_, org)| org));
+            match page.next_after {
+                Some(next) => after = Some(next),
+                None => return Ok(orgs),
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl<T: Table> UserStore for Items<T> {
+    async fn create_user(&self, user: &UserMapping) -> Result<Created, StoreError> {
+        let key = keys::user(&user.org_id, &user.user_id);
+        Ok(match self.table.put(&key, None, user, Condition::Absent).await? {
+            Write::Done => Created::Created,
+            Write::Refused(_) => Created::AlreadyExists,
+        })
+    }
+
+    async fn get_user(&self, org: &OrgId, user: &UserId) -> Result<Option<UserMapping>, StoreError> {
+        self.table.get(&keys::user(org, user)).await
+    }
+}
+
+#[async_trait]
+impl<T: Table> SessionStore for Items<T> {
+    async fn create_session(&self, session: &OutpostSession) -> Result<(), StoreError> {
+        let key = keys::session(&session.token_hash);
+        match self.table.put(&key, Some(session.expires_at), session, Condition::Absent).await? {
+            Write::Done => Ok(()),
+            Write::Refused(_) => Err(StoreError::Conflict),
+        }
+    }
+
+    async fn get_session(&self, token_hash: &str) -> Result<Option<OutpostSession>, StoreError> {
+        self.table.get(&keys::session(token_hash)).await
+    }
+
+    async fn extend_session(&self, session: &OutpostSession) -> Result<(), StoreError> {
+        let key = keys::session(&session.token_hash);
+        let condition = Condition::Equals("token_hash", session.token_hash.clone());
+        self.table.put(&key, Some(session.expires_at), session, condition).await.map(drop)
+    }
+
+    async fn delete_session(&self, token_hash: &str) -> Result<(), StoreError> {
+        self.table.delete(&keys::session(token_hash), Condition::Always).await.map(drop)
+    }
+}
+
+#[async_trait]
+impl<T: Table> ValidatedSessionCache for Items<T> {
+    async fn put_validated(&self, session: &ValidatedSession) -> Result<(), StoreError> {
+        let key = keys::validated_session(&session.sid_hash);
+        self.table.put(&key, Some(session.expires_at), session, Condition::Always).await.map(drop)
+    }
+
+    async fn get_validated(&self, sid_hash: &str) -> Result<Option<ValidatedSession>, StoreError> {
+        self.table.get(&keys::validated_session(sid_hash)).await
+    }
+}
+
+#[async_trait]
+impl<T: Table> IdempotencyStore for Items<T> {
+    async fn claim_idempotency_key(
+        &self,
+        org: &OrgId,
+        key: &str,
+        body_hash: &str,
+        lease: Duration,
+    ) -> Result<IdempotencyClaim, StoreError> {
+        let record = IdempotencyRecord {
+            org_id: *org,
+            key: key.to_owned(),
+            body_hash: body_hash.to_owned(),
+            response: None,
+            expires_at: now_epoch().saturating_add(seconds(lease)),
+        };
+        let written =
+            self.table.put(&keys::idempotency(org, key), Some(record.expires_at), &record, Condition::Absent).await?;
+        Ok(match written {
+            Write::Done => IdempotencyClaim::Claimed,
+            Write::Refused(Some(existing)) if existing.body_hash != body_hash => IdempotencyClaim::Mismatch,
+            Write::Refused(Some(IdempotencyRecord { response: Some(saved), .. })) => IdempotencyClaim::Replay(saved),
+            Write::Refused(_) => IdempotencyClaim::InProgress,
+        })
+    }
+
+    async fn complete_idempotency_key(
+        &self,
+        org: &OrgId,
+        key: &str,
+        body_hash: &str,
+        response: &SavedResponse,
+        retention: Duration,
+    ) -> Result<(), StoreError> {
+        let record = IdempotencyRecord {
+            org_id: *org,
+            key: key.to_owned(),
+            body_hash: body_hash.to_owned(),
+            response: Some(response.clone()),
+            expires_at: now_epoch().saturating_add(seconds(retention)),
+        };
+        let condition = Condition::Equals("body_hash", body_hash.to_owned());
+        match self.table.put(&keys::idempotency(org, key), Some(record.expires_at), &record, condition).await? {
+            Write::Done => Ok(()),
+            // The lease lapsed and another request took the key: its answer wins.
+            Write::Refused(_) => Err(StoreError::Conflict),
+        }
+    }
+
+    async fn release_idempotency_key(&self, org: &OrgId, key: &str, body_hash: &str) -> Result<(), StoreError> {
+        let condition = Condition::Equals("body_hash", body_hash.to_owned());
+        self.table.delete(&keys::idempotency(org, key), condition).await.map(drop)
+    }
+}
+
+#[async_trait]
+impl<T: Table> CheckpointStore for Items<T> {
+    async fn get_checkpoint(&self, org: &OrgId, object: RecipientObject) -> Result<SyncCheckpoint, StoreError> {
+        Ok(self
+            .table
+            .get(&keys::checkpoint(org, object))
+            .await?
+            .unwrap_or_else(|| SyncCheckpoint::initial(*org, object)))
+    }
+
+    async fn put_checkpoint(&self, checkpoint: &SyncCheckpoint) -> Result<(), StoreError> {
+        let key = keys::checkpoint(&checkpoint.org_id, checkpoint.object);
+        self.table.put(&key, None, checkpoint, Condition::Always).await.map(drop)
+    }
+}
+
+/// Tombstones outlive any callout retry or sync snapshot by far, then expire.
+const TOMBSTONE_LIFETIME: i64 = 30 * 24 * 3600;
+/// Run records are kept this long.
+const RUN_RETENTION: i64 = 90 * 24 * 3600;
+
+fn recipient_ttl(recipient: &Recipient) -> Option<EpochSeconds> {
+    (!recipient.is_member()).then(|| now_epoch() + TOMBSTONE_LIFETIME)
+}
+
+#[async_trait]
+impl<T: Table> RecipientStore for Items<T> {
+    async fn write_recipients(&self, org: &OrgId, recipients: &[Recipient]) -> Result<(), StoreError> {
+        let puts: Vec<BatchPut<&Recipient>> = recipients
+            .iter()
+            .map(|recipient| BatchPut {
+                key: keys::recipient(org, &recipient.id),
+                ttl: recipient_ttl(recipient),
+                item: recipient,
+            })
+            .collect();
+        self.table.put_batch(&puts).await
+    }
+
+    async fn apply_recipients(&self, org: &OrgId, recipients: &[Recipient]) -> Result<Vec<Applied>, StoreError> {
+        let puts: Vec<ConditionalPut<&Recipient>> = recipients
+            .iter()
+            .map(|recipient| ConditionalPut {
+                key: keys::recipient(org, &recipient.id),
+                ttl: recipient_ttl(recipient),
+                item: recipient,
+                condition: Condition::AbsentOrBelow("modstamp", recipient.modstamp),
+            })
+            .collect();
+        let written = self.table.put_each(&puts).await?;
+        Ok(written.into_iter().map(|written| if written { Applied::Written } else { Applied::Stale }).collect())
+    }
+
+    async fn get_recipient(&self, org: &OrgId, id: &RecordId) -> Result<Option<Recipient>, StoreError> {
+        self.table.get(&keys::recipient(org, id)).await
+    }
+
+    async fn list_recipients(
+        &self,
+        org: &OrgId,
+        object: RecipientObject,
+        cursor: Option<RecipientCursor>,
+        limit: usize,
+    ) -> Result<(Vec<Recipient>, Option<RecipientCursor>), StoreError> {
+        let prefix = match object {
+            RecipientObject::Contact => crate::ids::ContactId::PREFIX,
+            RecipientObject::Lead => crate::ids::LeadId::PREFIX,
+        };
+        let mut cursor = cursor.unwrap_or(RecipientCursor { shard: 0, after: None });
+        let mut recipients = Vec::new();
+        while cursor.shard < keys::RECIPIENT_SHARDS && recipients.len() < limit {
+            let partition = keys::recipient_partition(org, cursor.shard);
+            let page = self
+                .table
+                .query::<Recipient>(&partition, prefix, cursor.after.as_deref(), limit - recipients.len())
+                .await?;
+            recipients.extend(page.items.into_iter().map(|(_, recipient)| recipient));
+            cursor = match page.next_after {
+                Some(after) => RecipientCursor { shard: cursor.shard, after: Some(after) },
+                None => RecipientCursor { shard: cursor.shard + 1, after: None },
+            };
+        }
+        let next = (cursor.shard < keys::RECIPIENT_SHARDS).then_some(cursor);
+        Ok((recipients, next))
+    }
+}
+
+#[async_trait]
+impl<T: Table> WriteBackStore for Items<T> {
+    async fn enqueue_write_back(&self, change: &WriteBack) -> Result<Created, StoreError> {
+        let key = keys::write_back(&change.org_id, &change.record, &change.change);
+        Ok(match self.table.put(&key, None, change, Condition::Absent).await? {
+            Write::Done => Created::Created,
+            Write::Refused(_) => Created::AlreadyExists,
+        })
+    }
+
+    async fn due_write_backs(
+        &self,
+        org: &OrgId,
+        now: EpochSeconds,
+        limit: usize,
+    ) -> Result<Vec<WriteBack>, StoreError> {
+        let mut due = self.pending_write_backs(org).await?;
+        due.retain(|change| change.next_attempt_at <= now);
+        due.truncate(limit);
+        Ok(due)
+    }
+
+    async fn pending_write_backs(&self, org: &OrgId) -> Result<Vec<WriteBack>, StoreError> {
+        self.all_with_prefix(&keys::org_partition(org), "WRITEBACK#").await
+    }
+
+    async fn complete_write_back(&self, change: &WriteBack) -> Result<(), StoreError> {
+        let key = keys::write_back(&change.org_id, &change.record, &change.change);
+        self.table.delete(&key, Condition::Always).await.map(drop)
+    }
+
+    async fn retry_write_back(&self, change: &WriteBack) -> Result<(), StoreError> {
+        let key = keys::write_back(&change.org_id, &change.record, &change.change);
+        self.table.put(&key, None, change, Condition::Always).await.map(drop)
+    }
+
+    async fn bury_write_back(&self, change: &WriteBack) -> Result<(), StoreError> {
+        // Written first, deleted second: a crash in between leaves a duplicate, never a loss.
+        let dead = keys::dead_letter(&change.org_id, &change.record, &change.change);
+        self.table.put(&dead, None, change, Condition::Always).await?;
+        self.complete_write_back(change).await
+    }
+
+    async fn dead_letters(&self, org: &OrgId) -> Result<Vec<WriteBack>, StoreError> {
+        self.all_with_prefix(&keys::org_partition(org), "DEADLETTER#").await
+    }
+}
+
+impl<T: Table> Items<T> {
+    /// Every live item of a partition under a sort-key prefix.
+    async fn all_with_prefix<R: serde::de::DeserializeOwned + Send>(
+        &self,
+        pk: &str,
+        prefix: &str,
+    ) -> Result<Vec<R>, StoreError> {
+        const PAGE: usize = 500;
+        let mut items = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = self.table.query::<R>(pk, prefix, after.as_deref(), PAGE).await?;
+            items.extend(page.items.into_iter().map(|(_, item)| item));
+            match page.next_after {
+                Some(next) => after = Some(next),
+                None => return Ok(items),
+            }
+        }
+    }
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Lease {
+    holder: String,
+}
+
+#[async_trait]
+impl<T: Table> SyncRunStore for Items<T> {
+    async fn put_run(&self, run: &SyncRun) -> Result<(), StoreError> {
+        let key = keys::sync_run(&run.org_id, run.started_at.millis(), &run.run_id);
+        self.table.put(&key, Some(now_epoch() + RUN_RETENTION), run, Condition::Always).await.map(drop)
+    }
+
+    async fn recent_runs(&self, org: &OrgId, limit: usize) -> Result<Vec<SyncRun>, StoreError> {
+        let page = self.table.query::<SyncRun>(&keys::org_partition(org), "RUN#", None, limit).await?;
+        Ok(page.items.into_iter().map(|(_, run)| run).collect())
+    }
+
+    async fn acquire_sync_lease(&self, org: &OrgId, holder: &str, ttl: Duration) -> Result<bool, StoreError> {
+        let lease = Lease { holder: holder.to_owned() };
+        let written =
+            self.table.put(&keys::sync_lease(org), Some(now_epoch() + seconds(ttl)), &lease, Condition::Absent).await?;
+        Ok(matches!(written, Write::Done))
+    }
+
+    async fn release_sync_lease(&self, org: &OrgId, holder: &str) -> Result<(), StoreError> {
+        self.table.delete(&keys::sync_lease(org), Condition::Equals("holder", holder.to_owned())).await.map(drop)
+    }
+
+    async fn request_sync(&self, org: &OrgId, ttl: Duration) -> Result<Created, StoreError> {
+        #[derive(serde::Serialize, serde::Deserialize)]
+        struct Request {
+            org_id: OrgId,
+            kind: String,
+        }
+        let request = Request { org_id: *org, kind: "sync_request".into() };
+        let written = self
+            .table
+            .put(&keys::sync_request(org), Some(now_epoch() + seconds(ttl)), &request, Condition::Absent)
+            .await?;
+        Ok(if matches!(written, Write::Done) { Created::Created } else { Created::AlreadyExists })
+    }
+
+    async fn clear_sync_request(&self, org: &OrgId) -> Result<(), StoreError> {
+        self.table.delete(&keys::sync_request(org), Condition::Always).await.map(drop)
+    }
+}

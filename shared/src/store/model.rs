@@ -1,0 +1,391 @@
+//! What Outpost keeps (DESIGN.md "Data"). No password and no Salesforce session id appears here:
+//! sessions are keyed by the SHA-256 of their token.
+
+use serde::{Deserialize, Serialize};
+
+use crate::hosts::{HostError, HostPolicy, SalesforceHost};
+use crate::ids::{OrgId, RecipientObject, RecordId, UserId};
+use crate::salesforce::SfDateTime;
+
+/// Seconds since the Unix epoch.
+pub type EpochSeconds = i64;
+
+/// The current time in epoch seconds.
+pub fn now_epoch() -> EpochSeconds {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// How an org's users get access (the seed's two provisioning models).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProvisioningMode {
+    /// Each user is identified and onboarded once.
+    PerUser,
+    /// Every active user of the org gets in; nobody is onboarded.
+    OrgWide,
+}
+
+impl ProvisioningMode {
+    /// `per_user` / `org_wide`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProvisioningMode::PerUser => "per_user",
+            ProvisioningMode::OrgWide => "org_wide",
+        }
+    }
+
+    /// Parses `per_user` / `org_wide`.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "per_user" => Some(ProvisioningMode::PerUser),
+            "org_wide" => Some(ProvisioningMode::OrgWide),
+            _ => None,
+        }
+    }
+}
+
+/// Whether an org may use Outpost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrgStatus {
+    Active,
+    Inactive,
+}
+
+/// Names of an org's secrets in the secret store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrgSecretNames {
+    /// The integration user's credentials (JWT bearer or client credentials).
+    pub integration: String,
+    /// The key Apex callouts present.
+    pub callout_key: String,
+    /// The org's own OAuth client (SSO, Canvas) when it does not use the app-wide one.
+    #[serde(default)]
+    pub oauth_client: Option<String>,
+}
+
+impl OrgSecretNames {
+    /// The conventional names under `prefix` (`outpost/org/<org18>/…`).
+    pub fn conventional(prefix: &str, org: &OrgId) -> Self {
+        Self {
+            integration: format!("{prefix}/org/{org}/integration"),
+            callout_key: format!("{prefix}/org/{org}/callout-key"),
+            oauth_client: None,
+        }
+    }
+}
+
+/// An org registered with Outpost.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrgRegistration {
+    pub org_id: OrgId,
+    pub name: String,
+    /// The API host pinned at registration; links must name exactly this host.
+    pub pinned_host: String,
+    pub mode: ProvisioningMode,
+    pub status: OrgStatus,
+    pub secrets: OrgSecretNames,
+    pub registered_at: EpochSeconds,
+}
+
+impl OrgRegistration {
+    /// The pinned host, validated again under the running process's policy.
+    pub fn host(&self, policy: HostPolicy) -> Result<SalesforceHost, HostError> {
+        SalesforceHost::from_host(&self.pinned_host, policy)
+    }
+
+    /// Whether the org may use Outpost.
+    pub fn is_active(&self) -> bool {
+        self.status == OrgStatus::Active
+    }
+}
+
+/// How a user mapping came to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MappingSource {
+    /// The user completed onboarding (`per_user`).
+    Onboarding,
+    /// Created on first entry in an `org_wide` org.
+    OrgWide,
+}
+
+/// An Outpost user: keyed by (org id, user id), never by email or username.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserMapping {
+    pub org_id: OrgId,
+    pub user_id: UserId,
+    pub display_name: String,
+    /// Where replies to mail sent by this user go.
+    pub reply_to: String,
+    pub source: MappingSource,
+    /// When the user accepted the terms (onboarding only).
+    #[serde(default)]
+    pub consented_at: Option<EpochSeconds>,
+    pub created_at: EpochSeconds,
+}
+
+/// An Outpost session, stored under the SHA-256 of its token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutpostSession {
+    pub token_hash: String,
+    pub org_id: OrgId,
+    pub user_id: UserId,
+    pub mode: ProvisioningMode,
+    pub created_at: EpochSeconds,
+    /// Sliding idle expiry; never past `absolute_expires_at`.
+    pub expires_at: EpochSeconds,
+    pub absolute_expires_at: EpochSeconds,
+}
+
+/// A Salesforce session that userinfo confirmed, cached by the SHA-256 of the session id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ValidatedSession {
+    pub sid_hash: String,
+    pub org_id: OrgId,
+    pub user_id: UserId,
+    pub expires_at: EpochSeconds,
+}
+
+/// A response saved for an idempotency key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavedResponse {
+    pub status: u16,
+    pub body: String,
+}
+
+/// What an idempotency key has seen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdempotencyRecord {
+    pub org_id: OrgId,
+    pub key: String,
+    /// Hex SHA-256 of the request body.
+    pub body_hash: String,
+    /// `None` while the first request is being processed.
+    #[serde(default)]
+    pub response: Option<SavedResponse>,
+    pub expires_at: EpochSeconds,
+}
+
+/// The outcome of claiming an idempotency key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdempotencyClaim {
+    /// First use: process the request, then complete or release the key.
+    Claimed,
+    /// Same key, same body, finished: answer with the saved response.
+    Replay(SavedResponse),
+    /// Same key, same body, still being processed elsewhere.
+    InProgress,
+    /// Same key, different body.
+    Mismatch,
+}
+
+/// A position in the `(SystemModstamp, Id)` order of an object's records.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct SyncCursor {
+    pub modstamp: SfDateTime,
+    pub id: String,
+}
+
+/// Where the sync of one object of one org stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncCheckpoint {
+    pub org_id: OrgId,
+    pub object: RecipientObject,
+    /// The last record durably written; `None` before the first page.
+    #[serde(default)]
+    pub cursor: Option<SyncCursor>,
+    /// A Bulk API 2.0 job of an initial load that is still to be read.
+    #[serde(default)]
+    pub bulk_job: Option<BulkJobCheckpoint>,
+    /// Deletions have been checked up to here (getDeleted `latestDateCovered`).
+    #[serde(default)]
+    pub deletes_checked_until: Option<SfDateTime>,
+    /// When the last run of this object reached the end of its changes.
+    #[serde(default)]
+    pub completed_at: Option<EpochSeconds>,
+}
+
+impl SyncCheckpoint {
+    /// The checkpoint of an object never synced.
+    pub fn initial(org_id: OrgId, object: RecipientObject) -> Self {
+        Self { org_id, object, cursor: None, bulk_job: None, deletes_checked_until: None, completed_at: None }
+    }
+}
+
+/// A Bulk API 2.0 job being read: its id, and the next results locator once reading began.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BulkJobCheckpoint {
+    pub job_id: String,
+    #[serde(default)]
+    pub locator: Option<String>,
+    /// The job's snapshot time: the cursor the REST sync resumes from once the job is read.
+    pub started_at: SfDateTime,
+}
+
+/// A Contact or Lead as a mail recipient, keyed by its record id. Deleted records and converted
+/// leads stay as tombstones (with their modstamp) so a late, older change cannot bring them back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Recipient {
+    pub id: RecordId,
+    #[serde(default)]
+    pub first_name: Option<String>,
+    #[serde(default)]
+    pub last_name: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+    pub opted_out: bool,
+    pub bounced: bool,
+    #[serde(default)]
+    pub bounce_reason: Option<String>,
+    #[serde(default)]
+    pub bounced_at: Option<SfDateTime>,
+    /// Leads only.
+    #[serde(default)]
+    pub converted: bool,
+    pub deleted: bool,
+    /// `SystemModstamp` in epoch milliseconds: newer wins.
+    pub modstamp: i64,
+}
+
+impl Recipient {
+    /// Whether the record belongs in the recipient set (not deleted, not a converted lead).
+    pub fn is_member(&self) -> bool {
+        !self.deleted && !self.converted
+    }
+
+    /// A tombstone for a record deleted as of `modstamp`.
+    pub fn tombstone(id: RecordId, modstamp: i64) -> Self {
+        Self {
+            id,
+            first_name: None,
+            last_name: None,
+            email: None,
+            opted_out: false,
+            bounced: false,
+            bounce_reason: None,
+            bounced_at: None,
+            converted: false,
+            deleted: true,
+            modstamp,
+        }
+    }
+}
+
+/// What a conditional recipient write did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// Written: it was new or newer than what was stored.
+    Written,
+    /// Not written: the stored record is as new or newer.
+    Stale,
+}
+
+/// A change Outpost owes Salesforce.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Change {
+    /// The recipient unsubscribed: `HasOptedOutOfEmail = true`.
+    OptOut,
+    /// Mail to the recipient bounced: `EmailBouncedReason`/`EmailBouncedDate`.
+    Bounce { reason: String, bounced_at: SfDateTime },
+}
+
+impl Change {
+    /// A short name, part of the queue key: one pending change of each kind per record.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Change::OptOut => "opt_out",
+            Change::Bounce { .. } => "bounce",
+        }
+    }
+}
+
+/// A queued write-back, retried with backoff until it succeeds or becomes a dead letter.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WriteBack {
+    pub org_id: OrgId,
+    pub record: RecordId,
+    pub change: Change,
+    pub attempts: u32,
+    /// Not before this time (backoff).
+    pub next_attempt_at: EpochSeconds,
+    #[serde(default)]
+    pub last_error: Option<String>,
+    pub enqueued_at: EpochSeconds,
+}
+
+/// How a sync run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// Every object reached the end of its changes; the write-back queue was worked.
+    Complete,
+    /// Some work finished and some did not (an object failed, a Bulk job is still running).
+    Partial,
+    /// The org's API budget share is spent; the checkpoint is saved.
+    StoppedBudget,
+    /// The Lambda deadline came; the checkpoint is saved.
+    StoppedDeadline,
+    /// The integration user could not log in (policy refusal, bad credentials).
+    AuthFailed,
+    Failed,
+}
+
+/// What one object's sync did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectRun {
+    pub pulled: u64,
+    pub upserted: u64,
+    pub deleted: u64,
+    pub pages: u64,
+    /// Whether a Bulk API 2.0 job carried the load.
+    pub bulk: bool,
+    #[serde(default)]
+    pub cursor_before: Option<SyncCursor>,
+    #[serde(default)]
+    pub cursor_after: Option<SyncCursor>,
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+/// Write-back outcome counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WriteBackRun {
+    pub ok: u64,
+    pub failed: u64,
+    pub dead: u64,
+}
+
+/// The record of one sync run of one org.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SyncRun {
+    pub org_id: OrgId,
+    pub run_id: String,
+    /// What started it: `schedule`, `apex`, `local`, …
+    pub trigger: String,
+    pub status: RunStatus,
+    pub started_at: SfDateTime,
+    pub duration_ms: u64,
+    pub contacts: ObjectRun,
+    pub leads: ObjectRun,
+    pub write_back: WriteBackRun,
+    pub api_calls: u64,
+    /// `used/limit` from the last `Sforce-Limit-Info`.
+    #[serde(default)]
+    pub api_usage: Option<String>,
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+impl SyncRun {
+    /// The counts of `object`.
+    pub fn object_mut(&mut self, object: RecipientObject) -> &mut ObjectRun {
+        match object {
+            RecipientObject::Contact => &mut self.contacts,
+            RecipientObject::Lead => &mut self.leads,
+        }
+    }
+}

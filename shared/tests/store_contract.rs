@@ -1,0 +1,486 @@
+//! One contract for both store adapters: every test runs against the embedded table and against
+//! DynamoDB as served by moto (`AWS_ENDPOINT_URL`, set by `infra/test.sh`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+use outpost_shared::crypto;
+use outpost_shared::ids::{OrgId, RecipientObject, RecordId, UserId};
+use outpost_shared::salesforce::SfDateTime;
+use outpost_shared::store::table::{BatchPut, Condition, Key, Table, Write};
+use outpost_shared::store::*;
+use serde::{Deserialize, Serialize};
+
+/// A fresh embedded store in its own temporary directory (kept alive by the returned guard).
+fn embedded() -> (Items<EmbeddedTable>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let table = EmbeddedTable::open(&dir.path().join("outpost.redb")).expect("open embedded table");
+    (Items::new(table), dir)
+}
+
+/// A fresh DynamoDB table on the moto server the test command started.
+async fn dynamo() -> (Items<DynamoTable>, ()) {
+    let endpoint = std::env::var("AWS_ENDPOINT_URL")
+        .expect("AWS_ENDPOINT_URL must name the moto server: run the tests through ./infra/test.sh");
+    let config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(Credentials::new("test", "test", None, None, "contract-tests"))
+        .build();
+    let client = aws_sdk_dynamodb::Client::from_conf(config);
+    let name = format!("contract-{}", &crypto::random_token()[..12]).replace(['_', '-'], "x");
+    DynamoTable::create_if_missing(&client, &name).await.expect("create table");
+    (Items::new(DynamoTable::new(client, name)), ())
+}
+
+/// Declares each contract test once per adapter.
+macro_rules! contract {
+    ($($test:ident),* $(,)?) => {
+        mod embedded_table {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    let (store, _guard) = super::embedded();
+                    super::$test(store).await;
+                }
+            )*
+        }
+        mod dynamodb_on_moto {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    let (store, _guard) = super::dynamo().await;
+                    super::$test(store).await;
+                }
+            )*
+        }
+    };
+}
+
+contract!(
+    registers_updates_and_lists_orgs,
+    lists_more_orgs_than_one_page,
+    creates_a_user_mapping_once,
+    sessions_live_slide_and_end,
+    expired_items_read_as_absent,
+    validated_sessions_are_cached_until_they_expire,
+    idempotency_keys_replay_conflict_and_release,
+    one_of_two_concurrent_claims_wins,
+    checkpoints_start_initial_and_round_trip,
+    batches_and_pages_cover_every_item,
+    conditional_writes_follow_the_condition,
+    recipients_keep_the_newest_modstamp,
+    recipients_list_across_shards_per_object,
+    write_backs_queue_once_retry_and_bury,
+    sync_runs_leases_and_requests,
+);
+
+fn random_id(prefix: &str) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let bytes = crypto::random_bytes::<12>();
+    let tail: String = bytes.iter().map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char).collect();
+    format!("{prefix}{tail}")
+}
+
+fn random_org() -> OrgId {
+    OrgId::parse(&random_id("00D")).expect("valid org id")
+}
+
+fn random_user() -> UserId {
+    UserId::parse(&random_id("005")).expect("valid user id")
+}
+
+fn registration(org: OrgId, mode: ProvisioningMode) -> OrgRegistration {
+    OrgRegistration {
+        org_id: org,
+        name: "Acme".into(),
+        pinned_host: "acme.my.salesforce.com".into(),
+        mode,
+        status: OrgStatus::Active,
+        secrets: OrgSecretNames::conventional("outpost", &org),
+        registered_at: now_epoch(),
+    }
+}
+
+fn session(org: OrgId, user: UserId, expires_in: i64) -> OutpostSession {
+    let now = now_epoch();
+    OutpostSession {
+        token_hash: crypto::sha256_hex(crypto::random_token().as_bytes()),
+        org_id: org,
+        user_id: user,
+        mode: ProvisioningMode::PerUser,
+        created_at: now,
+        expires_at: now + expires_in,
+        absolute_expires_at: now + 3600,
+    }
+}
+
+async fn registers_updates_and_lists_orgs<T: Table>(store: Items<T>) {
+    let a = random_org();
+    let b = random_org();
+    store.put_org(&registration(a, ProvisioningMode::PerUser)).await.unwrap();
+    store.put_org(&registration(b, ProvisioningMode::OrgWide)).await.unwrap();
+    assert_eq!(store.get_org(&a).await.unwrap().unwrap().mode, ProvisioningMode::PerUser);
+    assert!(store.get_org(&random_org()).await.unwrap().is_none());
+
+    let mut inactive = registration(a, ProvisioningMode::PerUser);
+    inactive.status = OrgStatus::Inactive;
+    store.put_org(&inactive).await.unwrap();
+    assert!(!store.get_org(&a).await.unwrap().unwrap().is_active());
+
+    let listed: Vec<OrgId> = store.list_orgs().await.unwrap().into_iter().map(|o| o.org_id).collect();
+    assert!(listed.contains(&a) && listed.contains(&b), "{listed:?}");
+}
+
+async fn lists_more_orgs_than_one_page<T: Table>(store: Items<T>) {
+    let orgs: Vec<OrgId> = (0..230).map(|_| random_org()).collect();
+    for org in &orgs {
+        store.put_org(&registration(*org, ProvisioningMode::PerUser)).await.unwrap();
+    }
+    let listed = store.list_orgs().await.unwrap();
+    for org in &orgs {
+        assert!(listed.iter().any(|o| o.org_id == *org));
+    }
+    assert_eq!(listed.len(), orgs.len());
+}
+
+async fn creates_a_user_mapping_once<T: Table>(store: Items<T>) {
+    let org = random_org();
+    let user = random_user();
+    let mapping = UserMapping {
+        org_id: org,
+        user_id: user,
+        display_name: "Ada".into(),
+        reply_to: "ada@example.com".into(),
+        source: MappingSource::Onboarding,
+        consented_at: Some(now_epoch()),
+        created_at: now_epoch(),
+    };
+    assert_eq!(store.create_user(&mapping).await.unwrap(), Created::Created);
+    let second = UserMapping { display_name: "Someone else".into(), ..mapping.clone() };
+    assert_eq!(store.create_user(&second).await.unwrap(), Created::AlreadyExists);
+    assert_eq!(store.get_user(&org, &user).await.unwrap(), Some(mapping));
+    assert!(store.get_user(&org, &random_user()).await.unwrap().is_none());
+}
+
+async fn sessions_live_slide_and_end<T: Table>(store: Items<T>) {
+    let mut live = session(random_org(), random_user(), 600);
+    store.create_session(&live).await.unwrap();
+    assert!(matches!(store.create_session(&live).await, Err(StoreError::Conflict)));
+    assert_eq!(store.get_session(&live.token_hash).await.unwrap().as_ref(), Some(&live));
+
+    live.expires_at += 300;
+    store.extend_session(&live).await.unwrap();
+    assert_eq!(store.get_session(&live.token_hash).await.unwrap().unwrap().expires_at, live.expires_at);
+
+    store.delete_session(&live.token_hash).await.unwrap();
+    assert!(store.get_session(&live.token_hash).await.unwrap().is_none());
+    // Sliding a deleted session must not bring it back.
+    store.extend_session(&live).await.unwrap();
+    assert!(store.get_session(&live.token_hash).await.unwrap().is_none());
+}
+
+async fn expired_items_read_as_absent<T: Table>(store: Items<T>) {
+    let expired = session(random_org(), random_user(), -1);
+    store.create_session(&expired).await.unwrap();
+    assert!(store.get_session(&expired.token_hash).await.unwrap().is_none());
+    // An expired item does not block a create under its key either.
+    store.create_session(&expired).await.unwrap();
+}
+
+async fn validated_sessions_are_cached_until_they_expire<T: Table>(store: Items<T>) {
+    let sid_hash = crypto::sha256_hex(b"00Dx0000000BV7z!session");
+    let cached = ValidatedSession {
+        sid_hash: sid_hash.clone(),
+        org_id: random_org(),
+        user_id: random_user(),
+        expires_at: now_epoch() + 300,
+    };
+    store.put_validated(&cached).await.unwrap();
+    assert_eq!(store.get_validated(&sid_hash).await.unwrap(), Some(cached.clone()));
+    let stale = ValidatedSession { expires_at: now_epoch() - 1, ..cached };
+    store.put_validated(&stale).await.unwrap();
+    assert!(store.get_validated(&sid_hash).await.unwrap().is_none());
+}
+
+async fn idempotency_keys_replay_conflict_and_release<T: Table>(store: Items<T>) {
+    let org = random_org();
+    let lease = Duration::from_secs(60);
+    let retention = Duration::from_secs(3600);
+    let claim = |key: &'static str, hash: &'static str| store.claim_idempotency_key(&org, key, hash, lease);
+
+    assert_eq!(claim("k1", "h1").await.unwrap(), IdempotencyClaim::Claimed);
+    assert_eq!(claim("k1", "h1").await.unwrap(), IdempotencyClaim::InProgress);
+    assert_eq!(claim("k1", "h2").await.unwrap(), IdempotencyClaim::Mismatch);
+
+    let saved = SavedResponse { status: 200, body: r#"{"results":[]}"#.into() };
+    store.complete_idempotency_key(&org, "k1", "h1", &saved, retention).await.unwrap();
+    assert_eq!(claim("k1", "h1").await.unwrap(), IdempotencyClaim::Replay(saved.clone()));
+    assert_eq!(claim("k1", "h2").await.unwrap(), IdempotencyClaim::Mismatch);
+    // Another org's identical key is independent.
+    assert_eq!(store.claim_idempotency_key(&random_org(), "k1", "h1", lease).await.unwrap(), IdempotencyClaim::Claimed);
+
+    assert_eq!(claim("k2", "h1").await.unwrap(), IdempotencyClaim::Claimed);
+    store.release_idempotency_key(&org, "k2", "h1").await.unwrap();
+    assert_eq!(claim("k2", "h1").await.unwrap(), IdempotencyClaim::Claimed);
+
+    // A lapsed lease frees the key.
+    assert_eq!(store.claim_idempotency_key(&org, "k3", "h1", Duration::ZERO).await.unwrap(), IdempotencyClaim::Claimed);
+    assert_eq!(claim("k3", "h1").await.unwrap(), IdempotencyClaim::Claimed);
+}
+
+async fn one_of_two_concurrent_claims_wins<T: Table>(store: Items<T>) {
+    let store = Arc::new(store);
+    let org = random_org();
+    let claims = (0..8).map(|_| {
+        let store = Arc::clone(&store);
+        tokio::spawn(
+            async move { store.claim_idempotency_key(&org, "race", "h", Duration::from_secs(60)).await.unwrap() },
+        )
+    });
+    let outcomes = futures::future::join_all(claims).await;
+    let won = outcomes.iter().filter(|o| matches!(o, Ok(IdempotencyClaim::Claimed))).count();
+    assert_eq!(won, 1, "{outcomes:?}");
+}
+
+async fn checkpoints_start_initial_and_round_trip<T: Table>(store: Items<T>) {
+    let org = random_org();
+    let initial = store.get_checkpoint(&org, RecipientObject::Lead).await.unwrap();
+    assert_eq!(initial, SyncCheckpoint::initial(org, RecipientObject::Lead));
+
+    let mut checkpoint = initial;
+    checkpoint.cursor = Some(SyncCursor {
+        modstamp: SfDateTime::parse("2026-01-02T03:04:05.000+0000").unwrap(),
+        id: "00Qq000000KvQ1tAAF".into(),
+    });
+    checkpoint.bulk_job = Some(BulkJobCheckpoint {
+        job_id: "750R0000000zlh9IAA".into(),
+        locator: Some("MTAwMDA".into()),
+        started_at: SfDateTime::parse("2026-01-02T00:00:00Z").unwrap(),
+    });
+    store.put_checkpoint(&checkpoint).await.unwrap();
+    assert_eq!(store.get_checkpoint(&org, RecipientObject::Lead).await.unwrap(), checkpoint);
+    assert_eq!(
+        store.get_checkpoint(&org, RecipientObject::Contact).await.unwrap(),
+        SyncCheckpoint::initial(org, RecipientObject::Contact)
+    );
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Thing {
+    n: i64,
+    label: String,
+}
+
+async fn batches_and_pages_cover_every_item<T: Table>(store: Items<T>) {
+    let table = store.table();
+    let pk = format!("TEST#{}", crypto::random_token());
+    let puts: Vec<BatchPut<Thing>> = (0..137)
+        .map(|n| BatchPut {
+            key: Key::new(pk.clone(), format!("T#{n:04}")),
+            ttl: (n % 10 == 0).then_some(now_epoch() - 1),
+            item: Thing { n, label: format!("thing {n}") },
+        })
+        .collect();
+    table.put_batch(&puts).await.unwrap();
+
+    let mut seen = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = table.query::<Thing>(&pk, "T#", after.as_deref(), 25).await.unwrap();
+        seen.extend(page.items.into_iter().map(|(_, thing)| thing.n));
+        match page.next_after {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    let expected: Vec<i64> = (0..137).filter(|n| n % 10 != 0).collect();
+    assert_eq!(seen, expected, "expired items are skipped, live ones all seen in order");
+
+    let keys: Vec<Key> = puts.iter().map(|p| p.key.clone()).collect();
+    table.delete_batch(&keys).await.unwrap();
+    let page = table.query::<Thing>(&pk, "T#", None, 500).await.unwrap();
+    assert!(page.items.is_empty());
+}
+
+async fn conditional_writes_follow_the_condition<T: Table>(store: Items<T>) {
+    let table = store.table();
+    let key = Key::new(format!("TEST#{}", crypto::random_token()), "ONE");
+    let thing = |n| Thing { n, label: "x".into() };
+
+    assert_eq!(table.put(&key, None, &thing(5), Condition::AbsentOrBelow("n", 5)).await.unwrap(), Write::Done);
+    assert_eq!(
+        table.put(&key, None, &thing(5), Condition::AbsentOrBelow("n", 5)).await.unwrap(),
+        Write::Refused(Some(thing(5))),
+        "an equal value is not below"
+    );
+    assert_eq!(table.put(&key, None, &thing(7), Condition::AbsentOrBelow("n", 7)).await.unwrap(), Write::Done);
+    assert_eq!(
+        table.put(&key, None, &thing(6), Condition::AbsentOrBelow("n", 6)).await.unwrap(),
+        Write::Refused(Some(thing(7))),
+        "an older value never overwrites a newer one"
+    );
+    assert_eq!(
+        table.put(&key, None, &thing(1), Condition::Equals("label", "y".into())).await.unwrap(),
+        Write::Refused(Some(thing(7)))
+    );
+    assert_eq!(table.put(&key, None, &thing(1), Condition::Equals("label", "x".into())).await.unwrap(), Write::Done);
+    assert_eq!(table.delete(&key, Condition::Equals("label", "y".into())).await.unwrap(), Write::Refused(None));
+    assert_eq!(table.delete(&key, Condition::Always).await.unwrap(), Write::Done);
+    assert_eq!(table.get::<Thing>(&key).await.unwrap(), None);
+}
+
+fn recipient(id: &str, modstamp: i64, email: &str) -> Recipient {
+    Recipient {
+        id: RecordId::parse(id).unwrap(),
+        first_name: Some("Ada".into()),
+        last_name: Some("Lovelace".into()),
+        email: Some(email.into()),
+        opted_out: false,
+        bounced: false,
+        bounce_reason: None,
+        bounced_at: None,
+        converted: false,
+        deleted: false,
+        modstamp,
+    }
+}
+
+async fn recipients_keep_the_newest_modstamp<T: Table>(store: Items<T>) {
+    let org = random_org();
+    let id = "003q000000KvQ1t";
+    let applied = store.apply_recipients(&org, &[recipient(id, 2_000, "new@example.com")]).await.unwrap();
+    assert_eq!(applied, vec![Applied::Written]);
+    let applied = store
+        .apply_recipients(
+            &org,
+            &[
+                recipient(id, 1_000, "old@example.com"),
+                recipient("003q000000KvQ2t", 1_000, "other@example.com"),
+                recipient(id, 2_000, "same@example.com"),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(applied, vec![Applied::Stale, Applied::Written, Applied::Stale]);
+    let stored = store.get_recipient(&org, &RecordId::parse(id).unwrap()).await.unwrap().unwrap();
+    assert_eq!(stored.email.as_deref(), Some("new@example.com"));
+
+    let tombstone = Recipient::tombstone(RecordId::parse(id).unwrap(), 3_000);
+    assert_eq!(store.apply_recipients(&org, &[tombstone]).await.unwrap(), vec![Applied::Written]);
+    let late_update = recipient(id, 2_500, "late@example.com");
+    assert_eq!(store.apply_recipients(&org, &[late_update]).await.unwrap(), vec![Applied::Stale]);
+    assert!(!store.get_recipient(&org, &RecordId::parse(id).unwrap()).await.unwrap().unwrap().is_member());
+
+    // Sync writes are unconditional: a snapshot page overwrites.
+    store.write_recipients(&org, &[recipient(id, 4_000, "synced@example.com")]).await.unwrap();
+    let synced = store.get_recipient(&org, &RecordId::parse(id).unwrap()).await.unwrap().unwrap();
+    assert!(synced.is_member());
+    assert_eq!(synced.email.as_deref(), Some("synced@example.com"));
+}
+
+async fn recipients_list_across_shards_per_object<T: Table>(store: Items<T>) {
+    let org = random_org();
+    let contacts: Vec<Recipient> =
+        (0..75).map(|n| recipient(&format!("003q0000{n:07}"), n, &format!("c{n}@example.com"))).collect();
+    let leads: Vec<Recipient> =
+        (0..30).map(|n| recipient(&format!("00Qq0000{n:07}"), n, &format!("l{n}@example.com"))).collect();
+    store.write_recipients(&org, &contacts).await.unwrap();
+    store.write_recipients(&org, &leads).await.unwrap();
+
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    loop {
+        let (page, next) = store.list_recipients(&org, RecipientObject::Contact, cursor, 20).await.unwrap();
+        assert!(page.len() <= 20);
+        seen.extend(page.into_iter().map(|r| r.id));
+        match next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    seen.sort();
+    let mut expected: Vec<RecordId> = contacts.iter().map(|r| r.id).collect();
+    expected.sort();
+    assert_eq!(seen, expected);
+    let (leads_page, _) = store.list_recipients(&org, RecipientObject::Lead, None, 1000).await.unwrap();
+    assert_eq!(leads_page.len(), 30);
+}
+
+async fn write_backs_queue_once_retry_and_bury<T: Table>(store: Items<T>) {
+    let org = random_org();
+    let record = RecordId::parse("003q000000KvQ1t").unwrap();
+    let now = now_epoch();
+    let change = WriteBack {
+        org_id: org,
+        record,
+        change: Change::OptOut,
+        attempts: 0,
+        next_attempt_at: now,
+        last_error: None,
+        enqueued_at: now,
+    };
+    assert_eq!(store.enqueue_write_back(&change).await.unwrap(), Created::Created);
+    assert_eq!(store.enqueue_write_back(&change).await.unwrap(), Created::AlreadyExists);
+    let bounce = WriteBack {
+        change: Change::Bounce {
+            reason: "550 mailbox unavailable".into(),
+            bounced_at: SfDateTime::parse("2026-01-01T00:00:00Z").unwrap(),
+        },
+        ..change.clone()
+    };
+    assert_eq!(store.enqueue_write_back(&bounce).await.unwrap(), Created::Created);
+    assert_eq!(store.due_write_backs(&org, now, 10).await.unwrap().len(), 2);
+
+    let retried = WriteBack {
+        attempts: 1,
+        next_attempt_at: now + 60,
+        last_error: Some("UNABLE_TO_LOCK_ROW".into()),
+        ..change.clone()
+    };
+    store.retry_write_back(&retried).await.unwrap();
+    assert_eq!(store.due_write_backs(&org, now, 10).await.unwrap(), vec![bounce.clone()]);
+    assert_eq!(store.due_write_backs(&org, now + 60, 10).await.unwrap().len(), 2);
+
+    store.bury_write_back(&retried).await.unwrap();
+    assert_eq!(store.dead_letters(&org).await.unwrap(), vec![retried]);
+    store.complete_write_back(&bounce).await.unwrap();
+    assert!(store.pending_write_backs(&org).await.unwrap().is_empty());
+}
+
+async fn sync_runs_leases_and_requests<T: Table>(store: Items<T>) {
+    let org = random_org();
+    let run = |millis: i64, id: &str| SyncRun {
+        org_id: org,
+        run_id: id.into(),
+        trigger: "schedule".into(),
+        status: RunStatus::Complete,
+        started_at: SfDateTime::from_millis(millis),
+        duration_ms: 12,
+        contacts: ObjectRun::default(),
+        leads: ObjectRun::default(),
+        write_back: WriteBackRun::default(),
+        api_calls: 2,
+        api_usage: Some("2/15000".into()),
+        error: None,
+    };
+    store.put_run(&run(1_000, "first")).await.unwrap();
+    store.put_run(&run(2_000, "second")).await.unwrap();
+    let recent = store.recent_runs(&org, 10).await.unwrap();
+    assert_eq!(recent.iter().map(|r| r.run_id.as_str()).collect::<Vec<_>>(), vec!["second", "first"]);
+
+    let ttl = Duration::from_secs(60);
+    assert!(store.acquire_sync_lease(&org, "a", ttl).await.unwrap());
+    assert!(!store.acquire_sync_lease(&org, "b", ttl).await.unwrap());
+    store.release_sync_lease(&org, "b").await.unwrap();
+    assert!(!store.acquire_sync_lease(&org, "b", ttl).await.unwrap(), "only the holder releases");
+    store.release_sync_lease(&org, "a").await.unwrap();
+    assert!(store.acquire_sync_lease(&org, "b", ttl).await.unwrap());
+
+    assert_eq!(store.request_sync(&org, ttl).await.unwrap(), Created::Created);
+    assert_eq!(store.request_sync(&org, ttl).await.unwrap(), Created::AlreadyExists);
+    store.clear_sync_request(&org).await.unwrap();
+    assert_eq!(store.request_sync(&org, ttl).await.unwrap(), Created::Created);
+}
