@@ -24,7 +24,7 @@ pub fn filter() -> EnvFilter {
 
 /// Installs the global subscriber once; later calls do nothing (tests start many stacks).
 pub fn init(format: LogFormat) {
-    let builder = tracing_subscriber::fmt().with_env_filter(filter());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter()).with_writer(std::io::stderr);
     let _already_set = match format {
         LogFormat::Json => {
             builder.json().flatten_event(true).with_current_span(true).with_span_list(false).without_time().try_init()

@@ -1,5 +1,7 @@
 //! The Secrets Manager adapter against moto (`AWS_ENDPOINT_URL`, set by `infra/test.sh`).
 
+#![allow(clippy::unwrap_used)] // Tests unwrap: a panic is the failure report.
+
 use std::sync::Arc;
 use std::time::Duration;
 

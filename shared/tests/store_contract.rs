@@ -1,6 +1,8 @@
 //! One contract for both store adapters: every test runs against the embedded table and against
 //! DynamoDB as served by moto (`AWS_ENDPOINT_URL`, set by `infra/test.sh`).
 
+#![allow(clippy::unwrap_used)] // Tests unwrap: a panic is the failure report.
+
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -36,6 +36,9 @@ pub struct BulkJob {
     pub error_message: Option<String>,
     #[serde(rename = "numberRecordsProcessed", default)]
     pub records_processed: Option<u64>,
+    /// Salesforce's clock when the job was created.
+    #[serde(rename = "createdDate", default)]
+    pub created_date: Option<super::SfDateTime>,
 }
 
 /// One page of CSV results.

@@ -1,0 +1,195 @@
+//! What the sync reads: the SOQL it sends, the record shape it parses (REST JSON and Bulk CSV),
+//! and how a Contact or Lead becomes a recipient.
+
+use outpost_shared::ids::{RecipientObject, RecordId};
+use outpost_shared::salesforce::{SalesforceError, SfDateTime};
+use outpost_shared::store::{Recipient, SyncCursor};
+use serde::Deserialize;
+
+const CONTACT_FIELDS: &str = "Id, FirstName, LastName, Email, HasOptedOutOfEmail, IsEmailBounced, EmailBouncedReason, EmailBouncedDate, SystemModstamp, IsDeleted";
+const LEAD_FIELDS: &str = "Id, FirstName, LastName, Email, HasOptedOutOfEmail, IsEmailBounced, EmailBouncedReason, EmailBouncedDate, SystemModstamp, IsDeleted, IsConverted";
+
+fn fields(object: RecipientObject) -> &'static str {
+    match object {
+        RecipientObject::Contact => CONTACT_FIELDS,
+        RecipientObject::Lead => LEAD_FIELDS,
+    }
+}
+
+/// Changes after `cursor` in `(SystemModstamp, Id)` order. The tie clause means records that share
+/// the cursor's modstamp across a page boundary are neither lost nor read twice.
+pub fn changes_after(object: RecipientObject, cursor: Option<&SyncCursor>) -> String {
+    let select = format!("SELECT {} FROM {}", fields(object), object.api_name());
+    match cursor {
+        None => format!("{select} ORDER BY SystemModstamp, Id"),
+        Some(cursor) => {
+            let t = cursor.modstamp.soql_literal();
+            let id = cursor.id.replace(['\\', '\''], "");
+            format!(
+                "{select} WHERE SystemModstamp > {t} OR (SystemModstamp = {t} AND Id > '{id}') ORDER BY SystemModstamp, Id"
+            )
+        }
+    }
+}
+
+/// The Bulk API 2.0 query of a first full load (no ORDER BY: Bulk does not promise one).
+pub fn full_load(object: RecipientObject) -> String {
+    format!("SELECT {} FROM {}", fields(object), object.api_name())
+}
+
+/// Every live id, for a reconciliation past getDeleted's window.
+pub fn all_ids(object: RecipientObject) -> String {
+    format!("SELECT Id FROM {}", object.api_name())
+}
+
+/// A Contact or Lead row as REST returns it.
+#[derive(Debug, Deserialize)]
+pub struct SyncRecord {
+    #[serde(rename = "Id")]
+    pub id: String,
+    #[serde(rename = "FirstName", default)]
+    pub first_name: Option<String>,
+    #[serde(rename = "LastName", default)]
+    pub last_name: Option<String>,
+    #[serde(rename = "Email", default)]
+    pub email: Option<String>,
+    #[serde(rename = "HasOptedOutOfEmail", default)]
+    pub opted_out: Option<bool>,
+    #[serde(rename = "IsEmailBounced", default)]
+    pub bounced: Option<bool>,
+    #[serde(rename = "EmailBouncedReason", default)]
+    pub bounce_reason: Option<String>,
+    #[serde(rename = "EmailBouncedDate", default)]
+    pub bounced_at: Option<SfDateTime>,
+    #[serde(rename = "SystemModstamp")]
+    pub modstamp: SfDateTime,
+    #[serde(rename = "IsDeleted", default)]
+    pub deleted: Option<bool>,
+    #[serde(rename = "IsConverted", default)]
+    pub converted: Option<bool>,
+}
+
+/// An id row of a reconciliation query.
+#[derive(Debug, Deserialize)]
+pub struct IdRecord {
+    #[serde(rename = "Id")]
+    pub id: String,
+}
+
+impl SyncRecord {
+    /// The cursor position of this record.
+    pub fn cursor(&self) -> SyncCursor {
+        SyncCursor { modstamp: self.modstamp, id: self.id.clone() }
+    }
+
+    /// The recipient this record is (a tombstone when deleted).
+    pub fn into_recipient(self, object: RecipientObject) -> Result<Recipient, SalesforceError> {
+        let id = RecordId::parse_for(object, &self.id)
+            .map_err(|_| SalesforceError::Protocol(format!("{} returned a malformed id", object.api_name())))?;
+        Ok(Recipient {
+            id,
+            first_name: self.first_name,
+            last_name: self.last_name,
+            email: self.email,
+            opted_out: self.opted_out.unwrap_or(false),
+            bounced: self.bounced.unwrap_or(false),
+            bounce_reason: self.bounce_reason,
+            bounced_at: self.bounced_at,
+            converted: self.converted.unwrap_or(false),
+            deleted: self.deleted.unwrap_or(false),
+            modstamp: self.modstamp.millis(),
+        })
+    }
+}
+
+/// Maps Bulk CSV rows onto records by the header's column names.
+pub struct CsvColumns {
+    positions: Vec<(usize, &'static str)>,
+}
+
+const CSV_FIELDS: [&str; 11] = [
+    "Id",
+    "FirstName",
+    "LastName",
+    "Email",
+    "HasOptedOutOfEmail",
+    "IsEmailBounced",
+    "EmailBouncedReason",
+    "EmailBouncedDate",
+    "SystemModstamp",
+    "IsDeleted",
+    "IsConverted",
+];
+
+impl CsvColumns {
+    pub fn from_header(header: &[String]) -> Self {
+        let positions = header
+            .iter()
+            .enumerate()
+            .filter_map(|(index, name)| CSV_FIELDS.iter().find(|f| **f == name).map(|f| (index, *f)))
+            .collect();
+        Self { positions }
+    }
+
+    /// A CSV row as a record (empty cells are null).
+    pub fn record(&self, row: &[String]) -> Result<SyncRecord, SalesforceError> {
+        let mut json = serde_json::Map::new();
+        for (index, name) in &self.positions {
+            let Some(cell) = row.get(*index).filter(|cell| !cell.is_empty()) else {
+                continue;
+            };
+            let value = match *name {
+                "HasOptedOutOfEmail" | "IsEmailBounced" | "IsDeleted" | "IsConverted" => {
+                    serde_json::Value::Bool(cell.eq_ignore_ascii_case("true"))
+                }
+                _ => serde_json::Value::String(cell.clone()),
+            };
+            json.insert((*name).to_owned(), value);
+        }
+        serde_json::from_value(serde_json::Value::Object(json))
+            .map_err(|err| SalesforceError::Protocol(format!("bulk row: {err}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cursor_query_breaks_modstamp_ties_by_id() {
+        let cursor = SyncCursor {
+            modstamp: SfDateTime::parse("2026-01-02T03:04:05.000+0000").unwrap(),
+            id: "003q000000KvQ1tAAF".into(),
+        };
+        assert_eq!(
+            changes_after(RecipientObject::Contact, Some(&cursor)),
+            "SELECT Id, FirstName, LastName, Email, HasOptedOutOfEmail, IsEmailBounced, EmailBouncedReason, \
+             EmailBouncedDate, SystemModstamp, IsDeleted FROM Contact WHERE SystemModstamp > 2026-01-02T03:04:05Z \
+             OR (SystemModstamp = 2026-01-02T03:04:05Z AND Id > '003q000000KvQ1tAAF') ORDER BY SystemModstamp, Id"
+        );
+        assert!(
+            changes_after(RecipientObject::Lead, None).ends_with("IsConverted FROM Lead ORDER BY SystemModstamp, Id")
+        );
+    }
+
+    #[test]
+    fn maps_rest_and_csv_rows_to_recipients() {
+        let json = r#"{"attributes":{"type":"Lead"},"Id":"00Qq000000KvQ1tAAF","FirstName":null,"LastName":"Doe",
+            "Email":"doe@example.com","HasOptedOutOfEmail":true,"IsEmailBounced":false,"EmailBouncedReason":null,
+            "EmailBouncedDate":null,"SystemModstamp":"2026-01-02T03:04:05.000+0000","IsDeleted":false,"IsConverted":true}"#;
+        let record: SyncRecord = serde_json::from_str(json).unwrap();
+        let recipient = record.into_recipient(RecipientObject::Lead).unwrap();
+        assert!(recipient.opted_out && recipient.converted && !recipient.is_member());
+
+        let header: Vec<String> = ["Id", "Email", "SystemModstamp", "IsDeleted", "Unrelated"].map(String::from).into();
+        let columns = CsvColumns::from_header(&header);
+        let row: Vec<String> =
+            ["003q000000KvQ1tAAF", "", "2026-01-02T03:04:05.000Z", "false", "x"].map(String::from).into();
+        let recipient = columns.record(&row).unwrap().into_recipient(RecipientObject::Contact).unwrap();
+        assert_eq!(recipient.email, None);
+        assert!(recipient.is_member());
+        assert!(RecordId::parse("00Qq000000KvQ1t").is_ok());
+        let contact_as_lead = columns.record(&row).unwrap().into_recipient(RecipientObject::Lead);
+        assert!(contact_as_lead.is_err());
+    }
+}

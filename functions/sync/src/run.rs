@@ -1,0 +1,579 @@
+//! One sync run of one org (flow 6): pull Contacts and Leads past the checkpoint, propagate
+//! deletes, load big first syncs through Bulk API 2.0, write queued changes back, and stop cleanly
+//! at the API budget or the deadline with the checkpoint saved.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use outpost_shared::crypto;
+use outpost_shared::ids::{RecipientObject, RecordId};
+use outpost_shared::salesforce::{
+    ApiMeter, BulkJobState, CsvRows, OrgConnection, QueryOptions, QueryPage, RecordResult, RecordWrite,
+    SalesforceError, SfDateTime,
+};
+use outpost_shared::store::{
+    BulkJobCheckpoint, Change, ObjectRun, OrgRegistration, Recipient, RunStatus, StoreError, SyncCheckpoint,
+    SyncCursor, SyncRun, WriteBack, WriteBackRun, now_epoch,
+};
+use serde_json::{Map, Value};
+
+use crate::integration::LoginError;
+use crate::records::{self, CsvColumns, IdRecord, SyncRecord};
+use crate::{CrashPoint, RunOptions, SyncContext};
+
+/// Why a run stopped early.
+#[derive(Debug)]
+enum Stop {
+    Budget,
+    Deadline,
+    Auth(String),
+    /// The test hook: the process "died" here.
+    Crash,
+    /// The store failed: nothing more can be saved.
+    Fatal(String),
+}
+
+/// What interrupted one step.
+#[derive(Debug)]
+enum Interrupt {
+    Stop(Stop),
+    Salesforce(SalesforceError),
+}
+
+impl From<Stop> for Interrupt {
+    fn from(stop: Stop) -> Self {
+        Interrupt::Stop(stop)
+    }
+}
+
+impl From<StoreError> for Interrupt {
+    fn from(err: StoreError) -> Self {
+        Interrupt::Stop(Stop::Fatal(err.to_string()))
+    }
+}
+
+impl From<SalesforceError> for Interrupt {
+    fn from(err: SalesforceError) -> Self {
+        match err {
+            SalesforceError::RequestLimitExceeded => Interrupt::Stop(Stop::Budget),
+            SalesforceError::SessionRefused { message, .. } => Interrupt::Stop(Stop::Auth(message)),
+            other => Interrupt::Salesforce(other),
+        }
+    }
+}
+
+/// How a run ended for the caller.
+#[derive(Debug)]
+pub enum RunOutcome {
+    Ran(Box<SyncRun>),
+    /// Another run of this org holds the lease.
+    AlreadyRunning,
+    /// The crash hook fired; nothing was recorded (as after a real crash).
+    Crashed,
+}
+
+struct Run<'a> {
+    ctx: &'a SyncContext,
+    org: &'a OrgRegistration,
+    options: &'a RunOptions,
+    meter: Arc<ApiMeter>,
+    conn: OrgConnection,
+    /// One renewal per run: a second expiry is not retried.
+    renewed: bool,
+    record: SyncRun,
+    pages_written: u64,
+    started: SfDateTime,
+}
+
+/// Runs one org's sync under its lease.
+#[tracing::instrument(skip_all, fields(org = %org.org_id, trigger = %options.trigger))]
+pub async fn sync_org(ctx: &SyncContext, org: &OrgRegistration, options: &RunOptions) -> RunOutcome {
+    let run_id = crypto::random_token()[..16].to_owned();
+    let store = &ctx.services.store;
+    let lease_ttl = options.deadline.saturating_duration_since(Instant::now()) + Duration::from_secs(60);
+    match store.acquire_sync_lease(&org.org_id, &run_id, lease_ttl).await {
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::info!("another run holds the lease");
+            return RunOutcome::AlreadyRunning;
+        }
+        Err(err) => {
+            tracing::error!(error = %err, "could not take the sync lease");
+            return RunOutcome::Ran(Box::new(failed_record(org, &run_id, options, err.to_string())));
+        }
+    }
+    let clock = Instant::now();
+    let outcome = run(ctx, org, options, &run_id).await;
+    // The lease ends with the run, crash hook included (a real crash waits for its expiry).
+    if let Err(err) = store.release_sync_lease(&org.org_id, &run_id).await {
+        tracing::warn!(error = %err, "could not release the sync lease");
+    }
+    let Some(mut record) = outcome else {
+        return RunOutcome::Crashed;
+    };
+    record.duration_ms = u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX);
+    if let Err(err) = store.put_run(&record).await {
+        tracing::error!(error = %err, "could not store the run record");
+    }
+    if let Err(err) = store.clear_sync_request(&org.org_id).await {
+        tracing::warn!(error = %err, "could not clear the sync request");
+    }
+    tracing::info!(run = %serde_json::to_string(&record).unwrap_or_default(), "sync run finished");
+    RunOutcome::Ran(Box::new(record))
+}
+
+fn empty_record(org: &OrgRegistration, run_id: &str, options: &RunOptions) -> SyncRun {
+    SyncRun {
+        org_id: org.org_id,
+        run_id: run_id.to_owned(),
+        trigger: options.trigger.clone(),
+        status: RunStatus::Complete,
+        started_at: SfDateTime::now(),
+        duration_ms: 0,
+        contacts: ObjectRun::default(),
+        leads: ObjectRun::default(),
+        write_back: WriteBackRun::default(),
+        api_calls: 0,
+        api_usage: None,
+        error: None,
+    }
+}
+
+fn failed_record(org: &OrgRegistration, run_id: &str, options: &RunOptions, error: String) -> SyncRun {
+    SyncRun { status: RunStatus::Failed, error: Some(error), ..empty_record(org, run_id, options) }
+}
+
+/// The run itself; `None` when the crash hook fired.
+async fn run(ctx: &SyncContext, org: &OrgRegistration, options: &RunOptions, run_id: &str) -> Option<SyncRun> {
+    let mut record = empty_record(org, run_id, options);
+    let meter = Arc::new(ApiMeter::default());
+    let conn = match ctx.login.connect(org, Arc::clone(&meter)).await {
+        Ok(conn) => conn,
+        Err(err) => {
+            record.status = login_status(&err);
+            record.error = Some(err.to_string());
+            return Some(record);
+        }
+    };
+    let mut run =
+        Run { ctx, org, options, meter, conn, renewed: false, started: record.started_at, record, pages_written: 0 };
+    let stop = run.all().await;
+    let mut record = run.finish();
+    match stop {
+        None => {}
+        Some(Stop::Crash) => return None,
+        Some(Stop::Budget) => record.status = RunStatus::StoppedBudget,
+        Some(Stop::Deadline) => record.status = RunStatus::StoppedDeadline,
+        Some(Stop::Auth(reason)) => {
+            record.status = RunStatus::AuthFailed;
+            record.error = Some(reason);
+        }
+        Some(Stop::Fatal(reason)) => {
+            record.status = RunStatus::Failed;
+            record.error = Some(reason);
+        }
+    }
+    Some(record)
+}
+
+fn login_status(err: &LoginError) -> RunStatus {
+    match err {
+        LoginError::Refused(_) | LoginError::Credentials(_) => RunStatus::AuthFailed,
+        LoginError::Unavailable(_) => RunStatus::Failed,
+    }
+}
+
+impl Run<'_> {
+    fn finish(mut self) -> SyncRun {
+        self.record.api_calls = self.meter.calls();
+        self.record.api_usage = self.meter.latest().map(|usage| usage.to_string());
+        let partial =
+            self.record.contacts.error.is_some() || self.record.leads.error.is_some() || self.record.error.is_some();
+        if partial {
+            self.record.status = RunStatus::Partial;
+        }
+        self.record
+    }
+
+    /// Both objects, then the write-back queue; `Some` when the run stopped early.
+    async fn all(&mut self) -> Option<Stop> {
+        for object in RecipientObject::ALL {
+            if let Err(stop) = self.object_with_renewal(object).await {
+                return Some(stop);
+            }
+        }
+        match self.write_back().await {
+            Ok(()) => None,
+            Err(Interrupt::Stop(stop)) => Some(stop),
+            Err(Interrupt::Salesforce(err)) => {
+                self.record.error = Some(format!("write-back: {err}"));
+                None
+            }
+        }
+    }
+
+    /// Syncs one object; an expired session is renewed once and the object restarts from its
+    /// checkpoint (never from a stale `nextRecordsUrl`). Salesforce errors of the object are
+    /// recorded and the run goes on with the next one.
+    async fn object_with_renewal(&mut self, object: RecipientObject) -> Result<(), Stop> {
+        loop {
+            match self.object(object).await {
+                Ok(()) => return Ok(()),
+                Err(Interrupt::Stop(stop)) => return Err(stop),
+                Err(Interrupt::Salesforce(SalesforceError::SessionExpired)) if !self.renewed => {
+                    self.renewed = true;
+                    tracing::info!("integration session expired; logging in again");
+                    self.conn =
+                        self.ctx.login.renew(self.org, Arc::clone(&self.meter)).await.map_err(|err| match err {
+                            LoginError::Unavailable(reason) => Stop::Fatal(reason),
+                            other => Stop::Auth(other.to_string()),
+                        })?;
+                }
+                Err(Interrupt::Salesforce(SalesforceError::SessionExpired)) => {
+                    return Err(Stop::Auth("the integration session expired again right after a new login".into()));
+                }
+                Err(Interrupt::Salesforce(err)) => {
+                    tracing::warn!(object = object.api_name(), code = err.code(), "object sync failed");
+                    self.record.object_mut(object).error = Some(err.to_string());
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    async fn object(&mut self, object: RecipientObject) -> Result<(), Interrupt> {
+        let store = &self.ctx.services.store;
+        let mut checkpoint = store.get_checkpoint(&self.org.org_id, object).await?;
+        let counts = self.record.object_mut(object);
+        if counts.cursor_before.is_none() {
+            counts.cursor_before = checkpoint.cursor.clone();
+        }
+        if checkpoint.bulk_job.is_some() {
+            self.read_bulk(object, &mut checkpoint).await?;
+        }
+        self.pull(object, &mut checkpoint).await?;
+        self.check_deletes(object, &mut checkpoint).await?;
+        checkpoint.completed_at = Some(now_epoch());
+        store.put_checkpoint(&checkpoint).await?;
+        self.record.object_mut(object).cursor_after = checkpoint.cursor.clone();
+        Ok(())
+    }
+
+    /// Stops before a call that would run into the deadline or past the budget.
+    fn may_call(&self) -> Result<(), Stop> {
+        let remaining = self.options.deadline.saturating_duration_since(Instant::now());
+        if remaining < self.ctx.settings.deadline_margin {
+            return Err(Stop::Deadline);
+        }
+        if let Some(usage) = self.meter.latest()
+            && usage.fraction() >= self.ctx.settings.budget_ceiling
+        {
+            tracing::info!(%usage, "API budget share spent");
+            return Err(Stop::Budget);
+        }
+        Ok(())
+    }
+
+    fn crash_hook(&self, point: CrashPoint) -> Result<(), Stop> {
+        match self.options.crash {
+            Some((at, pages)) if at == point && pages == self.pages_written => Err(Stop::Crash),
+            _ => Ok(()),
+        }
+    }
+
+    /// Writes one page of records durably, then advances the checkpoint past it.
+    async fn write_page(
+        &mut self,
+        object: RecipientObject,
+        rows: Vec<SyncRecord>,
+        checkpoint: &mut SyncCheckpoint,
+    ) -> Result<(), Interrupt> {
+        let Some(last) = rows.last().map(SyncRecord::cursor) else {
+            return Ok(());
+        };
+        let recipients = rows.into_iter().map(|row| row.into_recipient(object)).collect::<Result<Vec<_>, _>>()?;
+        self.ctx.services.store.write_recipients(&self.org.org_id, &recipients).await?;
+        self.pages_written += 1;
+        self.crash_hook(CrashPoint::BeforeCheckpoint)?;
+        checkpoint.cursor = Some(last);
+        self.ctx.services.store.put_checkpoint(checkpoint).await?;
+        self.count(object, &recipients);
+        self.crash_hook(CrashPoint::AfterCheckpoint)?;
+        Ok(())
+    }
+
+    fn count(&mut self, object: RecipientObject, recipients: &[Recipient]) {
+        let counts = self.record.object_mut(object);
+        counts.pages += 1;
+        counts.pulled += recipients.len() as u64;
+        let members = recipients.iter().filter(|r| r.is_member()).count() as u64;
+        counts.upserted += members;
+        counts.deleted += recipients.len() as u64 - members;
+    }
+
+    /// REST pull past the cursor. Page N is written while page N+1 is fetched, so the store's
+    /// time hides behind Salesforce's.
+    async fn pull(&mut self, object: RecipientObject, checkpoint: &mut SyncCheckpoint) -> Result<(), Interrupt> {
+        let options = QueryOptions { include_deleted: true, batch_size: Some(self.ctx.settings.page_size) };
+        let first_sync = checkpoint.cursor.is_none();
+        self.may_call()?;
+        let soql = records::changes_after(object, checkpoint.cursor.as_ref());
+        let mut page: QueryPage<SyncRecord> = self.conn.query_first(&soql, options).await?;
+        if first_sync && page.total_size > self.ctx.settings.bulk_threshold {
+            tracing::info!(object = object.api_name(), total = page.total_size, "large first load: Bulk API 2.0");
+            self.start_bulk(object, checkpoint).await?;
+            self.read_bulk(object, checkpoint).await?;
+            return Box::pin(self.pull(object, checkpoint)).await;
+        }
+        loop {
+            let next = match (&page.next_records_url, page.done) {
+                (Some(url), false) => Some(url.clone()),
+                _ => None,
+            };
+            let fetch_allowed = next.is_some() && self.may_call().is_ok();
+            let conn = self.conn.clone();
+            let fetch = async {
+                match (&next, fetch_allowed) {
+                    (Some(url), true) => Some(conn.query_next::<SyncRecord>(url, options).await),
+                    _ => None,
+                }
+            };
+            let rows = std::mem::take(&mut page.records);
+            let (written, fetched) = tokio::join!(self.write_page(object, rows, checkpoint), fetch);
+            written?;
+            match (next, fetched) {
+                (None, _) => return Ok(()),
+                (Some(_), None) => return Err(Interrupt::Stop(self.may_call().err().unwrap_or(Stop::Deadline))),
+                (Some(_), Some(fetched)) => page = fetched?,
+            }
+        }
+    }
+
+    async fn start_bulk(&mut self, object: RecipientObject, checkpoint: &mut SyncCheckpoint) -> Result<(), Interrupt> {
+        self.may_call()?;
+        let job = self.conn.create_bulk_query(&records::full_load(object), false).await?;
+        // Records changed while the job runs are newer than this; the REST pull after it catches them.
+        let started_at = job.created_date.unwrap_or(self.started).plus_seconds(-60);
+        checkpoint.bulk_job = Some(BulkJobCheckpoint { job_id: job.id, locator: None, started_at });
+        self.ctx.services.store.put_checkpoint(checkpoint).await?;
+        self.record.object_mut(object).bulk = true;
+        Ok(())
+    }
+
+    /// Polls the checkpointed job (a poll that outlives the run resumes next run), then reads its
+    /// CSV pages by locator until Salesforce answers `null`.
+    async fn read_bulk(&mut self, object: RecipientObject, checkpoint: &mut SyncCheckpoint) -> Result<(), Interrupt> {
+        let Some(job) = checkpoint.bulk_job.clone() else {
+            return Ok(());
+        };
+        self.record.object_mut(object).bulk = true;
+        if job.locator.is_none() {
+            loop {
+                self.may_call()?;
+                let status = self.conn.bulk_job(&job.job_id).await?;
+                match status.state {
+                    BulkJobState::JobComplete => break,
+                    BulkJobState::Failed | BulkJobState::Aborted => {
+                        checkpoint.bulk_job = None;
+                        self.ctx.services.store.put_checkpoint(checkpoint).await?;
+                        let message = status.error_message.unwrap_or_else(|| "no message".into());
+                        return Err(Interrupt::Salesforce(SalesforceError::BadRequest {
+                            code: "BULK_JOB_FAILED".into(),
+                            message: format!("Bulk job {} ended {:?}: {message}", job.job_id, status.state),
+                        }));
+                    }
+                    _ => {
+                        let remaining = self.options.deadline.saturating_duration_since(Instant::now());
+                        let wait = self.ctx.settings.bulk_poll_interval;
+                        if remaining < wait + self.ctx.settings.deadline_margin {
+                            return Err(Interrupt::Stop(Stop::Deadline));
+                        }
+                        tokio::time::sleep(wait).await;
+                    }
+                }
+            }
+        }
+        let mut locator = job.locator.clone();
+        loop {
+            self.may_call()?;
+            let page = self.conn.bulk_results(&job.job_id, locator.as_deref(), None).await?;
+            let mut rows = CsvRows::new(&page.csv);
+            let columns = match rows.next() {
+                Some(header) => CsvColumns::from_header(&header?),
+                None => CsvColumns::from_header(&[]),
+            };
+            let recipients = rows
+                .map(|row| columns.record(&row?)?.into_recipient(object))
+                .collect::<Result<Vec<Recipient>, SalesforceError>>()?;
+            self.ctx.services.store.write_recipients(&self.org.org_id, &recipients).await?;
+            self.pages_written += 1;
+            self.crash_hook(CrashPoint::BeforeCheckpoint)?;
+            locator = page.next_locator;
+            let Some(bulk) = checkpoint.bulk_job.as_mut() else {
+                return Ok(());
+            };
+            bulk.locator = locator.clone().or_else(|| Some("null".into()));
+            if locator.is_none() {
+                checkpoint.cursor = Some(SyncCursor { modstamp: job.started_at, id: String::new() });
+                checkpoint.bulk_job = None;
+            }
+            self.ctx.services.store.put_checkpoint(checkpoint).await?;
+            self.count(object, &recipients);
+            self.crash_hook(CrashPoint::AfterCheckpoint)?;
+            if locator.is_none() {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Deletes that bypass the recycle bin: getDeleted since the last check (hourly), or a full
+    /// reconciliation by id once the 15-day window has passed.
+    async fn check_deletes(
+        &mut self,
+        object: RecipientObject,
+        checkpoint: &mut SyncCheckpoint,
+    ) -> Result<(), Interrupt> {
+        let Some(since) = checkpoint.deletes_checked_until else {
+            // The first sync read everything that exists; deletions matter from its start on.
+            checkpoint.deletes_checked_until = Some(self.started.plus_seconds(-300));
+            return Ok(());
+        };
+        let now = SfDateTime::now();
+        let settings = &self.ctx.settings;
+        let interval_ms = i64::try_from(settings.deletes_check_interval.as_millis()).unwrap_or(i64::MAX);
+        if now.millis() - since.millis() < interval_ms {
+            return Ok(());
+        }
+        self.may_call()?;
+        if now.millis() - since.millis() > settings.deleted_log_window.as_millis() as i64 {
+            return self.reconcile(object, checkpoint).await;
+        }
+        match self.conn.get_deleted(object.api_name(), since, now).await {
+            Ok(deleted) => {
+                let tombstones = deleted
+                    .deleted_records
+                    .iter()
+                    .filter_map(|d| {
+                        let id = RecordId::parse_for(object, &d.id).ok()?;
+                        Some(Recipient::tombstone(id, d.deleted_date.millis()))
+                    })
+                    .collect::<Vec<_>>();
+                let applied = self.ctx.services.store.apply_recipients(&self.org.org_id, &tombstones).await?;
+                let removed = applied.iter().filter(|a| **a == outpost_shared::store::Applied::Written).count();
+                self.record.object_mut(object).deleted += removed as u64;
+                checkpoint.deletes_checked_until = Some(deleted.latest_date_covered.unwrap_or(now));
+                Ok(())
+            }
+            Err(SalesforceError::BadRequest { code, .. }) if code == "INVALID_REPLICATION_DATE" => {
+                self.reconcile(object, checkpoint).await
+            }
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    /// Tombstones every stored member that Salesforce no longer has.
+    async fn reconcile(&mut self, object: RecipientObject, checkpoint: &mut SyncCheckpoint) -> Result<(), Interrupt> {
+        tracing::info!(object = object.api_name(), "reconciling deletes by id");
+        let started = SfDateTime::now();
+        let options = QueryOptions { include_deleted: false, batch_size: Some(self.ctx.settings.page_size) };
+        let soql = records::all_ids(object);
+        let mut live: HashSet<RecordId> = HashSet::new();
+        let mut pages = std::pin::pin!(self.conn.query::<IdRecord>(&soql, options));
+        while let Some(page) = pages.next().await {
+            self.may_call()?;
+            live.extend(page?.records.iter().filter_map(|r| RecordId::parse_for(object, &r.id).ok()));
+        }
+        let store = &self.ctx.services.store;
+        let mut cursor = None;
+        let mut removed = 0u64;
+        loop {
+            let (stored, next) = store.list_recipients(&self.org.org_id, object, cursor, 1000).await?;
+            let gone: Vec<Recipient> = stored
+                .iter()
+                .filter(|r| r.is_member() && !live.contains(&r.id))
+                .map(|r| Recipient::tombstone(r.id, started.millis()))
+                .collect();
+            let applied = store.apply_recipients(&self.org.org_id, &gone).await?;
+            removed += applied.iter().filter(|a| **a == outpost_shared::store::Applied::Written).count() as u64;
+            match next {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        self.record.object_mut(object).deleted += removed;
+        checkpoint.deletes_checked_until = Some(started);
+        Ok(())
+    }
+
+    /// Writes queued changes with sObject Collections (200 per call, `allOrNone=false`).
+    async fn write_back(&mut self) -> Result<(), Interrupt> {
+        let settings = &self.ctx.settings;
+        let store = &self.ctx.services.store;
+        let due = store.due_write_backs(&self.org.org_id, now_epoch(), settings.write_back_per_run).await?;
+        for chunk in due.chunks(200) {
+            self.may_call()?;
+            let writes: Vec<RecordWrite> = chunk.iter().map(record_write).collect();
+            let results = self.conn.update_records(&writes).await?;
+            for (change, result) in chunk.iter().zip(results) {
+                self.settle(change, &result).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn settle(&mut self, change: &WriteBack, result: &RecordResult) -> Result<(), Interrupt> {
+        let store = &self.ctx.services.store;
+        let settings = &self.ctx.settings;
+        if result.success {
+            store.complete_write_back(change).await?;
+            self.record.write_back.ok += 1;
+            return Ok(());
+        }
+        let error =
+            result.errors.iter().map(|e| format!("{}: {}", e.status_code, e.message)).collect::<Vec<_>>().join("; ");
+        let permanent = result.errors.iter().any(|e| PERMANENT_FAILURES.contains(&e.status_code.as_str()));
+        let attempts = change.attempts + 1;
+        let failed = WriteBack {
+            attempts,
+            next_attempt_at: now_epoch() + backoff_seconds(settings.write_back_base_delay, attempts),
+            last_error: Some(error),
+            ..change.clone()
+        };
+        if permanent || attempts >= settings.write_back_max_attempts {
+            tracing::warn!(record = %change.record, error = ?failed.last_error, "write-back became a dead letter");
+            store.bury_write_back(&failed).await?;
+            self.record.write_back.dead += 1;
+        } else {
+            store.retry_write_back(&failed).await?;
+            self.record.write_back.failed += 1;
+        }
+        Ok(())
+    }
+}
+
+/// Failures no retry can fix.
+const PERMANENT_FAILURES: &[&str] =
+    &["ENTITY_IS_DELETED", "CANNOT_UPDATE_CONVERTED_LEAD", "INVALID_CROSS_REFERENCE_KEY", "MALFORMED_ID"];
+
+/// Exponential backoff with full jitter: up to `base·2^(attempt-1)`.
+fn backoff_seconds(base: Duration, attempt: u32) -> i64 {
+    let ceiling = base.as_secs().saturating_mul(1 << (attempt.saturating_sub(1)).min(16)).max(1);
+    let jitter = u64::from_le_bytes(crypto::random_bytes::<8>()) % ceiling;
+    i64::try_from(ceiling / 2 + jitter / 2).unwrap_or(i64::MAX)
+}
+
+fn record_write(change: &WriteBack) -> RecordWrite {
+    let mut fields = Map::new();
+    match &change.change {
+        Change::OptOut => {
+            fields.insert("HasOptedOutOfEmail".into(), Value::Bool(true));
+        }
+        Change::Bounce { reason, bounced_at } => {
+            fields.insert("EmailBouncedReason".into(), Value::String(reason.clone()));
+            fields.insert("EmailBouncedDate".into(), Value::String(bounced_at.to_string()));
+        }
+    }
+    RecordWrite { sobject: change.record.object().api_name().to_owned(), id: Some(change.record.to_string()), fields }
+}

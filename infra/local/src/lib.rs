@@ -1,0 +1,431 @@
+//! `outpost-local`: the whole stack in one process. The simulated orgs on their own ports, every
+//! HTTP function's router on one address behind the same authorizer logic as template.yaml, the
+//! sync on a timer, an embedded store and local secrets under the data directory.
+
+pub mod provision;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use askama::Template;
+use async_trait::async_trait;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use outpost_apex::{ApexState, SyncQueued, SyncTrigger};
+use outpost_authorizer::{AuthorizerState, Credentials};
+use outpost_entry::EntryState;
+use outpost_shared::app_session::SessionPolicy;
+use outpost_shared::config::Config;
+use outpost_shared::hosts::HostPolicy;
+use outpost_shared::ids::OrgId;
+use outpost_shared::salesforce::{ClientSettings, SalesforceClient};
+use outpost_shared::secrets::{LocalSecretFiles, SecretCache};
+use outpost_shared::services::Services;
+use outpost_shared::store::{Created, EmbeddedTable, Items, SharedStore};
+use outpost_shared::{crypto, store::StoreError};
+use outpost_sync::{RunOptions, RunOutcome, SyncContext, SyncSettings, sync_orgs};
+use provision::{APP_SECRET, DEMO_ORGS, OrgFile, ProvisionedOrg, UserKind};
+use salesforce_sim::SessionKind;
+use tokio::sync::mpsc;
+
+/// Where the orgs come from.
+#[derive(Debug, Clone)]
+pub enum OrgSource {
+    /// The two simulated demo orgs; the first with this many Contacts and Leads.
+    Simulated { contacts: usize, leads: usize },
+    /// A real org described by a TOML file; no simulated org starts.
+    File(PathBuf),
+}
+
+/// How to run the stack.
+#[derive(Debug, Clone)]
+pub struct LocalConfig {
+    /// The address to serve on; port 0 picks a free one.
+    pub address: SocketAddr,
+    pub data_dir: PathBuf,
+    /// Keep the simulated orgs' state under the data directory (tests run them in memory).
+    pub persist_orgs: bool,
+    pub orgs: OrgSource,
+    /// Sync every org this often while serving; `None` syncs only on request.
+    pub sync_interval: Option<Duration>,
+    /// How long one sync run may take before it stops with its checkpoint saved.
+    pub sync_deadline: Duration,
+    pub sync: SyncSettings,
+    pub salesforce: ClientSettings,
+}
+
+impl LocalConfig {
+    /// The defaults of `cargo run -p outpost-local`.
+    pub fn new(data_dir: PathBuf) -> Self {
+        Self {
+            address: SocketAddr::from(([127, 0, 0, 1], 3000)),
+            data_dir,
+            persist_orgs: true,
+            orgs: OrgSource::Simulated { contacts: 2000, leads: 1000 },
+            sync_interval: Some(Duration::from_secs(300)),
+            sync_deadline: Duration::from_secs(840),
+            sync: SyncSettings::default(),
+            salesforce: ClientSettings::default(),
+        }
+    }
+}
+
+/// Opens the store and secrets of a data directory with the local stack's policy.
+pub fn services(
+    data_dir: &std::path::Path,
+    policy: HostPolicy,
+    public_url: &str,
+    salesforce: &ClientSettings,
+) -> anyhow::Result<Services> {
+    let table = EmbeddedTable::open(&data_dir.join("store.redb")).context("opening the embedded store")?;
+    let secrets = LocalSecretFiles::new(data_dir.join("secrets"));
+    Ok(Services {
+        config: Arc::new(Config {
+            table_name: "embedded".into(),
+            app_secret_name: APP_SECRET.into(),
+            secret_prefix: provision::SECRET_PREFIX.into(),
+            public_url: Some(public_url.to_owned()),
+            secret_ttl: Duration::from_secs(5),
+            host_policy: policy,
+        }),
+        store: Arc::new(Items::new(table)) as SharedStore,
+        secrets: Arc::new(SecretCache::new(Arc::new(secrets), Duration::from_secs(5))),
+        salesforce: SalesforceClient::new(salesforce)?,
+    })
+}
+
+/// A running stack.
+pub struct LocalStack {
+    pub base_url: String,
+    pub services: Services,
+    pub orgs: Arc<Vec<ProvisionedOrg>>,
+    pub sync: Arc<SyncContext>,
+    pub data_dir: PathBuf,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    server: tokio::task::JoinHandle<()>,
+    syncer: tokio::task::JoinHandle<()>,
+}
+
+/// "Sync now" locally: the same request item as on AWS, then a nudge to the in-process syncer.
+struct LocalSyncTrigger {
+    store: SharedStore,
+    wake: mpsc::UnboundedSender<OrgId>,
+}
+
+#[async_trait]
+impl SyncTrigger for LocalSyncTrigger {
+    async fn request(&self, org: &OrgId) -> Result<SyncQueued, StoreError> {
+        Ok(match self.store.request_sync(org, outpost_apex::SYNC_REQUEST_TTL).await? {
+            Created::Created => {
+                // The syncer only stops with the stack; a closed channel means we are shutting down.
+                let _closed = self.wake.send(*org);
+                SyncQueued::Queued
+            }
+            Created::AlreadyExists => SyncQueued::AlreadyQueued,
+        })
+    }
+}
+
+impl LocalStack {
+    /// Provisions the orgs and starts serving.
+    pub async fn start(config: LocalConfig) -> anyhow::Result<Self> {
+        let listener = tokio::net::TcpListener::bind(config.address).await.map_err(|err| {
+            if err.kind() == std::io::ErrorKind::AddrInUse {
+                anyhow::anyhow!(
+                    "{} is already in use: stop whatever serves it, or pick another port with --port or OUTPOST_PORT",
+                    config.address
+                )
+            } else {
+                anyhow::anyhow!("cannot listen on {}: {err}", config.address)
+            }
+        })?;
+        let address = listener.local_addr()?;
+        let base_url = format!("http://{address}");
+        std::fs::create_dir_all(&config.data_dir).with_context(|| format!("creating {}", config.data_dir.display()))?;
+        let org_file = match &config.orgs {
+            OrgSource::File(path) => Some((OrgFile::read(path)?, path.clone())),
+            OrgSource::Simulated { .. } => None,
+        };
+        let policy = match &org_file {
+            Some((file, _)) => file.host_policy(),
+            None => HostPolicy::dev_loopback(),
+        };
+        let services = services(&config.data_dir, policy, &base_url, &config.salesforce)?;
+        let secrets = LocalSecretFiles::new(config.data_dir.join("secrets"));
+        provision::ensure_app_secret(
+            &secrets,
+            salesforce_sim::config::DEFAULT_CLIENT_ID,
+            salesforce_sim::config::DEFAULT_CLIENT_SECRET,
+        )?;
+        let orgs = match (&config.orgs, &org_file) {
+            (OrgSource::File(_), Some((file, path))) => {
+                let base = path.parent().unwrap_or(std::path::Path::new("."));
+                vec![file.provision(&services.store, &secrets, base).await?]
+            }
+            (OrgSource::Simulated { contacts, leads }, _) => {
+                let data_dir = config.persist_orgs.then_some(config.data_dir.as_path());
+                let mut orgs = Vec::new();
+                for (index, spec) in DEMO_ORGS.iter().enumerate() {
+                    // The second demo org stays small: it only shows org-wide access.
+                    let sizes = if index == 0 { (*contacts, *leads) } else { (50, 25) };
+                    orgs.push(
+                        provision::simulated_org(spec, &services.store, &secrets, &base_url, sizes, data_dir).await?,
+                    );
+                }
+                orgs
+            }
+            (OrgSource::File(_), None) => anyhow::bail!("org file missing"),
+        };
+        let orgs = Arc::new(orgs);
+        let sync = Arc::new(SyncContext::new(services.clone(), config.sync.clone()));
+        let (wake_tx, wake_rx) = mpsc::unbounded_channel();
+        let router = router(&services, Arc::clone(&orgs), wake_tx);
+        let (shutdown_tx, shutdown_rx) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            let serve = axum::serve(listener, router).with_graceful_shutdown(async {
+                let _stopped = shutdown_rx.await;
+            });
+            if let Err(err) = serve.await {
+                tracing::error!(error = %err, "server stopped");
+            }
+        });
+        let syncer = tokio::spawn(sync_loop(Arc::clone(&sync), config.sync_interval, config.sync_deadline, wake_rx));
+        Ok(Self {
+            base_url,
+            services,
+            orgs,
+            sync,
+            data_dir: config.data_dir,
+            shutdown: Some(shutdown_tx),
+            server,
+            syncer,
+        })
+    }
+
+    /// The first (demo) org.
+    pub fn primary(&self) -> &ProvisionedOrg {
+        &self.orgs[0]
+    }
+
+    /// Stops serving and syncing, and saves the simulated orgs' state.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _already_stopped = shutdown.send(());
+        }
+        self.syncer.abort();
+        let _ = (&mut self.server).await;
+        if let Ok(orgs) = Arc::try_unwrap(self.orgs) {
+            for org in orgs {
+                if let Some(sim) = org.sim {
+                    sim.shutdown().await.map_err(|err| anyhow::anyhow!("stopping the simulated org: {err}"))?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Runs the syncs: on the interval, and whenever "sync now" asks.
+async fn sync_loop(
+    sync: Arc<SyncContext>,
+    interval: Option<Duration>,
+    deadline: Duration,
+    mut wake: mpsc::UnboundedReceiver<OrgId>,
+) {
+    let mut ticker = interval.map(|every| tokio::time::interval_at(tokio::time::Instant::now() + every, every));
+    loop {
+        let (orgs, trigger) = tokio::select! {
+            Some(org) = wake.recv() => (Some(vec![org]), "apex"),
+            _ = async { match ticker.as_mut() { Some(t) => { t.tick().await; } None => std::future::pending::<()>().await } } => (None, "local"),
+            else => return,
+        };
+        let options = RunOptions { trigger: trigger.into(), deadline: Instant::now() + deadline, crash: None };
+        match sync_orgs(&sync, orgs.as_deref(), &options).await {
+            Ok(outcomes) => {
+                for (org, outcome) in outcomes {
+                    if let RunOutcome::Ran(run) = outcome {
+                        tracing::info!(%org, status = ?run.status, contacts = run.contacts.pulled, leads = run.leads.pulled, "sync finished");
+                    }
+                }
+            }
+            Err(err) => tracing::warn!(error = %err, "sync could not list orgs"),
+        }
+    }
+}
+
+#[derive(Clone)]
+struct LocalState {
+    orgs: Arc<Vec<ProvisionedOrg>>,
+    authorizer: Arc<AuthorizerState>,
+}
+
+fn router(services: &Services, orgs: Arc<Vec<ProvisionedOrg>>, wake: mpsc::UnboundedSender<OrgId>) -> Router {
+    let entry = outpost_entry::router(EntryState::new(services.clone()));
+    let sync = Arc::new(LocalSyncTrigger { store: Arc::clone(&services.store), wake });
+    let apex = outpost_apex::router(Arc::new(ApexState { services: services.clone(), sync }));
+    let state = LocalState {
+        orgs,
+        authorizer: Arc::new(AuthorizerState { services: services.clone(), sessions: SessionPolicy::default() }),
+    };
+    let local = Router::new().route("/", get(home)).route("/_local/info", get(info)).with_state(state.clone());
+    local
+        .merge(entry)
+        .merge(apex)
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state, authorize))
+        .layer(middleware::from_fn(request_span))
+}
+
+/// The routes template.yaml puts behind the Lambda authorizer.
+fn protected(path: &str) -> bool {
+    path == "/app" || path.starts_with("/app/") || path.starts_with("/api/") || path == "/logout"
+}
+
+/// The authorizer as middleware: the same decision function as the Lambda, the same context
+/// handed to the route, the same 401/403 API Gateway answers.
+async fn authorize(State(state): State<LocalState>, mut request: Request, next: Next) -> Response {
+    if !protected(request.uri().path()) {
+        return next.run(request).await;
+    }
+    let headers = request.headers();
+    let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
+    let credentials = Credentials {
+        cookies: headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).collect(),
+        authorization: header("authorization"),
+        instance: header("x-salesforce-instance"),
+    };
+    if credentials.cookies.is_empty() && credentials.authorization.is_none() {
+        return (StatusCode::UNAUTHORIZED, Json(serde_json::json!({"message": "Unauthorized"}))).into_response();
+    }
+    match outpost_authorizer::authorize(&state.authorizer, &credentials).await {
+        Ok(who) => {
+            request.extensions_mut().insert(who.request_context());
+            next.run(request).await
+        }
+        Err(refusal) => {
+            tracing::info!(?refusal, "not authorized");
+            (StatusCode::FORBIDDEN, Json(serde_json::json!({"message": "Forbidden"}))).into_response()
+        }
+    }
+}
+
+/// Every line logged while serving a request carries its id; the path is logged, never the query
+/// (a custom link's query holds a session id).
+async fn request_span(request: Request, next: Next) -> Response {
+    use tracing::Instrument;
+    let id = crypto::random_token()[..12].to_owned();
+    let span = tracing::info_span!("request", id = %id, method = %request.method(), path = %request.uri().path());
+    async move {
+        let mut response = next.run(request).await;
+        if let Ok(id) = HeaderValue::from_str(&id) {
+            response.headers_mut().insert("x-request-id", id);
+        }
+        tracing::info!(status = response.status().as_u16(), "served");
+        response
+    }
+    .instrument(span)
+    .await
+}
+
+async fn not_found() -> Response {
+    (StatusCode::NOT_FOUND, Json(serde_json::json!({"error": {"code": "not_found", "message": "no such route"}})))
+        .into_response()
+}
+
+#[derive(serde::Serialize)]
+struct UserInfoRow {
+    name: String,
+    user_id: String,
+    kind: UserKind,
+    entry_url: Option<String>,
+    #[serde(skip)]
+    tab_url: Option<String>,
+    #[serde(skip)]
+    canvas_url: Option<String>,
+}
+
+#[derive(serde::Serialize)]
+struct OrgRow {
+    name: String,
+    org_id: String,
+    mode: &'static str,
+    salesforce_url: String,
+    callout_key: String,
+    users: Vec<UserInfoRow>,
+}
+
+fn org_rows(orgs: &[ProvisionedOrg]) -> Vec<OrgRow> {
+    orgs.iter()
+        .map(|org| OrgRow {
+            name: org.registration.name.clone(),
+            org_id: org.registration.org_id.to_string(),
+            mode: org.registration.mode.as_str(),
+            salesforce_url: org.registration.pinned_host.clone(),
+            callout_key: org.callout_key.clone(),
+            users: org
+                .users
+                .iter()
+                .map(|user| UserInfoRow {
+                    name: user.name.clone(),
+                    user_id: user.user_id.to_string(),
+                    kind: user.kind,
+                    entry_url: org.entry_url(&user.user_id),
+                    tab_url: org.sim.as_ref().map(|sim| sim.tab_url(user.user_id.as_str(), None, SessionKind::Api)),
+                    canvas_url: org.sim.as_ref().map(|sim| sim.canvas_url(user.user_id.as_str())),
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+#[derive(Template)]
+#[template(path = "home.html")]
+struct HomePage {
+    nonce: String,
+    orgs: Vec<OrgRow>,
+}
+
+/// `/`: imitates Salesforce, listing each demo user with the custom link Salesforce would produce.
+async fn home(State(state): State<LocalState>) -> Response {
+    let page = HomePage { nonce: crypto::random_token(), orgs: org_rows(&state.orgs) };
+    match page.render() {
+        Ok(body) => {
+            let mut response = Html(body).into_response();
+            let csp = format!("default-src 'none'; style-src 'nonce-{}'; base-uri 'none'", page.nonce);
+            if let Ok(csp) = HeaderValue::from_str(&csp) {
+                response.headers_mut().insert(header::CONTENT_SECURITY_POLICY, csp);
+            }
+            response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            response
+        }
+        Err(err) => (StatusCode::INTERNAL_SERVER_ERROR, err.to_string()).into_response(),
+    }
+}
+
+/// `/_local/info`: the same as JSON, for scripts and tests. The first org is the demo org.
+async fn info(State(state): State<LocalState>) -> Response {
+    let mut orgs = org_rows(&state.orgs);
+    if orgs.is_empty() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "no org").into_response();
+    }
+    let primary = orgs.remove(0);
+    let mut response = Json(serde_json::json!({
+        "salesforce_url": primary.salesforce_url,
+        "org_id": primary.org_id,
+        "org_name": primary.name,
+        "mode": primary.mode,
+        "callout_key": primary.callout_key,
+        "users": primary.users,
+        "other_orgs": orgs,
+    }))
+    .into_response();
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}

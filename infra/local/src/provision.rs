@@ -1,0 +1,337 @@
+//! Everything the local stack sets up before it serves: secrets generated on first run (mode
+//! 0600), the simulated demo orgs (or a real org from `--org-file`), their registrations with
+//! pinned hosts, and the demo's known user.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use outpost_shared::crypto;
+use outpost_shared::hosts::{HostPolicy, SalesforceHost};
+use outpost_shared::ids::{OrgId, UserId};
+use outpost_shared::salesforce::RsaSigningKey;
+use outpost_shared::secrets::LocalSecretFiles;
+use outpost_shared::store::{
+    MappingSource, OrgRegistration, OrgSecretNames, OrgStatus, ProvisioningMode, SharedStore, UserMapping, now_epoch,
+};
+use salesforce_sim::{SessionKind, Sim, SimConfig, SimHandle};
+use serde::Deserialize;
+
+/// The prefix of every secret name, as on AWS.
+pub const SECRET_PREFIX: &str = "outpost";
+/// The app-wide secret's name.
+pub const APP_SECRET: &str = "outpost/app";
+
+/// How a demo user shows up on the home page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UserKind {
+    /// Already onboarded: goes straight in.
+    Known,
+    /// Active but never onboarded: sees onboarding (per_user orgs).
+    New,
+    /// Deactivated in Salesforce: refused.
+    Inactive,
+}
+
+impl UserKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UserKind::Known => "known",
+            UserKind::New => "new",
+            UserKind::Inactive => "inactive",
+        }
+    }
+}
+
+impl std::fmt::Display for UserKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A user of a demo org.
+#[derive(Debug, Clone)]
+pub struct DemoUser {
+    pub name: String,
+    pub user_id: UserId,
+    pub kind: UserKind,
+}
+
+/// An org the stack serves.
+pub struct ProvisionedOrg {
+    pub registration: OrgRegistration,
+    /// The simulated org, when it is one.
+    pub sim: Option<SimHandle>,
+    pub callout_key: String,
+    pub users: Vec<DemoUser>,
+}
+
+impl ProvisionedOrg {
+    /// The exact custom link Salesforce would produce for `user` (a fresh session each call).
+    pub fn entry_url(&self, user: &UserId) -> Option<String> {
+        let sim = self.sim.as_ref()?;
+        sim.custom_link(user.as_str(), None, SessionKind::Api).ok()
+    }
+}
+
+/// The two demo orgs: Acme onboards each user, Globex lets every active user in.
+pub struct DemoSpec {
+    pub slug: &'static str,
+    pub org_id: &'static str,
+    pub name: &'static str,
+    pub mode: ProvisioningMode,
+    pub seed: u64,
+}
+
+pub const DEMO_ORGS: [DemoSpec; 2] = [
+    DemoSpec { slug: "acme", org_id: "00D5g0000SimOrg", name: "Acme Sim", mode: ProvisioningMode::PerUser, seed: 42 },
+    DemoSpec {
+        slug: "globex",
+        org_id: "00D5g0000GlobEx",
+        name: "Globex Sim",
+        mode: ProvisioningMode::OrgWide,
+        seed: 7,
+    },
+];
+
+/// The demo's known user: onboarded on first run.
+const KNOWN_USER_FIRST_NAME: &str = "Ada";
+
+/// Writes `value` under `name` unless the secret exists; returns the stored value.
+fn ensure_secret(
+    secrets: &LocalSecretFiles,
+    name: &str,
+    value: impl FnOnce() -> anyhow::Result<String>,
+) -> anyhow::Result<String> {
+    let path = secrets.dir().join(name);
+    if path.is_file() {
+        return std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()));
+    }
+    let value = value()?;
+    secrets.write(name, &value)?;
+    Ok(value)
+}
+
+/// The app secret: a random signing key and the simulated orgs' OAuth client.
+pub fn ensure_app_secret(
+    secrets: &LocalSecretFiles,
+    oauth_client_id: &str,
+    oauth_client_secret: &str,
+) -> anyhow::Result<()> {
+    ensure_secret(secrets, APP_SECRET, || {
+        Ok(serde_json::json!({
+            "signing_key": URL_SAFE_NO_PAD.encode(crypto::random_bytes::<32>()),
+            "oauth_client_id": oauth_client_id,
+            "oauth_client_secret": oauth_client_secret,
+        })
+        .to_string())
+    })
+    .map(drop)
+}
+
+/// The callout key secret of `org`; generated on first run.
+fn ensure_callout_key(
+    secrets: &LocalSecretFiles,
+    names: &OrgSecretNames,
+    given: Option<&str>,
+) -> anyhow::Result<String> {
+    let document = ensure_secret(secrets, &names.callout_key, || {
+        let key = given.map_or_else(crypto::random_token, str::to_owned);
+        Ok(serde_json::json!({ "key": key }).to_string())
+    })?;
+    let parsed: serde_json::Value = serde_json::from_str(&document)?;
+    parsed["key"].as_str().map(str::to_owned).context("callout key secret without a key")
+}
+
+/// Starts (or reloads) a simulated demo org and registers it.
+pub async fn simulated_org(
+    spec: &DemoSpec,
+    store: &SharedStore,
+    secrets: &LocalSecretFiles,
+    base_url: &str,
+    sizes: (usize, usize),
+    data_dir: Option<&Path>,
+) -> anyhow::Result<ProvisionedOrg> {
+    let org_id = OrgId::parse(spec.org_id)?;
+    let names = OrgSecretNames::conventional(SECRET_PREFIX, &org_id);
+    let callout_key = ensure_callout_key(secrets, &names, None)?;
+    let public_key_path = secrets.dir().join(format!("{}.public.pem", names.integration));
+    let integration = ensure_secret(secrets, &names.integration, || {
+        let (private_pem, public_pem) = RsaSigningKey::generate_pem_pair()?;
+        secrets.write(&format!("{}.public.pem", names.integration), &public_pem)?;
+        Ok(serde_json::json!({
+            "kind": "jwt_bearer",
+            "consumer_key": salesforce_sim::config::DEFAULT_CONSUMER_KEY,
+            // Both filled in below once the simulated org runs.
+            "username": "",
+            "private_key_pem": private_pem,
+            "my_domain_url": "",
+        })
+        .to_string())
+    })?;
+    let public_key =
+        std::fs::read(&public_key_path).with_context(|| format!("reading {}", public_key_path.display()))?;
+    let mut config = SimConfig {
+        org_id: spec.org_id.to_owned(),
+        org_name: spec.name.to_owned(),
+        seed: spec.seed,
+        ..SimConfig::default()
+    }
+    .with_records(sizes.0, sizes.1)
+    .with_jwt_public_key(public_key)
+    .with_outpost(base_url, &callout_key)
+    .with_redirect_uri(&format!("{base_url}/sso/callback"));
+    if let Some(dir) = data_dir {
+        config = config.with_data_dir(dir.join("sim").join(spec.slug));
+    }
+    let sim = Sim::spawn(config).await.map_err(|err| anyhow::anyhow!("starting the simulated org: {err}"))?;
+    // The simulated org's port can change between runs: re-pin its host every start.
+    let mut document: serde_json::Value = serde_json::from_str(&integration)?;
+    document["my_domain_url"] = serde_json::Value::String(sim.base_url().to_owned());
+    let integration_user = sim.integration_user().context("the simulated org has no integration user")?;
+    document["username"] = serde_json::Value::String(integration_user.username);
+    secrets.write(&names.integration, &document.to_string())?;
+    let registration = OrgRegistration {
+        org_id,
+        name: spec.name.to_owned(),
+        pinned_host: sim.base_url().to_owned(),
+        mode: spec.mode,
+        status: OrgStatus::Active,
+        secrets: names,
+        registered_at: now_epoch(),
+    };
+    store.put_org(&registration).await?;
+    let users = demo_users(&sim, spec.mode)?;
+    if let Some(known) = users.iter().find(|u| u.kind == UserKind::Known && spec.mode == ProvisioningMode::PerUser) {
+        let sim_user = sim.user(known.user_id.as_str()).context("known user vanished")?;
+        store
+            .create_user(&UserMapping {
+                org_id,
+                user_id: known.user_id,
+                display_name: known.name.clone(),
+                reply_to: sim_user.email.clone(),
+                source: MappingSource::Onboarding,
+                consented_at: Some(now_epoch()),
+                created_at: now_epoch(),
+            })
+            .await?;
+    }
+    Ok(ProvisionedOrg { registration, sim: Some(sim), callout_key, users })
+}
+
+fn demo_users(sim: &SimHandle, mode: ProvisioningMode) -> anyhow::Result<Vec<DemoUser>> {
+    sim.users()
+        .into_iter()
+        .filter(|user| !user.integration)
+        .map(|user| {
+            let kind = if !user.active {
+                UserKind::Inactive
+            } else if mode == ProvisioningMode::OrgWide || user.first_name == KNOWN_USER_FIRST_NAME {
+                UserKind::Known
+            } else {
+                UserKind::New
+            };
+            Ok(DemoUser {
+                name: format!("{} {}", user.first_name, user.last_name),
+                user_id: UserId::parse(&user.id.to_string())?,
+                kind,
+            })
+        })
+        .collect()
+}
+
+/// `--org-file`: a real org (or a recorded/mock one) instead of the simulated ones.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrgFile {
+    pub org_id: String,
+    pub name: String,
+    /// The My Domain URL, e.g. `https://acme--dev.sandbox.my.salesforce.com`.
+    pub my_domain: String,
+    pub mode: ProvisioningMode,
+    /// Admits a plain-HTTP loopback `my_domain` (recorded or mock orgs). Local stack only.
+    #[serde(default)]
+    pub insecure_dev_host: bool,
+    pub integration: OrgFileIntegration,
+    #[serde(default)]
+    pub oauth_client: Option<OrgFileOAuthClient>,
+    #[serde(default)]
+    pub callout_key: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum OrgFileIntegration {
+    JwtBearer { consumer_key: String, username: String, private_key_file: PathBuf },
+    ClientCredentials { client_id: String, client_secret: String },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrgFileOAuthClient {
+    pub client_id: String,
+    pub client_secret: String,
+}
+
+impl OrgFile {
+    pub fn read(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+    }
+
+    /// The policy this org needs: production, or loopback when explicitly asked for.
+    pub fn host_policy(&self) -> HostPolicy {
+        if self.insecure_dev_host { HostPolicy::dev_loopback() } else { HostPolicy::production() }
+    }
+
+    /// Writes the org's secrets and registration.
+    pub async fn provision(
+        &self,
+        store: &SharedStore,
+        secrets: &LocalSecretFiles,
+        base: &Path,
+    ) -> anyhow::Result<ProvisionedOrg> {
+        let org_id = OrgId::parse(&self.org_id).context("org_id is not a Salesforce organization id")?;
+        let host = SalesforceHost::from_url(&self.my_domain, self.host_policy())
+            .map_err(|err| anyhow::anyhow!("my_domain {}: {err}", self.my_domain))?;
+        if host.is_loopback() && !self.insecure_dev_host {
+            bail!("my_domain is a loopback host: set insecure_dev_host = true for recorded or mock orgs");
+        }
+        let mut names = OrgSecretNames::conventional(SECRET_PREFIX, &org_id);
+        let integration = match &self.integration {
+            OrgFileIntegration::JwtBearer { consumer_key, username, private_key_file } => {
+                let path =
+                    if private_key_file.is_absolute() { private_key_file.clone() } else { base.join(private_key_file) };
+                let pem = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+                RsaSigningKey::from_pem(&pem)
+                    .with_context(|| format!("{} is not an RSA private key", path.display()))?;
+                serde_json::json!({"kind": "jwt_bearer", "consumer_key": consumer_key, "username": username,
+                    "private_key_pem": pem, "my_domain_url": host.origin()})
+            }
+            OrgFileIntegration::ClientCredentials { client_id, client_secret } => serde_json::json!({
+                "kind": "client_credentials", "client_id": client_id, "client_secret": client_secret,
+                "my_domain_url": host.origin()}),
+        };
+        secrets.write(&names.integration, &integration.to_string())?;
+        if let Some(client) = &self.oauth_client {
+            let name = format!("{SECRET_PREFIX}/org/{org_id}/oauth-client");
+            let document = serde_json::json!({"client_id": client.client_id, "client_secret": client.client_secret});
+            secrets.write(&name, &document.to_string())?;
+            names.oauth_client = Some(name);
+        }
+        let callout_key = ensure_callout_key(secrets, &names, self.callout_key.as_deref())?;
+        let registration = OrgRegistration {
+            org_id,
+            name: self.name.clone(),
+            pinned_host: host.origin().to_owned(),
+            mode: self.mode,
+            status: OrgStatus::Active,
+            secrets: names,
+            registered_at: now_epoch(),
+        };
+        store.put_org(&registration).await?;
+        Ok(ProvisionedOrg { registration, sim: None, callout_key, users: Vec::new() })
+    }
+}

@@ -1,0 +1,731 @@
+//! Black-box round trips over real HTTP against `Sim::spawn` on an ephemeral port.
+
+// Helpers here are test code too: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use reqwest::StatusCode;
+use reqwest::header::HeaderMap;
+use salesforce_sim::{CalloutOptions, JwtRefusal, SObject, SessionKind, Sim, SimConfig, SimHandle};
+use serde_json::{Value, json};
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
+}
+
+async fn spawn(cfg: SimConfig) -> SimHandle {
+    Sim::spawn(cfg).await.unwrap()
+}
+
+fn user_id(sim: &SimHandle, first: &str) -> String {
+    sim.users().into_iter().find(|u| u.first_name == first).unwrap().id.to_string()
+}
+
+fn limit_info(h: &HeaderMap) -> String {
+    h.get("sforce-limit-info").unwrap().to_str().unwrap().to_owned()
+}
+
+fn is_sf_datetime(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 28 && s.ends_with(".000+0000") && b[10] == b'T'
+}
+
+#[tokio::test]
+async fn userinfo_answers_like_salesforce() {
+    let sim = spawn(SimConfig::default().with_records(10, 10)).await;
+    let http = client();
+    let url = format!("{}/services/oauth2/userinfo", sim.base_url());
+    let ada = user_id(&sim, "Ada");
+    let sid = sim.mint_session(&ada, SessionKind::Api).unwrap();
+    assert!(sid.starts_with(&format!("{}!", sim.org_id15())));
+
+    let r = http.get(&url).bearer_auth(&sid).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.headers().get("sforce-limit-info").is_none(), "userinfo does not count");
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["user_id"], ada.as_str());
+    assert_eq!(v["organization_id"], sim.org_id());
+    assert_eq!(v["active"], true);
+    assert_eq!(v["urls"]["rest"], format!("{}/services/data/v{{version}}/", sim.base_url()));
+    assert_eq!(v["urls"]["custom_domain"], sim.base_url());
+    assert_eq!(v["sub"], format!("{}/id/{}/{}", sim.login_url(), sim.org_id(), ada));
+
+    let r = http.get(&url).bearer_auth("00Dbogus!abc").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    assert_eq!(r.text().await.unwrap(), "Bad_OAuth_Token");
+
+    let r = http.get(&url).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert_eq!(r.text().await.unwrap(), "Missing_OAuth_Token");
+
+    let lex = sim.mint_session(&ada, SessionKind::Lightning).unwrap();
+    let r = http.get(&url).bearer_auth(&lex).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v[0]["message"], "This session is not valid for use with the REST API");
+
+    let alan = user_id(&sim, "Alan");
+    let inactive = sim.mint_session(&alan, SessionKind::Api).unwrap();
+    let v: Value = http.get(&url).bearer_auth(&inactive).send().await.unwrap().json().await.unwrap();
+    assert_eq!(v["active"], false);
+
+    sim.advance_clock(Duration::from_secs(3 * 3600));
+    let r = http.get(&url).bearer_auth(&sid).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert_eq!(r.text().await.unwrap(), "Bad_OAuth_Token");
+    sim.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn data_api_counts_calls_and_enforces_the_limit() {
+    let sim = spawn(SimConfig::default().with_records(10, 10).with_api_limit(3)).await;
+    let http = client();
+    let versions: Value =
+        http.get(format!("{}/services/data/", sim.base_url())).send().await.unwrap().json().await.unwrap();
+    assert!(versions.as_array().unwrap().iter().any(|v| v["version"] == "64.0" && v["label"] == "Summer '25"));
+
+    let ada = user_id(&sim, "Ada");
+    let sid = sim.mint_session(&ada, SessionKind::Api).unwrap();
+    let res_url = format!("{}/services/data/v64.0/", sim.base_url());
+    let r = http.get(&res_url).bearer_auth(&sid).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(limit_info(r.headers()), "api-usage=1/3");
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["identity"], format!("{}/id/{}/{}", sim.base_url(), sim.org_id(), ada));
+
+    let r = http.get(&res_url).bearer_auth("nope").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v, json!([{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}]));
+
+    let ip = sim.mint_session(&ada, SessionKind::IpLocked).unwrap();
+    let r = http.get(&res_url).bearer_auth(&ip).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+
+    for expected in ["api-usage=2/3", "api-usage=3/3"] {
+        let r = http.get(&res_url).bearer_auth(&sid).send().await.unwrap();
+        assert_eq!(limit_info(r.headers()), expected);
+    }
+    let r = http.get(&res_url).bearer_auth(&sid).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v[0]["errorCode"], "REQUEST_LIMIT_EXCEEDED");
+    assert_eq!(v[0]["message"], "TotalRequests Limit exceeded.");
+
+    sim.set_api_limit(100);
+    sim.fail_next_calls(1);
+    let r = http.get(&res_url).bearer_auth(&sid).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v[0]["errorCode"], "SERVER_UNAVAILABLE");
+
+    sim.expire_sessions_after_calls(Some(1));
+    assert_eq!(http.get(&res_url).bearer_auth(&sid).send().await.unwrap().status(), StatusCode::OK);
+    assert_eq!(http.get(&res_url).bearer_auth(&sid).send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    sim.shutdown().await.unwrap();
+}
+
+async fn get_json(http: &reqwest::Client, url: &str, sid: &str, batch: Option<usize>) -> (StatusCode, Value) {
+    let mut req = http.get(url).bearer_auth(sid);
+    if let Some(b) = batch {
+        req = req.header("Sforce-Query-Options", format!("batchSize={b}"));
+    }
+    let r = req.send().await.unwrap();
+    (r.status(), r.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn sync_query_pages_through_every_record_in_cursor_order() {
+    let sim = spawn(SimConfig::default().with_records(700, 50).with_same_modstamp_block(30)).await;
+    let http = client();
+    let sid = sim.mint_session(&user_id(&sim, "Outpost"), SessionKind::Api).unwrap();
+    let soql = "SELECT Id, FirstName, LastName, Email, HasOptedOutOfEmail, IsEmailBounced, EmailBouncedReason, \
+                EmailBouncedDate, SystemModstamp, IsDeleted FROM Contact WHERE SystemModstamp > 2020-01-01T00:00:00Z \
+                OR (SystemModstamp = 2020-01-01T00:00:00Z AND Id > '003000000000000') ORDER BY SystemModstamp, Id";
+
+    let q: String = url::form_urlencoded::byte_serialize(soql.as_bytes()).collect();
+    let (status, mut page) =
+        get_json(&http, &format!("{}/services/data/v64.0/queryAll/?q={q}", sim.base_url()), &sid, Some(250)).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(page["totalSize"], 700);
+    let mut rows: Vec<Value> = Vec::new();
+    let mut versions = ["v63.0", "v64.0"].iter().cycle();
+    loop {
+        rows.extend(page["records"].as_array().unwrap().iter().cloned());
+        if page["done"] == true {
+            assert!(page.get("nextRecordsUrl").is_none());
+            break;
+        }
+        let next = page["nextRecordsUrl"].as_str().unwrap().to_owned();
+        assert!(next.starts_with("/services/data/v6") && next.contains("/query/0r8"), "{next}");
+        // Follow under another version and under /queryAll/, both must work.
+        let next = next
+            .replace("/v64.0/", &format!("/{}/", versions.next().unwrap()))
+            .replace("/v63.0/", &format!("/{}/", versions.next().unwrap()))
+            .replace("/query/", "/queryAll/");
+        let (s, p) = get_json(&http, &format!("{}{next}", sim.base_url()), &sid, None).await;
+        assert_eq!(s, StatusCode::OK, "{p}");
+        page = p;
+    }
+    assert_eq!(rows.len(), 700);
+    let first = &rows[0];
+    assert_eq!(first["attributes"]["type"], "Contact");
+    assert!(first["attributes"]["url"].as_str().unwrap().starts_with("/services/data/v64.0/sobjects/Contact/003"));
+    assert!(is_sf_datetime(first["SystemModstamp"].as_str().unwrap()), "{first}");
+    assert!(first.as_object().unwrap().contains_key("EmailBouncedDate"), "nulls are rendered");
+    let keys: Vec<(String, String)> = rows
+        .iter()
+        .map(|r| (r["SystemModstamp"].as_str().unwrap().to_owned(), r["Id"].as_str().unwrap().to_owned()))
+        .collect();
+    assert!(keys.windows(2).all(|w| w[0] < w[1]), "ordered by (SystemModstamp, Id)");
+    let deleted = rows.iter().filter(|r| r["IsDeleted"] == true).count();
+    assert_eq!(deleted, sim.records(SObject::Contact).iter().filter(|r| r.is_deleted).count());
+    assert!(deleted > 0);
+
+    // query (not queryAll) hides the recycle bin; COUNT() and errors.
+    let count = |soql: &str| {
+        let q: String = url::form_urlencoded::byte_serialize(soql.as_bytes()).collect();
+        format!("{}/services/data/v64.0/query?q={q}", sim.base_url())
+    };
+    let (_, v) = get_json(&http, &count("SELECT COUNT() FROM Contact"), &sid, None).await;
+    assert_eq!(v["totalSize"], 700 - deleted);
+    assert_eq!(v["records"], json!([]));
+    let (s, v) = get_json(&http, &count("SELECT Foo FROM Contact"), &sid, None).await;
+    assert_eq!((s, v[0]["errorCode"].clone()), (StatusCode::BAD_REQUEST, json!("INVALID_FIELD")));
+    let (s, v) = get_json(&http, &count("SELECT Id FROM Nope"), &sid, None).await;
+    assert_eq!((s, v[0]["errorCode"].clone()), (StatusCode::BAD_REQUEST, json!("INVALID_TYPE")));
+    let (s, v) = get_json(&http, &count("SELECT Id Contact"), &sid, None).await;
+    assert_eq!((s, v[0]["errorCode"].clone()), (StatusCode::BAD_REQUEST, json!("MALFORMED_QUERY")));
+    let (s, v) =
+        get_json(&http, &format!("{}/services/data/v64.0/query/0r8000000000000AAA-2000", sim.base_url()), &sid, None)
+            .await;
+    assert_eq!((s, v[0]["errorCode"].clone()), (StatusCode::BAD_REQUEST, json!("INVALID_QUERY_LOCATOR")));
+    sim.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn collections_update_upsert_and_roll_back() {
+    let sim = spawn(SimConfig::default().with_records(20, 40)).await;
+    let http = client();
+    let sid = sim.mint_session(&user_id(&sim, "Outpost"), SessionKind::Api).unwrap();
+    let contacts: Vec<_> = sim.records(SObject::Contact).into_iter().filter(|r| !r.is_deleted).collect();
+    let (a, b) = (contacts[0].id.to_string(), contacts[1].id.to_string());
+    let converted =
+        sim.records(SObject::Lead).into_iter().find(|r| r.is_converted && !r.is_deleted).unwrap().id.to_string();
+    let url = format!("{}/services/data/v64.0/composite/sobjects", sim.base_url());
+    let body = json!({"allOrNone": false, "records": [
+        {"attributes": {"type": "Contact"}, "id": a, "HasOptedOutOfEmail": true},
+        {"attributes": {"type": "Lead"}, "id": converted, "HasOptedOutOfEmail": true},
+        {"attributes": {"type": "Contact"}, "id": b, "Nope__c": 1},
+    ]});
+    let before = sim.record(&a).unwrap().system_modstamp;
+    let r = http.patch(&url).bearer_auth(&sid).json(&body).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v[0], json!({"id": a, "success": true, "errors": []}));
+    assert_eq!(v[1]["errors"][0]["statusCode"], "CANNOT_UPDATE_CONVERTED_LEAD");
+    assert_eq!(v[2]["errors"][0]["statusCode"], "INVALID_FIELD");
+    let after = sim.record(&a).unwrap();
+    assert!(after.has_opted_out_of_email && after.system_modstamp >= before);
+
+    // allOrNone: one failure rolls the others back.
+    sim.fail_record_writes(&b, "UNABLE_TO_LOCK_ROW", Some(1)).unwrap();
+    let body = json!({"allOrNone": true, "records": [
+        {"attributes": {"type": "Contact"}, "id": a, "FirstName": "Changed"},
+        {"attributes": {"type": "Contact"}, "id": b, "FirstName": "Changed"},
+    ]});
+    let v: Value = http.patch(&url).bearer_auth(&sid).json(&body).send().await.unwrap().json().await.unwrap();
+    assert_eq!(v[0]["errors"][0]["statusCode"], "ALL_OR_NONE_OPERATION_ROLLED_BACK");
+    assert_eq!(v[1]["errors"][0]["statusCode"], "UNABLE_TO_LOCK_ROW");
+    assert_ne!(sim.record(&a).unwrap().first_name.as_deref(), Some("Changed"));
+    // The injected failure was for one attempt only.
+    let v: Value = http.patch(&url).bearer_auth(&sid).json(&body).send().await.unwrap().json().await.unwrap();
+    assert_eq!(v[1]["success"], true, "{v}");
+
+    // Upsert by external id: create, then update.
+    let up = format!("{}/services/data/v64.0/composite/sobjects/Contact/Outpost_External_Id__c", sim.base_url());
+    let body = json!({"allOrNone": false, "records": [
+        {"attributes": {"type": "Contact"}, "Outpost_External_Id__c": "ext-1", "LastName": "New", "Email": "new@example.com"},
+    ]});
+    let v: Value = http.patch(&up).bearer_auth(&sid).json(&body).send().await.unwrap().json().await.unwrap();
+    assert_eq!(v[0]["created"], true, "{v}");
+    let v: Value = http.patch(&up).bearer_auth(&sid).json(&body).send().await.unwrap().json().await.unwrap();
+    assert_eq!(v[0]["created"], false, "{v}");
+
+    // Single-record upsert: 300 when the value matches several records, 404 for unknown fields.
+    sim.update_record(&a, json!({"Outpost_External_Id__c": "dup"})).unwrap();
+    sim.update_record(&b, json!({"Outpost_External_Id__c": "dup"})).unwrap();
+    let one = format!("{}/services/data/v64.0/sobjects/Contact/Outpost_External_Id__c/dup", sim.base_url());
+    let r = http.patch(&one).bearer_auth(&sid).json(&json!({"FirstName": "X"})).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::MULTIPLE_CHOICES);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 2);
+    let one_new = format!("{}/services/data/v64.0/sobjects/Contact/Outpost_External_Id__c/solo", sim.base_url());
+    let r = http.patch(&one_new).bearer_auth(&sid).json(&json!({"LastName": "Solo"})).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let r = http.patch(&one_new).bearer_auth(&sid).json(&json!({"FirstName": "Han"})).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let bad = format!("{}/services/data/v64.0/sobjects/Contact/Nope__c/x", sim.base_url());
+    let r = http.patch(&bad).bearer_auth(&sid).json(&json!({})).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    sim.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn get_deleted_reports_recycle_bin_and_purges() {
+    let sim = spawn(SimConfig::default().with_records(30, 5)).await;
+    let http = client();
+    let sid = sim.mint_session(&user_id(&sim, "Outpost"), SessionKind::Api).unwrap();
+    let live: Vec<String> =
+        sim.records(SObject::Contact).into_iter().filter(|r| !r.is_deleted).map(|r| r.id.to_string()).collect();
+    sim.soft_delete(&live[0]).unwrap();
+    sim.hard_delete(&live[1]).unwrap();
+    sim.advance_clock(Duration::from_secs(120));
+    let now = sim.now();
+    let fmt = |t: time::OffsetDateTime| {
+        t.format(&time::format_description::well_known::Rfc3339).unwrap().replace('Z', "+00:00")
+    };
+    let start = fmt(now - Duration::from_secs(14 * 86_400));
+    let end = fmt(now);
+    let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    let url = format!(
+        "{}/services/data/v64.0/sobjects/Contact/deleted/?start={}&end={}",
+        sim.base_url(),
+        enc(&start),
+        enc(&end)
+    );
+    let (s, v) = get_json(&http, &url, &sid, None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let ids: Vec<&str> = v["deletedRecords"].as_array().unwrap().iter().map(|d| d["id"].as_str().unwrap()).collect();
+    assert!(ids.contains(&live[0].as_str()) && ids.contains(&live[1].as_str()));
+    assert!(v["latestDateCovered"].as_str().unwrap().ends_with(":00.000+0000"));
+    // queryAll still sees the soft-deleted row, never the purged one.
+    let q: String = url::form_urlencoded::byte_serialize(
+        format!("SELECT Id, IsDeleted FROM Contact WHERE Id IN ('{}', '{}')", live[0], live[1]).as_bytes(),
+    )
+    .collect();
+    let (_, v) = get_json(&http, &format!("{}/services/data/v64.0/queryAll?q={q}", sim.base_url()), &sid, None).await;
+    assert_eq!(v["totalSize"], 1);
+    assert_eq!(v["records"][0]["IsDeleted"], true);
+
+    let old = fmt(now - Duration::from_secs(20 * 86_400));
+    let url = format!(
+        "{}/services/data/v64.0/sobjects/Contact/deleted/?start={}&end={}",
+        sim.base_url(),
+        enc(&old),
+        enc(&end)
+    );
+    let (s, v) = get_json(&http, &url, &sid, None).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(v[0]["errorCode"], "INVALID_REPLICATION_DATE");
+    sim.shutdown().await.unwrap();
+}
+
+fn sign_jwt(key: &aws_lc_rs::rsa::KeyPair, claims: &Value) -> String {
+    let h = URL_SAFE_NO_PAD.encode(br#"{"alg":"RS256"}"#);
+    let c = URL_SAFE_NO_PAD.encode(claims.to_string());
+    let msg = format!("{h}.{c}");
+    let rng = aws_lc_rs::rand::SystemRandom::new();
+    let mut sig = vec![0u8; key.public_modulus_len()];
+    key.sign(&aws_lc_rs::signature::RSA_PKCS1_SHA256, &rng, msg.as_bytes(), &mut sig).unwrap();
+    format!("{msg}.{}", URL_SAFE_NO_PAD.encode(sig))
+}
+
+async fn token(http: &reqwest::Client, url: &str, form: &[(&str, &str)]) -> (StatusCode, Value) {
+    let body = serde_urlencoded::to_string(form).unwrap();
+    let r = http
+        .post(format!("{url}/services/oauth2/token"))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    (r.status(), r.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn oauth_jwt_bearer_and_client_credentials() {
+    use aws_lc_rs::encoding::AsDer;
+    let key = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).unwrap();
+    let spki = aws_lc_rs::signature::KeyPair::public_key(&key).as_der().unwrap();
+    let pem = format!("-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n", STANDARD.encode(spki.as_ref()));
+    let sim = spawn(SimConfig::default().with_records(5, 5).with_jwt_public_key(pem)).await;
+    let http = client();
+    let integration = sim.integration_user().unwrap();
+    let exp = sim.now().unix_timestamp() + 120;
+    let claims =
+        |aud: &str, iss: &str, exp: i64| json!({"iss": iss, "sub": integration.username, "aud": aud, "exp": exp});
+    let grant = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+
+    let jwt = sign_jwt(&key, &claims(sim.base_url(), sim.consumer_key(), exp));
+    let (s, v) = token(&http, sim.login_url(), &[("grant_type", grant), ("assertion", &jwt)]).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert!(v["access_token"].as_str().unwrap().starts_with(&format!("{}!", sim.org_id15())));
+    assert_eq!(v["instance_url"], sim.base_url());
+    assert_eq!(v["id"], format!("{}/id/{}/{}", sim.login_url(), sim.org_id(), integration.id));
+    assert!(v.get("refresh_token").is_none());
+    let info = http
+        .get(format!("{}/services/oauth2/userinfo", sim.base_url()))
+        .bearer_auth(v["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(info.status(), StatusCode::OK);
+
+    for (jwt, error, desc) in [
+        (
+            sign_jwt(&key, &claims("https://login.salesforce.com", sim.consumer_key(), exp)),
+            "invalid_grant",
+            "audience is invalid",
+        ),
+        (
+            sign_jwt(&key, &claims(sim.login_url(), "someone-else", exp)),
+            "invalid_client_id",
+            "client identifier invalid",
+        ),
+        (sign_jwt(&key, &claims(sim.login_url(), sim.consumer_key(), exp - 600)), "invalid_grant", "invalid assertion"),
+        (
+            format!("{}x", sign_jwt(&key, &claims(sim.login_url(), sim.consumer_key(), exp)).trim_end_matches('A')),
+            "invalid_grant",
+            "invalid assertion",
+        ),
+    ] {
+        let (s, v) = token(&http, sim.login_url(), &[("grant_type", grant), ("assertion", &jwt)]).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        assert_eq!(v, json!({"error": error, "error_description": desc}));
+    }
+    sim.set_jwt_refusal(Some(JwtRefusal::NotApproved));
+    let jwt = sign_jwt(&key, &claims(sim.login_url(), sim.consumer_key(), exp));
+    let (_, v) = token(&http, sim.login_url(), &[("grant_type", grant), ("assertion", &jwt)]).await;
+    assert_eq!(v["error_description"], "user hasn't approved this consumer");
+
+    let cc =
+        [("grant_type", "client_credentials"), ("client_id", sim.client_id()), ("client_secret", sim.client_secret())];
+    let (s, v) = token(&http, sim.login_url(), &cc).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(v, json!({"error": "invalid_grant", "error_description": "request not supported on this domain"}));
+    let (s, v) = token(&http, sim.base_url(), &cc).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert!(v["signature"].is_string());
+    let (_, v) = token(
+        &http,
+        sim.base_url(),
+        &[("grant_type", "client_credentials"), ("client_id", sim.client_id()), ("client_secret", "wrong")],
+    )
+    .await;
+    assert_eq!(v["error"], "invalid_client");
+    sim.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn oauth_authorization_code_with_pkce() {
+    let redirect = "http://127.0.0.1:9/cb";
+    let sim = spawn(SimConfig::default().with_records(1, 1).with_redirect_uri(redirect)).await;
+    let http = client();
+    let verifier = "a-very-long-code-verifier-0123456789-abcdefghijklmnop";
+    let challenge = URL_SAFE_NO_PAD.encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes()));
+    let params = [
+        ("response_type", "code"),
+        ("client_id", sim.client_id()),
+        ("redirect_uri", redirect),
+        ("scope", "openid api"),
+        ("state", "st8"),
+        ("code_challenge", challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ];
+    let q = serde_urlencoded::to_string(params).unwrap();
+    let page = http.get(format!("{}/services/oauth2/authorize?{q}", sim.base_url())).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    let grace = sim.user(&user_id(&sim, "Grace")).unwrap();
+    assert!(html.contains(&grace.username) && !html.contains("alan.turing"), "inactive users are not listed");
+
+    // Unknown redirect URIs get an error page, never a redirect.
+    let bad = serde_urlencoded::to_string([
+        ("response_type", "code"),
+        ("client_id", sim.client_id()),
+        ("redirect_uri", "http://evil.example/cb"),
+    ])
+    .unwrap();
+    let r = http.get(format!("{}/services/oauth2/authorize?{bad}", sim.base_url())).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(r.headers().get("location").is_none());
+
+    let mut form: Vec<(&str, &str)> = params.to_vec();
+    form.push(("username", &grace.username));
+    form.push(("action", "approve"));
+    let r = http
+        .post(format!("{}/services/oauth2/authorize", sim.base_url()))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(serde_urlencoded::to_string(&form).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FOUND);
+    let loc = url::Url::parse(r.headers()["location"].to_str().unwrap()).unwrap();
+    let qp: std::collections::HashMap<_, _> = loc.query_pairs().into_owned().collect();
+    assert_eq!(qp["state"], "st8");
+    let code = qp["code"].clone();
+
+    let exchange = |verifier: &'static str, code: String| {
+        let http = http.clone();
+        let url = sim.base_url().to_owned();
+        let (id, secret) = (sim.client_id().to_owned(), sim.client_secret().to_owned());
+        async move {
+            token(
+                &http,
+                &url,
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", &code),
+                    ("client_id", &id),
+                    ("client_secret", &secret),
+                    ("redirect_uri", redirect),
+                    ("code_verifier", verifier),
+                ],
+            )
+            .await
+        }
+    };
+    let (s, v) = exchange(verifier, code.clone()).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["scope"], "openid api");
+    assert_eq!(v["id"], format!("{}/id/{}/{}", sim.login_url(), sim.org_id(), grace.id));
+    let (s, v) = exchange(verifier, code).await;
+    assert_eq!((s, v["error"].clone()), (StatusCode::BAD_REQUEST, json!("invalid_grant")), "single use");
+
+    let mut deny: Vec<(&str, &str)> = params.to_vec();
+    deny.push(("action", "deny"));
+    let r = http
+        .post(format!("{}/services/oauth2/authorize", sim.base_url()))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(serde_urlencoded::to_string(&deny).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FOUND);
+    assert_eq!(
+        r.headers()["location"].to_str().unwrap(),
+        format!("{redirect}?error=access_denied&error_description=end-user+denied+authorization&state=st8")
+    );
+    sim.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn bulk_query_job_runs_to_csv_pages() {
+    let sim = spawn(SimConfig::default().with_records(25, 3)).await;
+    let http = client();
+    let sid = sim.mint_session(&user_id(&sim, "Outpost"), SessionKind::Api).unwrap();
+    let base = format!("{}/services/data/v64.0/jobs/query", sim.base_url());
+    let r = http
+        .post(&base)
+        .bearer_auth(&sid)
+        .json(&json!({"operation": "queryAll", "query": "SELECT Id, FirstName, Email, SystemModstamp FROM Contact", "columnDelimiter": "COMMA", "lineEnding": "LF"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.headers().get("sforce-limit-info").is_some());
+    let job: Value = r.json().await.unwrap();
+    assert_eq!(job["state"], "UploadComplete");
+    let id = job["id"].as_str().unwrap().to_owned();
+    assert!(id.starts_with("750"));
+    let poll = |http: reqwest::Client| {
+        let url = format!("{base}/{id}");
+        let sid = sid.clone();
+        async move { http.get(url).bearer_auth(sid).send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    assert_eq!(poll(http.clone()).await["state"], "InProgress");
+    let done = poll(http.clone()).await;
+    assert_eq!(done["state"], "JobComplete");
+    assert_eq!(done["numberRecordsProcessed"], 25);
+
+    let r = http.get(format!("{base}/{id}/results?maxRecords=10")).bearer_auth(&sid).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["content-type"], "text/csv");
+    assert_eq!(r.headers()["sforce-numberofrecords"], "10");
+    let mut locator = r.headers()["sforce-locator"].to_str().unwrap().to_owned();
+    let csv = r.text().await.unwrap();
+    assert!(csv.starts_with("\"Id\",\"FirstName\",\"Email\",\"SystemModstamp\"\n"), "{csv}");
+    let mut lines = csv.lines().count() - 1;
+    while locator != "null" {
+        let r = http
+            .get(format!("{base}/{id}/results?maxRecords=10&locator={locator}"))
+            .bearer_auth(&sid)
+            .send()
+            .await
+            .unwrap();
+        locator = r.headers()["sforce-locator"].to_str().unwrap().to_owned();
+        lines += r.text().await.unwrap().lines().count() - 1;
+    }
+    assert_eq!(lines, 25);
+
+    let r = http
+        .get(format!("{}/services/data/v63.0/jobs/query/{id}/results", sim.base_url()))
+        .bearer_auth(&sid)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+
+    sim.fail_next_bulk_job("boom");
+    let job: Value = http
+        .post(&base)
+        .bearer_auth(&sid)
+        .json(&json!({"operation": "query", "query": "SELECT Id FROM Lead"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let v: Value = http
+        .get(format!("{base}/{}", job["id"].as_str().unwrap()))
+        .bearer_auth(&sid)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!((v["state"].clone(), v["errorMessage"].clone()), (json!("Failed"), json!("boom")));
+    sim.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn apex_rest_logs_tasks_per_who_id() {
+    let sim = spawn(SimConfig::default().with_records(5, 5)).await;
+    let http = client();
+    let sid = sim.mint_session(&user_id(&sim, "Outpost"), SessionKind::Api).unwrap();
+    let recs = sim.records(SObject::Contact);
+    let live = recs.iter().find(|r| !r.is_deleted).unwrap().id.to_string();
+    let gone = sim.records(SObject::Lead).into_iter().find(|r| !r.is_deleted).unwrap().id.to_string();
+    sim.soft_delete(&gone).unwrap();
+    let url = format!("{}/services/apexrest/outpost/v1/activity", sim.base_url());
+    let r = http
+        .post(&url)
+        .bearer_auth(&sid)
+        .json(&json!({"subject": "Email: Spring promo", "description": null, "activityDate": "2026-03-01", "whoIds": [live, gone]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.headers().get("sforce-limit-info").is_some());
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["results"][0]["success"], true);
+    assert!(v["results"][0]["taskId"].as_str().unwrap().starts_with("00T"));
+    assert!(v["results"][1]["error"].as_str().unwrap().starts_with("ENTITY_IS_DELETED"));
+    assert_eq!(sim.tasks().len(), 1);
+    let r = http.post(&url).bearer_auth(&sid).body("{nope").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v[0]["errorCode"], "JSON_PARSER_ERROR");
+    sim.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn callouts_web_tab_and_canvas_target_outpost() {
+    use std::sync::{Arc, Mutex};
+    // A stand-in Outpost that records what Apex sends.
+    let seen: Arc<Mutex<Vec<(HeaderMap, Value)>>> = Arc::default();
+    let s2 = seen.clone();
+    let app = axum::Router::new().route(
+        "/apex/v1/records",
+        axum::routing::post(move |h: axum::http::HeaderMap, body: axum::body::Bytes| {
+            let s2 = s2.clone();
+            async move {
+                let mut hm = HeaderMap::new();
+                for (k, v) in h.iter() {
+                    hm.insert(
+                        reqwest::header::HeaderName::from_bytes(k.as_str().as_bytes()).unwrap(),
+                        reqwest::header::HeaderValue::from_bytes(v.as_bytes()).unwrap(),
+                    );
+                }
+                s2.lock().unwrap().push((hm, serde_json::from_slice(&body).unwrap()));
+                "{\"ok\":true}"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let outpost = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let sim = spawn(SimConfig::default().with_records(250, 5).with_outpost(&outpost, "k3y")).await;
+    let ids: Vec<String> = sim.records(SObject::Contact).iter().map(|r| r.id.to_string()).collect();
+    let attempts = sim
+        .fire_callouts(
+            SObject::Contact,
+            &ids,
+            &ids[..3],
+            CalloutOptions { retry_as_if_timed_out: true, key_salt: None },
+        )
+        .await
+        .unwrap();
+    assert_eq!(attempts.len(), 4, "2 batches × 2 sends");
+    assert!(attempts.iter().all(|a| a.status == 200));
+    assert_eq!(attempts[0].idempotency_key, attempts[1].idempotency_key);
+    assert_ne!(attempts[0].idempotency_key, attempts[2].idempotency_key);
+    let seen = seen.lock().unwrap().clone();
+    let (h, body) = &seen[0];
+    assert_eq!(h["authorization"], "Bearer k3y");
+    assert_eq!(h["x-outpost-org"], sim.org_id());
+    assert_eq!(body["records"].as_array().unwrap().len(), 200);
+    assert_eq!(body["deleted"].as_array().unwrap().len(), 3);
+    assert!(body["records"][0]["SystemModstamp"].as_str().unwrap().ends_with(".000Z"));
+    assert_eq!(seen[2].1["records"].as_array().unwrap().len(), 50);
+
+    let http = client();
+    let ada = user_id(&sim, "Ada");
+    let html = http.get(sim.tab_url(&ada, Some(&ids[0]), SessionKind::Api)).send().await.unwrap().text().await.unwrap();
+    let prefix =
+        format!("{outpost}/entry?uid={}&amp;oid={}&amp;sid={}%21AQ", &ada[..15], sim.org_id15(), sim.org_id15());
+    assert!(html.contains(&prefix), "{html}");
+    let srv: String = url::form_urlencoded::byte_serialize(
+        format!("{}/services/Soap/u/64.0/{}", sim.base_url(), sim.org_id15()).as_bytes(),
+    )
+    .collect();
+    assert!(html.contains(&format!("&amp;srv={srv}&amp;rid={}", &ids[0][..15])), "{html}");
+
+    let sr = sim.signed_request(&ada).unwrap();
+    let (sig, payload) = sr.split_once('.').unwrap();
+    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, sim.client_secret().as_bytes());
+    aws_lc_rs::hmac::verify(&key, payload.as_bytes(), &STANDARD.decode(sig).unwrap()).unwrap();
+    let req: Value = serde_json::from_slice(&STANDARD.decode(payload).unwrap()).unwrap();
+    assert_eq!(req["algorithm"], "HMACSHA256");
+    assert_eq!(req["context"]["user"]["userId"], ada.as_str());
+    assert_eq!(req["context"]["organization"]["organizationId"], sim.org_id());
+    let token = req["client"]["oauthToken"].as_str().unwrap();
+    let r = http.get(format!("{}/services/oauth2/userinfo", sim.base_url())).bearer_auth(token).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let page = http.get(sim.canvas_url(&ada)).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains(&format!("action=\"{outpost}/canvas\"")) && page.contains("name=\"signed_request\""));
+    sim.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn persisted_state_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = SimConfig::default().with_records(40, 10).with_data_dir(dir.path());
+    let sim = spawn(cfg.clone()).await;
+    let id = sim.records(SObject::Contact)[0].id.to_string();
+    sim.update_record(&id, json!({"FirstName": "Persisted", "HasOptedOutOfEmail": true})).unwrap();
+    let created = sim.create_record(SObject::Lead, json!({"LastName": "Fresh", "Company": "Acme"})).unwrap();
+    sim.set_api_usage(77);
+    sim.shutdown().await.unwrap();
+    assert!(dir.path().join("salesforce-sim/state.json").exists());
+
+    // A different seed proves nothing is regenerated when saved state exists.
+    let sim = spawn(cfg.with_seed(999)).await;
+    let r = sim.record(&id).unwrap();
+    assert_eq!(r.first_name.as_deref(), Some("Persisted"));
+    assert!(r.has_opted_out_of_email);
+    assert_eq!(sim.record(created.id.as_str()).unwrap().last_name, "Fresh");
+    assert_eq!(sim.api_usage().used, 77);
+    let next = sim.create_record(SObject::Lead, json!({"LastName": "Later", "Company": "Acme"})).unwrap();
+    assert!(next.id > created.id, "ids keep sorting in creation order across restarts");
+    sim.shutdown().await.unwrap();
+}

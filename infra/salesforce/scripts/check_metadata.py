@@ -1,0 +1,317 @@
+#!/usr/bin/env python3
+"""Offline checks of the Outpost SFDX metadata (python3 standard library only).
+
+1. Every *.xml / *-meta.xml file is well-formed XML.
+2. The entry points (custom links, web tab, formula field) carry the merge fields Outpost needs
+   and no URLENCODE (URL-type custom links encode merge fields themselves; URLENCODE would
+   double-encode the session id).
+3. Cross-references that a deploy would otherwise reject: permission set grants, named/external
+   credential wiring, external client app plugins, source files with their -meta.xml.
+"""
+from __future__ import annotations
+
+import json
+import re
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+SRC = ROOT / "force-app" / "main" / "default"
+NS = "http://soap.sforce.com/2006/04/metadata"
+M = {"m": NS}
+SKIP_DIRS = {"node_modules", ".sf", ".sfdx", ".git"}
+
+ENTRY_MERGE_FIELDS = ("$User.Id", "$Organization.Id", "$Api.Session_ID", "$Api.Partner_Server_URL_640")
+SYNCED_OBJECTS = ("Contact", "Lead")
+PLACEHOLDER_HOST = "outpost.example.com"
+
+errors: list[str] = []
+notes: list[str] = []
+counts = {"xml": 0, "entry points": 0, "references": 0}
+
+
+def fail(message: str) -> None:
+    errors.append(message)
+
+
+def rel(path: Path) -> str:
+    return str(path.relative_to(ROOT))
+
+
+def text(root: ET.Element, tag: str) -> str | None:
+    node = root.find(f"m:{tag}", M)
+    return node.text if node is not None else None
+
+
+def texts(root: ET.Element, path: str) -> list[str]:
+    return [node.text or "" for node in root.findall(path, M)]
+
+
+# 1. Well-formed XML ---------------------------------------------------------------------------
+
+parsed: dict[Path, ET.Element] = {}
+for path in sorted(ROOT.rglob("*.xml")):
+    if SKIP_DIRS.intersection(path.relative_to(ROOT).parts):
+        continue
+    counts["xml"] += 1
+    try:
+        parsed[path] = ET.parse(path).getroot()
+    except ET.ParseError as error:
+        fail(f"{rel(path)}: not well-formed XML: {error}")
+        continue
+    if path.name.endswith("-meta.xml") and not parsed[path].tag.startswith("{" + NS + "}"):
+        fail(f"{rel(path)}: root element is not in the Metadata API namespace")
+
+
+def load(path: Path) -> ET.Element | None:
+    if path in parsed:
+        return parsed[path]
+    fail(f"{rel(path)}: missing")
+    return None
+
+
+# 2. Entry points ------------------------------------------------------------------------------
+
+hosts: set[str] = set()
+
+
+def check_entry_url(where: str, url: str, record_object: str | None) -> None:
+    counts["entry points"] += 1
+    for field in ENTRY_MERGE_FIELDS:
+        if "{!" + field + "}" not in url:
+            fail(f"{where}: missing {{!{field}}}")
+    if "URLENCODE" in url.upper():
+        fail(f"{where}: uses URLENCODE (URL custom links and web tabs encode merge fields already)")
+    parts = urlsplit(url)
+    if parts.scheme != "https" or parts.path != "/entry":
+        fail(f"{where}: must point at https://<outpost host>/entry, found {url!r}")
+    hosts.add(parts.netloc)
+    rid = f"&rid={{!{record_object}.Id}}" if record_object else None
+    if rid and not url.endswith(rid):
+        fail(f"{where}: must end with {rid}")
+    if not rid and "rid=" in url:
+        fail(f"{where}: a web tab has no record context, so no rid")
+
+
+for obj in SYNCED_OBJECTS:
+    entry_links = 0
+    for path in sorted((SRC / "objects" / obj / "webLinks").glob("*.webLink-meta.xml")):
+        root = load(path)
+        if root is None:
+            continue
+        url = text(root, "url") or ""
+        if text(root, "linkType") != "url":
+            fail(f"{rel(path)}: linkType must be url")
+        if "/entry?" in url:
+            entry_links += 1
+            check_entry_url(rel(path), url, obj)
+        elif url.startswith("/apex/OutpostLaunch"):
+            counts["entry points"] += 1
+            if url != f"/apex/OutpostLaunch?rid={{!{obj}.Id}}":
+                fail(f"{rel(path)}: launcher link must be /apex/OutpostLaunch?rid={{!{obj}.Id}}")
+            if "Session_ID" in url:
+                fail(f"{rel(path)}: the launcher gets its session from Visualforce, not from the link")
+        else:
+            fail(f"{rel(path)}: neither an Outpost entry link nor the Visualforce launcher")
+    if entry_links != 1:
+        fail(f"objects/{obj}/webLinks: expected exactly one Outpost entry link, found {entry_links}")
+
+    field_path = SRC / "objects" / obj / "fields" / "Outpost_Link__c.field-meta.xml"
+    root = load(field_path)
+    if root is not None:
+        counts["entry points"] += 1
+        formula = text(root, "formula") or ""
+        compact = re.sub(r"\s+", "", formula)
+        if text(root, "type") != "Text" or not compact.upper().startswith("HYPERLINK("):
+            fail(f"{rel(field_path)}: must be a Text formula built with HYPERLINK")
+        for field in ENTRY_MERGE_FIELDS:
+            if field not in formula:
+                fail(f"{rel(field_path)}: formula is missing {field}")
+        if "URLENCODE" in formula.upper():
+            fail(f"{rel(field_path)}: formula uses URLENCODE")
+        if '"&rid="&Id' not in compact:
+            fail(f"{rel(field_path)}: formula must append &rid= and the record Id")
+        match = re.search(r'"(https://[^"/]+)/entry\?', formula)
+        if not match:
+            fail(f"{rel(field_path)}: formula must open https://<outpost host>/entry?")
+        else:
+            hosts.add(urlsplit(match.group(1)).netloc)
+
+web_tabs = 0
+for path in sorted((SRC / "tabs").glob("*.tab-meta.xml")):
+    root = load(path)
+    if root is None:
+        continue
+    if text(root, "url") is not None:
+        web_tabs += 1
+        check_entry_url(rel(path), text(root, "url") or "", None)
+    page = text(root, "page")
+    if page is not None:
+        counts["entry points"] += 1
+        if not (SRC / "pages" / f"{page}.page").is_file():
+            fail(f"{rel(path)}: Visualforce page {page} does not exist")
+if web_tabs != 1:
+    fail(f"tabs: expected exactly one Outpost web tab, found {web_tabs}")
+
+named_credential = load(SRC / "namedCredentials" / "Outpost.namedCredential-meta.xml")
+if named_credential is not None:
+    for parameter in named_credential.findall("m:namedCredentialParameters", M):
+        if text(parameter, "parameterType") == "Url":
+            hosts.add(urlsplit(text(parameter, "parameterValue") or "").netloc)
+
+for path in [
+    SRC / "extlClntAppGlobalOauthSets" / "Outpost_glbl.ecaGlblOauth-meta.xml",
+    SRC / "extlClntAppCanvasSettings" / "Outpost_canvas.ecaCanvas-meta.xml",
+]:
+    root = load(path)
+    if root is None:
+        continue
+    for tag in ("callbackUrl", "canvasUrl"):
+        value = text(root, tag)
+        if value is not None:
+            if urlsplit(value).scheme != "https":
+                fail(f"{rel(path)}: {tag} must be https")
+            hosts.add(urlsplit(value).netloc)
+
+launcher = SRC / "classes" / "OutpostLaunchController.cls"
+match = re.search(r"ENTRY_URL\s*=\s*'(https://[^'/]+)/entry'", launcher.read_text()) if launcher.is_file() else None
+if match is None:
+    fail(f"{rel(launcher)}: ENTRY_URL must be 'https://<outpost host>/entry'")
+else:
+    hosts.add(urlsplit(match.group(1)).netloc)
+
+if len(hosts) != 1:
+    fail(f"links, tabs, formula, named credential, external client app and launcher disagree on the Outpost host: {sorted(hosts)}")
+elif PLACEHOLDER_HOST in hosts:
+    notes.append(f"host is still the placeholder {PLACEHOLDER_HOST} (replace it before deploying, see README)")
+else:
+    notes.append(f"Outpost host: {hosts.pop()}")
+
+# 3. Cross-references --------------------------------------------------------------------------
+
+
+def ref(condition: bool, message: str) -> None:
+    counts["references"] += 1
+    if not condition:
+        fail(message)
+
+
+project = json.loads((ROOT / "sfdx-project.json").read_text())
+api_version = project.get("sourceApiVersion")
+ref(api_version == "66.0", f"sfdx-project.json: sourceApiVersion must be 66.0, found {api_version}")
+
+for suffix, folder in ((".cls", "classes"), (".trigger", "triggers"), (".page", "pages")):
+    for source in sorted((SRC / folder).glob(f"*{suffix}")):
+        meta = source.with_name(source.name + "-meta.xml")
+        ref(meta.is_file(), f"{rel(source)}: missing {meta.name}")
+        if meta in parsed:
+            version = text(parsed[meta], "apiVersion")
+            ref(version == api_version, f"{rel(meta)}: apiVersion {version} differs from {api_version}")
+
+external_credentials: dict[str, ET.Element] = {}
+for path in sorted((SRC / "externalCredentials").glob("*.externalCredential-meta.xml")):
+    if path in parsed:
+        external_credentials[path.name.split(".")[0]] = parsed[path]
+
+
+def principals(credential: ET.Element) -> set[str]:
+    return {
+        text(p, "parameterName") or ""
+        for p in credential.findall("m:externalCredentialParameters", M)
+        if text(p, "parameterType") in ("NamedPrincipal", "PerUserPrincipal")
+    }
+
+
+for name, credential in external_credentials.items():
+    for parameter in credential.findall("m:externalCredentialParameters", M):
+        if text(parameter, "parameterType") == "AuthHeader":
+            value = text(parameter, "parameterValue") or ""
+            for used in re.findall(r"\$Credential\.(\w+)\.\w+", value):
+                ref(used == name, f"external credential {name}: header formula reads $Credential.{used}")
+    ref(bool(principals(credential)), f"external credential {name}: has no principal")
+
+if named_credential is not None:
+    linked = [
+        text(p, "externalCredential")
+        for p in named_credential.findall("m:namedCredentialParameters", M)
+        if text(p, "parameterType") == "Authentication"
+    ]
+    ref(linked == ["Outpost"], f"named credential Outpost: must authenticate with external credential Outpost, found {linked}")
+    ref(text(named_credential, "namedCredentialType") == "SecuredEndpoint", "named credential Outpost: must be SecuredEndpoint")
+
+classes = {p.stem for p in (SRC / "classes").glob("*.cls")}
+pages = {p.stem for p in (SRC / "pages").glob("*.page")}
+tabs = {p.name.split(".")[0] for p in (SRC / "tabs").glob("*.tab-meta.xml")}
+permission_sets = {p.name.split(".")[0] for p in (SRC / "permissionsets").glob("*.permissionset-meta.xml")}
+
+permission_set = load(SRC / "permissionsets" / "Outpost_Integration.permissionset-meta.xml")
+if permission_set is not None:
+    for apex_class in texts(permission_set, "m:classAccesses/m:apexClass"):
+        ref(apex_class in classes, f"Outpost_Integration: class {apex_class} does not exist")
+        ref(not apex_class.endswith("Test"), f"Outpost_Integration: grants test class {apex_class}")
+    for page in texts(permission_set, "m:pageAccesses/m:apexPage"):
+        ref(page in pages, f"Outpost_Integration: page {page} does not exist")
+    for tab in texts(permission_set, "m:tabSettings/m:tab"):
+        ref(tab in tabs, f"Outpost_Integration: tab {tab} does not exist")
+    ref(set(texts(permission_set, "m:tabSettings/m:tab")) == tabs, "Outpost_Integration: must make every Outpost tab visible")
+    granted_fields = set(texts(permission_set, "m:fieldPermissions/m:field"))
+    for obj in SYNCED_OBJECTS:
+        ref(f"{obj}.Outpost_Link__c" in granted_fields, f"Outpost_Integration: no access to {obj}.Outpost_Link__c")
+    for field in granted_fields:
+        obj, _, name = field.partition(".")
+        ref((SRC / "objects" / obj / "fields" / f"{name}.field-meta.xml").is_file(), f"Outpost_Integration: field {field} does not exist")
+    for grant in permission_set.findall("m:fieldPermissions", M):
+        ref(text(grant, "editable") == "false", f"Outpost_Integration: {text(grant, 'field')} is a formula, grant read only")
+    granted_principals = texts(permission_set, "m:externalCredentialPrincipalAccesses/m:externalCredentialPrincipal")
+    ref(bool(granted_principals), "Outpost_Integration: grants no external credential principal")
+    for grant in granted_principals:
+        credential, _, principal = grant.partition("-")
+        ref(
+            credential in external_credentials and principal in principals(external_credentials[credential]),
+            f"Outpost_Integration: principal {grant} does not exist",
+        )
+
+eca_names = {p.name.split(".")[0] for p in (SRC / "externalClientApps").glob("*.eca-meta.xml")}
+ref(eca_names == {"Outpost"}, f"externalClientApps: expected the Outpost app, found {sorted(eca_names)}")
+for folder in (
+    "extlClntAppGlobalOauthSets",
+    "extlClntAppOauthSettings",
+    "extlClntAppOauthPolicies",
+    "extlClntAppCanvasSettings",
+    "extlClntAppPolicies",
+):
+    files = sorted((SRC / folder).glob("*-meta.xml"))
+    ref(len(files) == 1, f"{folder}: expected one file, found {len(files)}")
+    for path in files:
+        if path in parsed:
+            owner = text(parsed[path], "externalClientApplication")
+            ref(owner in eca_names, f"{rel(path)}: belongs to unknown external client app {owner}")
+
+policies = SRC / "extlClntAppOauthPolicies" / "Outpost_oauthPlcy.ecaOauthPlcy-meta.xml"
+if policies in parsed:
+    for name in (text(parsed[policies], "commaSeparatedPermissionSet") or "").split(","):
+        ref(name.strip() in permission_sets, f"{rel(policies)}: permission set {name.strip()} does not exist")
+global_oauth = SRC / "extlClntAppGlobalOauthSets" / "Outpost_glbl.ecaGlblOauth-meta.xml"
+if global_oauth in parsed:
+    ref(text(parsed[global_oauth], "isPkceRequired") == "true", f"{rel(global_oauth)}: PKCE must be required")
+    ref(
+        text(parsed[global_oauth], "isNamedUserJwtEnabled") == "false",
+        f"{rel(global_oauth)}: JWT-based access tokens would break $Api.Session_ID and Outpost's token checks",
+    )
+    for secret in ("consumerKey", "consumerSecret"):
+        ref(text(parsed[global_oauth], secret) is None, f"{rel(global_oauth)}: {secret} must never be committed")
+
+# Summary --------------------------------------------------------------------------------------
+
+print(
+    f"metadata: {counts['xml']} XML files well-formed, {counts['entry points']} entry points, "
+    f"{counts['references']} cross-references"
+)
+for note in notes:
+    print(f"  note   {note}")
+for error in errors:
+    print(f"  FAIL   {error}")
+print(f"metadata: {'OK' if not errors else str(len(errors)) + ' problem(s)'}")
+sys.exit(1 if errors else 0)
