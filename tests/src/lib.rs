@@ -1,1 +1,256 @@
+//! The end-to-end harness: a whole local stack (simulated orgs in memory, embedded store in a
+//! temporary directory) on a free port, an HTTP client that behaves like a careful browser
+//! (no automatic redirects, explicit cookies), and a capture of every log line.
 
+use std::io::Write;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use outpost_local::provision::{DemoUser, ProvisionedOrg, UserKind};
+use outpost_local::{LocalConfig, LocalStack, OrgSource};
+use outpost_shared::salesforce::{ClientSettings, RetryPolicy};
+use outpost_sync::SyncSettings;
+use salesforce_sim::{SessionKind, SimHandle};
+
+pub use outpost_local;
+pub use outpost_shared;
+pub use outpost_sync;
+pub use salesforce_sim;
+
+/// How to size and tune a test stack.
+#[derive(Debug, Clone)]
+pub struct StackOptions {
+    pub contacts: usize,
+    pub leads: usize,
+    pub sync: SyncSettings,
+}
+
+impl Default for StackOptions {
+    fn default() -> Self {
+        Self {
+            contacts: 200,
+            leads: 100,
+            sync: SyncSettings {
+                bulk_poll_interval: Duration::from_millis(20),
+                deadline_margin: Duration::from_millis(50),
+                write_back_base_delay: Duration::ZERO,
+                ..SyncSettings::default()
+            },
+        }
+    }
+}
+
+/// A running stack for one test.
+pub struct TestStack {
+    pub stack: LocalStack,
+    pub http: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+impl TestStack {
+    /// A stack with the default small orgs.
+    pub async fn start() -> Self {
+        Self::start_with(StackOptions::default()).await
+    }
+
+    /// A stack with custom sizes and sync settings.
+    pub async fn start_with(options: StackOptions) -> Self {
+        capture_logs();
+        let dir = tempfile::tempdir().expect("temporary data dir");
+        let mut config = LocalConfig::new(dir.path().to_path_buf());
+        config.address = ([127, 0, 0, 1], 0).into();
+        config.persist_orgs = false;
+        config.orgs = OrgSource::Simulated {
+            contacts: options.contacts,
+            leads: options.leads,
+        };
+        config.sync_interval = None;
+        config.sync_deadline = Duration::from_secs(120);
+        config.sync = options.sync;
+        config.salesforce = ClientSettings {
+            connect_timeout: Duration::from_secs(2),
+            request_timeout: Duration::from_secs(10),
+            retry: RetryPolicy {
+                max_attempts: 4,
+                base_delay: Duration::from_millis(5),
+                max_delay: Duration::from_millis(50),
+            },
+        };
+        let stack = LocalStack::start(config).await.expect("local stack starts");
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("HTTP client");
+        Self { stack, http, _dir: dir }
+    }
+
+    /// An absolute URL on Outpost.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.stack.base_url)
+    }
+
+    /// The per-user demo org (Acme).
+    pub fn acme(&self) -> &ProvisionedOrg {
+        &self.stack.orgs[0]
+    }
+
+    /// The org-wide demo org (Globex).
+    pub fn globex(&self) -> &ProvisionedOrg {
+        &self.stack.orgs[1]
+    }
+
+    /// An org's simulated Salesforce.
+    pub fn sim<'a>(&self, org: &'a ProvisionedOrg) -> &'a SimHandle {
+        org.sim.as_ref().expect("a simulated org")
+    }
+
+    /// The first demo user of `kind` in `org`.
+    pub fn user<'a>(&self, org: &'a ProvisionedOrg, kind: UserKind) -> &'a DemoUser {
+        org.users.iter().find(|user| user.kind == kind).expect("a demo user of that kind")
+    }
+
+    /// The custom link Salesforce would produce for `user`, with a fresh session of `kind`.
+    pub fn link(&self, org: &ProvisionedOrg, user: &DemoUser, record: Option<&str>, kind: SessionKind) -> String {
+        self.sim(org)
+            .custom_link(user.user_id.as_str(), record, kind)
+            .expect("the sim mints a session")
+    }
+
+    /// GET without following redirects.
+    pub async fn get(&self, url: &str) -> reqwest::Response {
+        self.http.get(url).send().await.expect("GET reaches Outpost")
+    }
+
+    /// GET with cookies.
+    pub async fn get_with_cookies(&self, url: &str, cookies: &[(&str, &str)]) -> reqwest::Response {
+        self.http
+            .get(url)
+            .header(reqwest::header::COOKIE, cookie_header(cookies))
+            .send()
+            .await
+            .expect("GET reaches Outpost")
+    }
+
+    /// POST a form with cookies.
+    pub async fn post_form(&self, url: &str, cookies: &[(&str, &str)], fields: &[(&str, &str)]) -> reqwest::Response {
+        let body = url_encoded(fields);
+        self.http
+            .post(url)
+            .header(reqwest::header::COOKIE, cookie_header(cookies))
+            .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .expect("POST reaches Outpost")
+    }
+
+    /// Follows a custom link of a known user to an Outpost session cookie.
+    pub async fn sign_in(&self, org: &ProvisionedOrg, user: &DemoUser) -> String {
+        let response = self.get(&self.link(org, user, None, SessionKind::Api)).await;
+        assert_eq!(response.status(), 303, "a known user is signed in");
+        set_cookie(&response, "outpost_session").expect("a session cookie")
+    }
+}
+
+/// `a=1; b=2`.
+pub fn cookie_header(cookies: &[(&str, &str)]) -> String {
+    cookies.iter().map(|(name, value)| format!("{name}={value}")).collect::<Vec<_>>().join("; ")
+}
+
+/// A form body.
+pub fn url_encoded(fields: &[(&str, &str)]) -> String {
+    let mut serializer = reqwest::Url::parse("http://x/").expect("static URL");
+    serializer.query_pairs_mut().extend_pairs(fields);
+    serializer.query().unwrap_or_default().to_owned()
+}
+
+/// The value a response sets for cookie `name` (`None` when absent or cleared).
+pub fn set_cookie(response: &reqwest::Response, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .filter_map(|value| value.split(';').next()?.split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value.to_owned())
+        .filter(|value| !value.is_empty())
+}
+
+/// Every `Set-Cookie` header of a response.
+pub fn set_cookies(response: &reqwest::Response) -> Vec<String> {
+    response
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok().map(str::to_owned))
+        .collect()
+}
+
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+static LOGS: OnceLock<Capture> = OnceLock::new();
+
+/// Installs (once) a subscriber that keeps every log line of the test process in memory, at
+/// `trace` for Outpost's own crates and with the production caps for the HTTP stack.
+pub fn capture_logs() {
+    LOGS.get_or_init(|| {
+        let capture = Capture::default();
+        let writer = capture.clone();
+        let filter = tracing_subscriber::EnvFilter::new(format!(
+            "trace,{}",
+            "lambda_runtime=info,lambda_http=info,hyper=info,hyper_util=info,h2=info,reqwest=info,aws_smithy_runtime=info,aws_config=info,tower=info,axum=info"
+        ));
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .try_init();
+        capture
+    });
+}
+
+/// Everything logged so far.
+pub fn logs() -> String {
+    LOGS.get()
+        .map(|capture| String::from_utf8_lossy(&capture.0.lock().unwrap_or_else(|p| p.into_inner())).into_owned())
+        .unwrap_or_default()
+}
+
+/// A TCP listener that only counts connections: points a link at it to prove nothing was sent.
+pub struct Tripwire {
+    pub port: u16,
+    hits: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Tripwire {
+    pub async fn arm() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("tripwire binds");
+        let port = listener.local_addr().expect("tripwire address").port();
+        let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = Arc::clone(&hits);
+        tokio::spawn(async move {
+            while let Ok((_socket, _)) = listener.accept().await {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        });
+        Self { port, hits }
+    }
+
+    /// Connections received so far.
+    pub fn hits(&self) -> usize {
+        self.hits.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}

@@ -51,7 +51,7 @@ pub async fn landing(
             .map(|rid| RecordContext { object: rid.object().api_name(), id: rid.to_string() });
         let csrf = state.signer().await?.csrf_token(CSRF_PURPOSE, &session_hash(&headers).unwrap_or_default());
         let page = AppPage {
-            page: Page::new("Outpost"),
+            page: Page::new("Home"),
             display_name: mapping.map_or_else(|| who.user_id.to_string(), |m| m.display_name),
             user_id: who.user_id.to_string(),
             org_name: org.name.clone(),
@@ -64,6 +64,15 @@ pub async fn landing(
     }
     .await;
     result.unwrap_or_else(|err: EntryError| err.render(Wants::from_headers(&headers), policy))
+}
+
+/// `GET /api/v1/me`: who the authorizer let in, for Salesforce-side code checking its access.
+pub async fn me(who: Authorized) -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({
+        "org_id": who.org_id,
+        "user_id": who.user_id,
+        "mode": who.mode.as_str(),
+    }))
 }
 
 /// `POST /logout`: deletes the session (CSRF-checked) and clears the cookie.

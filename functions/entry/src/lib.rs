@@ -82,8 +82,8 @@ impl EntryState {
     }
 }
 
-/// The entry function's routes. `/app` and `/logout` sit behind the authorizer (template.yaml,
-/// and the local stack's middleware).
+/// The entry function's routes. `/app`, `/logout` and `/api/*` sit behind the authorizer
+/// (template.yaml, and the local stack's middleware).
 pub fn router(state: Arc<EntryState>) -> Router {
     Router::new()
         .route("/health", get(health))
@@ -94,6 +94,7 @@ pub fn router(state: Arc<EntryState>) -> Router {
         .route("/canvas", post(canvas::enter))
         .route("/app", get(app::landing))
         .route("/logout", post(app::logout))
+        .route("/api/v1/me", get(app::me))
         .layer(axum::extract::DefaultBodyLimit::max(forms::MAX_FORM_BYTES))
         .layer(middleware::from_fn(no_store))
         .with_state(state)
