@@ -34,6 +34,15 @@ if [[ "$(cat "$stamp" 2>/dev/null || true)" != "$wanted" ]]; then
   echo "$wanted" > "$stamp"
 fi
 
+step "Chromium and ChromeDriver (the browser test)"
+if [[ ! -x /usr/bin/chromium || ! -x /usr/bin/chromedriver ]]; then
+  sudo=""
+  if [[ "$(id -u)" -ne 0 ]]; then sudo="sudo"; fi
+  $sudo apt-get update -qq
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver
+fi
+/usr/bin/chromium --version
+
 # --- Static checks ---------------------------------------------------------------------------
 step "cargo fmt --check"
 cargo fmt --all --check
@@ -43,6 +52,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "cfn-lint template.yaml"
 "$venv/bin/cfn-lint" template.yaml
+
+step "Salesforce package: every Apex class and trigger parses, metadata XML is well formed"
+infra/salesforce/check.sh
 
 # --- Services --------------------------------------------------------------------------------
 step "moto server (DynamoDB, Secrets Manager)"

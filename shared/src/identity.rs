@@ -2,6 +2,8 @@
 //! org's pinned host, and compare Salesforce's answer with what the caller claimed. Identity comes
 //! from Salesforce's answer, never from link parameters alone.
 
+use std::time::Duration;
+
 use crate::hosts::SalesforceHost;
 use crate::ids::{OrgId, UserId};
 use crate::salesforce::{SalesforceClient, SalesforceError, UserInfo};
@@ -38,8 +40,12 @@ impl From<SalesforceError> for IdentityError {
     }
 }
 
+/// How long Salesforce gets to confirm a session, retries included: a person is waiting, and the
+/// functions' own timeout (template.yaml) must not cut Outpost's answer off.
+pub const CONFIRM_BUDGET: Duration = Duration::from_secs(5);
+
 /// Asks userinfo who owns `token` and requires the answer to name `org` (and `user`, when the
-/// caller claims one) and an active user.
+/// caller claims one) and an active user, all within [`CONFIRM_BUDGET`].
 #[tracing::instrument(skip_all, fields(org = %org, token = %token.fingerprint()))]
 pub async fn confirm(
     client: &SalesforceClient,
@@ -48,7 +54,9 @@ pub async fn confirm(
     org: &OrgId,
     user: Option<&UserId>,
 ) -> Result<UserInfo, IdentityError> {
-    let info = client.userinfo(host, token).await?;
+    let info = tokio::time::timeout(CONFIRM_BUDGET, client.userinfo(host, token))
+        .await
+        .unwrap_or(Err(SalesforceError::Timeout))?;
     if info.organization_id != *org || user.is_some_and(|user| info.user_id != *user) {
         tracing::warn!(claimed_user = ?user, actual_user = %info.user_id, "session identity mismatch");
         return Err(IdentityError::Mismatch);

@@ -32,6 +32,13 @@ pub trait SecretSource: Send + Sync {
     async fn fetch(&self, name: &str) -> Result<SecretString, SecretsError>;
 }
 
+/// Where secret values are written when an org is provisioned.
+#[async_trait]
+pub trait SecretSink: Send + Sync {
+    /// Creates the secret, or replaces its value.
+    async fn store(&self, name: &str, value: &str) -> Result<(), SecretsError>;
+}
+
 /// AWS Secrets Manager.
 #[derive(Debug, Clone)]
 pub struct SecretsManagerSource {
@@ -58,6 +65,32 @@ impl SecretSource for SecretsManagerSource {
                 Err(SecretsError::NotFound(name.to_owned()))
             }
             Err(err) => Err(SecretsError::Unavailable(DisplayErrorContext(err).to_string())),
+        }
+    }
+}
+
+#[async_trait]
+impl SecretSink for SecretsManagerSource {
+    async fn store(&self, name: &str, value: &str) -> Result<(), SecretsError> {
+        let unavailable = |err: String| SecretsError::Unavailable(err);
+        match self.client.create_secret().name(name).secret_string(value).send().await {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(err))
+                if matches!(
+                    err.err(),
+                    aws_sdk_secretsmanager::operation::create_secret::CreateSecretError::ResourceExistsException(_)
+                ) =>
+            {
+                self.client
+                    .put_secret_value()
+                    .secret_id(name)
+                    .secret_string(value)
+                    .send()
+                    .await
+                    .map(drop)
+                    .map_err(|err| unavailable(DisplayErrorContext(err).to_string()))
+            }
+            Err(err) => Err(unavailable(DisplayErrorContext(err).to_string())),
         }
     }
 }
@@ -115,6 +148,13 @@ impl LocalSecretFiles {
     /// The directory the secrets live in.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+}
+
+#[async_trait]
+impl SecretSink for LocalSecretFiles {
+    async fn store(&self, name: &str, value: &str) -> Result<(), SecretsError> {
+        self.write(name, value)
     }
 }
 
@@ -188,7 +228,7 @@ impl SecretCache {
 /// packaged External Client App (SSO and Canvas).
 #[derive(Deserialize)]
 pub struct AppSecret {
-    /// Base64 of at least 32 random bytes.
+    /// At least 32 characters of random text: the HMAC key itself.
     pub signing_key: SecretString,
     pub oauth_client_id: String,
     pub oauth_client_secret: SecretString,

@@ -31,13 +31,20 @@ pub enum InitError {
     Salesforce(#[from] SalesforceError),
 }
 
+/// The AWS SDK clients, configured from the environment (region, credentials, and
+/// `AWS_ENDPOINT_URL` for emulators). Building them makes no network call.
+pub async fn aws_clients() -> (aws_sdk_dynamodb::Client, aws_sdk_secretsmanager::Client) {
+    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    (aws_sdk_dynamodb::Client::new(&aws), aws_sdk_secretsmanager::Client::new(&aws))
+}
+
 impl Services {
     /// DynamoDB, Secrets Manager and the Salesforce client from the Lambda environment. No
     /// network call happens here: clients connect on first use.
     pub async fn from_aws(config: Config) -> Result<Self, InitError> {
-        let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        let table = DynamoTable::new(aws_sdk_dynamodb::Client::new(&aws), config.table_name.clone());
-        let secrets = SecretsManagerSource::new(aws_sdk_secretsmanager::Client::new(&aws));
+        let (dynamodb, secrets_manager) = aws_clients().await;
+        let table = DynamoTable::new(dynamodb, config.table_name.clone());
+        let secrets = SecretsManagerSource::new(secrets_manager);
         Ok(Self {
             store: Arc::new(Items::new(table)),
             secrets: Arc::new(SecretCache::new(Arc::new(secrets), config.secret_ttl)),

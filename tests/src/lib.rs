@@ -9,9 +9,12 @@ use std::time::Duration;
 use outpost_local::provision::{DemoUser, ProvisionedOrg, UserKind};
 use outpost_local::{LocalConfig, LocalStack, OrgSource};
 use outpost_shared::salesforce::{ClientSettings, RetryPolicy};
+use outpost_shared::telemetry::{self, LogFormat};
 use outpost_sync::SyncSettings;
 use salesforce_sim::{SessionKind, SimHandle};
 
+pub use outpost_apex;
+pub use outpost_authorizer;
 pub use outpost_local;
 pub use outpost_shared;
 pub use outpost_sync;
@@ -60,10 +63,7 @@ impl TestStack {
         let mut config = LocalConfig::new(dir.path().to_path_buf());
         config.address = ([127, 0, 0, 1], 0).into();
         config.persist_orgs = false;
-        config.orgs = OrgSource::Simulated {
-            contacts: options.contacts,
-            leads: options.leads,
-        };
+        config.orgs = OrgSource::Simulated { contacts: options.contacts, leads: options.leads };
         config.sync_interval = None;
         config.sync_deadline = Duration::from_secs(120);
         config.sync = options.sync;
@@ -112,9 +112,7 @@ impl TestStack {
 
     /// The custom link Salesforce would produce for `user`, with a fresh session of `kind`.
     pub fn link(&self, org: &ProvisionedOrg, user: &DemoUser, record: Option<&str>, kind: SessionKind) -> String {
-        self.sim(org)
-            .custom_link(user.user_id.as_str(), record, kind)
-            .expect("the sim mints a session")
+        self.sim(org).custom_link(user.user_id.as_str(), record, kind).expect("the sim mints a session")
     }
 
     /// GET without following redirects.
@@ -203,21 +201,14 @@ impl Write for Capture {
 
 static LOGS: OnceLock<Capture> = OnceLock::new();
 
-/// Installs (once) a subscriber that keeps every log line of the test process in memory, at
-/// `trace` for Outpost's own crates and with the production caps for the HTTP stack.
+/// Installs (once) the production JSON subscriber, writing into memory: `trace` for Outpost's
+/// own crates, the production caps for the HTTP stack.
 pub fn capture_logs() {
     LOGS.get_or_init(|| {
         let capture = Capture::default();
         let writer = capture.clone();
-        let filter = tracing_subscriber::EnvFilter::new(format!(
-            "trace,{}",
-            "lambda_runtime=info,lambda_http=info,hyper=info,hyper_util=info,h2=info,reqwest=info,aws_smithy_runtime=info,aws_config=info,tower=info,axum=info"
-        ));
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(filter)
-            .with_ansi(false)
-            .with_writer(move || writer.clone())
-            .try_init();
+        let subscriber = telemetry::subscriber(LogFormat::Json, telemetry::filter_with("trace"), move || writer.clone());
+        let _already_set = tracing::subscriber::set_global_default(subscriber);
         capture
     });
 }

@@ -2,7 +2,7 @@
 //! stable code, because the caller is Apex code that branches on it.
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 /// A refused or failed callout.
@@ -109,6 +109,11 @@ impl IntoResponse for ApiError {
         } else {
             tracing::info!(code = self.code(), "callout refused");
         }
-        (self.status(), Json(self.body())).into_response()
+        let mut response = (self.status(), Json(self.body())).into_response();
+        if self == ApiError::Unauthenticated {
+            // A 401 names the scheme to authenticate with (RFC 9110 §11.6.1).
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
     }
 }

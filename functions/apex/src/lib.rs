@@ -100,6 +100,24 @@ async fn json_body(headers: &HeaderMap, body: Body) -> Result<Bytes, ApiError> {
     axum::body::to_bytes(body, MAX_BODY_BYTES).await.map_err(|_| ApiError::PayloadTooLarge)
 }
 
+/// Reads a JSON object into `T`: bad syntax (trailing bytes included) is `invalid_json`; valid
+/// JSON that does not fit is `invalid_payload`, with the path of the offending field.
+fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    // Syntax on its own pass: serde_json files some type errors (`null` for an enum) as syntax.
+    serde_json::from_slice::<serde::de::IgnoredAny>(body).map_err(|err| ApiError::InvalidJson(err.to_string()))?;
+    // serde would also fill a struct from an array of its fields; the schema is an object.
+    if body.trim_ascii_start().first() != Some(&b'{') {
+        return Err(ApiError::InvalidPayload { path: ".".into(), message: "the body must be a JSON object".into() });
+    }
+    serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(body))
+        .map_err(|err| ApiError::InvalidPayload { path: err.path().to_string(), message: err.into_inner().to_string() })
+}
+
+/// The body of "sync now": `{}`, as `OutpostAdmin.syncNow()` sends it.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SyncRequest {}
+
 fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
     let key = headers
         .get("idempotency-key")
@@ -126,11 +144,18 @@ fn store_error(err: StoreError) -> ApiError {
     ApiError::StoreUnavailable
 }
 
+/// What an idempotency key is bound to: the route and the body (the same body sent to another
+/// route is another request).
+pub fn request_hash(route: &str, body: &[u8]) -> String {
+    crypto::sha256_hex(&[route.as_bytes(), b"\n", body].concat())
+}
+
 /// Runs `process` once per idempotency key: first use processes and saves the response; a retry
-/// with the same body gets the saved response; a different body under the key is refused.
+/// with the same route and body gets the saved response; anything else under the key is refused.
 async fn once<F, Fut>(
     state: &ApexState,
     org: &OrgRegistration,
+    route: &str,
     headers: &HeaderMap,
     body: &[u8],
     process: F,
@@ -141,7 +166,7 @@ where
 {
     let result = async {
         let key = idempotency_key(headers)?;
-        let body_hash = crypto::sha256_hex(body);
+        let body_hash = request_hash(route, body);
         let store = &state.services.store;
         match store
             .claim_idempotency_key(&org.org_id, &key, &body_hash, IDEMPOTENCY_LEASE)
@@ -190,7 +215,7 @@ async fn receive_records(State(state): State<Arc<ApexState>>, headers: HeaderMap
         Ok(body) => body,
         Err(err) => return err.into_response(),
     };
-    once(&state, &org, &headers, &body, || async {
+    once(&state, &org, "/apex/v1/records", &headers, &body, || async {
         let batch = records::parse(&body, SfDateTime::now())?;
         let response = records::apply(state.services.store.as_ref(), &org, batch).await.map_err(store_error)?;
         tracing::info!(results = response.results.len(), "callout applied");
@@ -210,7 +235,8 @@ async fn sync_now(State(state): State<Arc<ApexState>>, headers: HeaderMap, body:
         Ok(body) => body,
         Err(err) => return err.into_response(),
     };
-    once(&state, &org, &headers, &body, || async {
+    once(&state, &org, "/apex/v1/sync", &headers, &body, || async {
+        let SyncRequest {} = parse_json(&body)?;
         let queued = state.sync.request(&org.org_id).await.map_err(store_error)?;
         let status = match queued {
             SyncQueued::Queued => "queued",

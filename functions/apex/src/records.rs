@@ -135,16 +135,7 @@ pub struct Batch {
 
 /// Parses and checks the body; schema errors name the path, record errors stay per record.
 pub fn parse(body: &[u8], now: SfDateTime) -> Result<Batch, ApiError> {
-    let json = &mut serde_json::Deserializer::from_slice(body);
-    let payload: Payload = serde_path_to_error::deserialize(json).map_err(|err| {
-        let path = err.path().to_string();
-        let inner = err.into_inner();
-        if inner.is_syntax() || inner.is_eof() {
-            ApiError::InvalidJson(inner.to_string())
-        } else {
-            ApiError::InvalidPayload { path, message: inner.to_string() }
-        }
-    })?;
+    let payload: Payload = crate::parse_json(body)?;
     for (field, length) in [("records", payload.records.len()), ("deleted", payload.deleted.len())] {
         if length > MAX_RECORDS {
             return Err(ApiError::InvalidPayload {
@@ -256,11 +247,16 @@ mod tests {
     fn schema_errors_name_the_path() {
         let err = parse(br#"{"sobject": "Account", "records": []}"#, now()).err().unwrap();
         assert!(matches!(err, ApiError::InvalidPayload { ref path, .. } if path == "sobject"), "{err:?}");
+        let err = parse(br#"{"sobject": null}"#, now()).err().unwrap();
+        assert!(matches!(err, ApiError::InvalidPayload { ref path, .. } if path == "sobject"), "{err:?}");
         let err = parse(br#"{"sobject": "Lead", "records": [1]}"#, now()).err().unwrap();
         assert!(matches!(err, ApiError::InvalidPayload { ref path, .. } if path == "records[0]"), "{err:?}");
         let err = parse(br#"{"sobject": "Lead", "extra": 1}"#, now()).err().unwrap();
         assert!(matches!(err, ApiError::InvalidPayload { .. }), "{err:?}");
         assert!(matches!(parse(b"{not json", now()), Err(ApiError::InvalidJson(_))));
+        assert!(matches!(parse(br#"{"sobject": "Lead"} {"sobject": "Lead"}"#, now()), Err(ApiError::InvalidJson(_))));
+        let err = parse(br#"["Lead", [], []]"#, now()).err().unwrap();
+        assert!(matches!(err, ApiError::InvalidPayload { ref path, .. } if path == "."), "{err:?}");
         let many: Vec<String> = (0..201).map(|n| format!("003q0000{n:07}")).collect();
         let body = serde_json::json!({"sobject": "Contact", "deleted": many});
         let err = parse(body.to_string().as_bytes(), now()).err().unwrap();

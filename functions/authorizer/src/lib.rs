@@ -44,6 +44,26 @@ pub struct Credentials<'a> {
     pub instance: Option<&'a str>,
 }
 
+impl<'a> Credentials<'a> {
+    /// The credentials a route takes, as template.yaml's two authorizers read them: `/api/*` takes
+    /// `Authorization` + `X-Salesforce-Instance` (Salesforce-side code), every other protected route
+    /// the `Cookie` header. `None` when the route's identity source is absent: API Gateway answers
+    /// 401 then, without asking the authorizer.
+    pub fn for_route(
+        path: &str,
+        cookies: Vec<&'a str>,
+        authorization: Option<&'a str>,
+        instance: Option<&'a str>,
+    ) -> Option<Self> {
+        if path.starts_with("/api/") {
+            let (authorization, instance) = (authorization?, instance?);
+            Some(Self { cookies: Vec::new(), authorization: Some(authorization), instance: Some(instance) })
+        } else {
+            (!cookies.is_empty()).then_some(Self { cookies, authorization: None, instance: None })
+        }
+    }
+}
+
 /// Why a request was refused: logged, never returned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
@@ -148,12 +168,14 @@ pub async fn handle(
     let header = |name: &str| request.headers.get(name).and_then(|value| value.to_str().ok());
     let mut cookie_values: Vec<&str> = request.cookies.iter().map(String::as_str).collect();
     cookie_values.extend(header("cookie"));
-    let credentials = Credentials {
-        cookies: cookie_values,
-        authorization: header("authorization"),
-        instance: header("x-salesforce-instance"),
-    };
+    let path = request.raw_path.as_deref().unwrap_or_default();
     let mut response = SimpleResponse::default();
+    let Some(credentials) =
+        Credentials::for_route(path, cookie_values, header("authorization"), header("x-salesforce-instance"))
+    else {
+        tracing::info!(refusal = ?Refusal::NoCredentials, "not authorized");
+        return Ok(response);
+    };
     match authorize(state, &credentials).await {
         Ok(who) => {
             response.is_authorized = true;

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
@@ -36,7 +37,7 @@ pub async fn landing(
     State(state): State<Arc<EntryState>>,
     who: Authorized,
     headers: HeaderMap,
-    Query(query): Query<AppQuery>,
+    query: Result<Query<AppQuery>, QueryRejection>,
 ) -> Response {
     let policy = state.services.config.host_policy;
     let result = async {
@@ -44,10 +45,11 @@ pub async fn landing(
         let host = org.host(policy).map_err(|_| EntryError::HostNotAllowed)?;
         let mapping =
             state.services.store.get_user(&who.org_id, &who.user_id).await.map_err(|_| EntryError::StoreUnavailable)?;
+        // Record context is a courtesy: a malformed query (a repeated `rid`) is ignored like a bad id.
         let record = query
-            .rid
-            .as_deref()
-            .and_then(|rid| RecordId::parse(rid).ok())
+            .ok()
+            .and_then(|Query(query)| query.rid)
+            .and_then(|rid| RecordId::parse(&rid).ok())
             .map(|rid| RecordContext { object: rid.object().api_name(), id: rid.to_string() });
         let csrf = state.signer().await?.csrf_token(CSRF_PURPOSE, &session_hash(&headers).unwrap_or_default());
         let page = AppPage {
@@ -80,12 +82,12 @@ pub async fn logout(
     State(state): State<Arc<EntryState>>,
     who: Authorized,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let policy = state.services.config.host_policy;
     let result = async {
         let hash = session_hash(&headers).ok_or(EntryError::Csrf)?;
-        let mut fields = forms::parse(&body, &["csrf"])?;
+        let mut fields = forms::parse_body(body, &["csrf"])?;
         let csrf = fields.remove("csrf").unwrap_or_default();
         if !state.signer().await?.verify_csrf(CSRF_PURPOSE, &hash, &csrf) {
             return Err(EntryError::Csrf);

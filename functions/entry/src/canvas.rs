@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use base64::Engine;
@@ -74,10 +75,14 @@ fn decode(text: &str) -> Option<Vec<u8>> {
 }
 
 /// `POST /canvas`.
-pub async fn enter(State(state): State<Arc<EntryState>>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn enter(
+    State(state): State<Arc<EntryState>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
     let policy = state.services.config.host_policy;
     let result = async {
-        let mut fields = forms::parse(&body, &["signed_request"])?;
+        let mut fields = forms::parse_body(body, &["signed_request"])?;
         let signed = fields.remove("signed_request").ok_or(EntryError::CanvasInvalid("signed_request is missing"))?;
         let (signature, payload) = signed.split_once('.').ok_or(EntryError::CanvasInvalid("not a signed request"))?;
         let signature =

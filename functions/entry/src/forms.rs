@@ -3,6 +3,9 @@
 
 use std::collections::HashMap;
 
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+
 use crate::error::EntryError;
 
 /// Largest form body accepted (a Canvas signed request is the biggest, a few KiB).
@@ -20,6 +23,15 @@ pub fn parse(body: &[u8], allowed: &[&str]) -> Result<HashMap<String, String>, E
         }
     }
     Ok(fields)
+}
+
+/// [`parse`] of a request body as extracted: one axum would not buffer (over the body limit) is
+/// as malformed as any other, not a plain-text 413.
+pub fn parse_body(
+    body: Result<Bytes, BytesRejection>,
+    allowed: &[&str],
+) -> Result<HashMap<String, String>, EntryError> {
+    parse(&body.map_err(|_| EntryError::InvalidForm)?, allowed)
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use outpost_shared::cookies::{self, Site};
@@ -120,11 +121,15 @@ pub async fn show(State(state): State<Arc<EntryState>>, headers: HeaderMap) -> R
 }
 
 /// `POST /onboarding`: validates, creates the mapping once, signs the user in.
-pub async fn submit(State(state): State<Arc<EntryState>>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn submit(
+    State(state): State<Arc<EntryState>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
     let result = async {
         let signer = state.signer().await?;
         let identity = pending(&headers, &signer)?;
-        let mut fields = forms::parse(&body, &["csrf", "display_name", "reply_to", "consent"])?;
+        let mut fields = forms::parse_body(body, &["csrf", "display_name", "reply_to", "consent"])?;
         let csrf = fields.remove("csrf").unwrap_or_default();
         if !signer.verify_csrf(CSRF_PURPOSE, &identity.nonce, &csrf) {
             return Err(EntryError::Csrf);

@@ -16,6 +16,7 @@ use outpost_shared::store::{OrgRegistration, RunStatus, StoreError, SyncRun};
 use serde::{Deserialize, Serialize};
 
 pub use integration::{IntegrationLogin, LoginError};
+pub use records::changes_after;
 pub use run::{RunOutcome, sync_org};
 
 /// Tunables of a run.

@@ -17,11 +17,16 @@ fn fields(object: RecipientObject) -> &'static str {
 }
 
 /// Changes after `cursor` in `(SystemModstamp, Id)` order. The tie clause means records that share
-/// the cursor's modstamp across a page boundary are neither lost nor read twice.
+/// the cursor's modstamp across a page boundary are neither lost nor read twice. A cursor without
+/// an id (a Bulk load's snapshot time) starts at its modstamp, inclusive: SOQL refuses `Id > ''`.
 pub fn changes_after(object: RecipientObject, cursor: Option<&SyncCursor>) -> String {
     let select = format!("SELECT {} FROM {}", fields(object), object.api_name());
     match cursor {
         None => format!("{select} ORDER BY SystemModstamp, Id"),
+        Some(cursor) if cursor.id.is_empty() => {
+            let t = cursor.modstamp.soql_literal();
+            format!("{select} WHERE SystemModstamp >= {t} ORDER BY SystemModstamp, Id")
+        }
         Some(cursor) => {
             let t = cursor.modstamp.soql_literal();
             let id = cursor.id.replace(['\\', '\''], "");
@@ -173,8 +178,18 @@ mod tests {
     }
 
     #[test]
+    fn a_cursor_without_an_id_starts_at_its_modstamp_inclusive() {
+        let snapshot =
+            SyncCursor { modstamp: SfDateTime::parse("2026-01-02T03:04:05.000+0000").unwrap(), id: String::new() };
+        assert!(
+            changes_after(RecipientObject::Contact, Some(&snapshot))
+                .ends_with("FROM Contact WHERE SystemModstamp >= 2026-01-02T03:04:05Z ORDER BY SystemModstamp, Id")
+        );
+    }
+
+    #[test]
     fn maps_rest_and_csv_rows_to_recipients() {
-        let json = r#"{"attributes":{"type":"Lead"},"Id":"00Qq000000KvQ1tAAF","FirstName":null,"LastName":"Doe",
+        let json = r#"{"attributes":{"type":"Lead"},"Id":"00Qq000000KvQ1tEAF","FirstName":null,"LastName":"Doe",
             "Email":"doe@example.com","HasOptedOutOfEmail":true,"IsEmailBounced":false,"EmailBouncedReason":null,
             "EmailBouncedDate":null,"SystemModstamp":"2026-01-02T03:04:05.000+0000","IsDeleted":false,"IsConverted":true}"#;
         let record: SyncRecord = serde_json::from_str(json).unwrap();

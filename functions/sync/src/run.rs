@@ -250,6 +250,12 @@ impl Run<'_> {
         if counts.cursor_before.is_none() {
             counts.cursor_before = checkpoint.cursor.clone();
         }
+        if checkpoint.deletes_checked_until.is_none() {
+            // A first sync: deletions matter from its start on, however many runs (or crashes) it
+            // takes, so that is saved before the first record is written.
+            checkpoint.deletes_checked_until = Some(self.started.plus_seconds(-300));
+            store.put_checkpoint(&checkpoint).await?;
+        }
         if checkpoint.bulk_job.is_some() {
             self.read_bulk(object, &mut checkpoint).await?;
         }
@@ -372,17 +378,18 @@ impl Run<'_> {
         if job.locator.is_none() {
             loop {
                 self.may_call()?;
-                let status = self.conn.bulk_job(&job.job_id).await?;
+                let status = match self.conn.bulk_job(&job.job_id).await {
+                    Err(SalesforceError::NotFound { .. }) => {
+                        return Err(self.drop_bulk(checkpoint, &job, "no longer exists").await);
+                    }
+                    status => status?,
+                };
                 match status.state {
                     BulkJobState::JobComplete => break,
                     BulkJobState::Failed | BulkJobState::Aborted => {
-                        checkpoint.bulk_job = None;
-                        self.ctx.services.store.put_checkpoint(checkpoint).await?;
                         let message = status.error_message.unwrap_or_else(|| "no message".into());
-                        return Err(Interrupt::Salesforce(SalesforceError::BadRequest {
-                            code: "BULK_JOB_FAILED".into(),
-                            message: format!("Bulk job {} ended {:?}: {message}", job.job_id, status.state),
-                        }));
+                        let why = format!("ended {:?}: {message}", status.state);
+                        return Err(self.drop_bulk(checkpoint, &job, &why).await);
                     }
                     _ => {
                         let remaining = self.options.deadline.saturating_duration_since(Instant::now());
@@ -398,7 +405,12 @@ impl Run<'_> {
         let mut locator = job.locator.clone();
         loop {
             self.may_call()?;
-            let page = self.conn.bulk_results(&job.job_id, locator.as_deref(), None).await?;
+            let page = match self.conn.bulk_results(&job.job_id, locator.as_deref(), None).await {
+                Err(SalesforceError::NotFound { .. }) => {
+                    return Err(self.drop_bulk(checkpoint, &job, "no longer exists").await);
+                }
+                page => page?,
+            };
             let mut rows = CsvRows::new(&page.csv);
             let columns = match rows.next() {
                 Some(header) => CsvColumns::from_header(&header?),
@@ -428,6 +440,19 @@ impl Run<'_> {
         }
     }
 
+    /// Forgets a job that will never deliver (failed, aborted, or deleted on Salesforce's side, as
+    /// it does 7 days after a job ends); the next run starts the load over. Returns why, to report.
+    async fn drop_bulk(&self, checkpoint: &mut SyncCheckpoint, job: &BulkJobCheckpoint, why: &str) -> Interrupt {
+        checkpoint.bulk_job = None;
+        if let Err(err) = self.ctx.services.store.put_checkpoint(checkpoint).await {
+            return err.into();
+        }
+        Interrupt::Salesforce(SalesforceError::BadRequest {
+            code: "BULK_JOB_FAILED".into(),
+            message: format!("Bulk job {} {why}", job.job_id),
+        })
+    }
+
     /// Deletes that bypass the recycle bin: getDeleted since the last check (hourly), or a full
     /// reconciliation by id once the 15-day window has passed.
     async fn check_deletes(
@@ -436,8 +461,6 @@ impl Run<'_> {
         checkpoint: &mut SyncCheckpoint,
     ) -> Result<(), Interrupt> {
         let Some(since) = checkpoint.deletes_checked_until else {
-            // The first sync read everything that exists; deletions matter from its start on.
-            checkpoint.deletes_checked_until = Some(self.started.plus_seconds(-300));
             return Ok(());
         };
         let now = SfDateTime::now();

@@ -101,6 +101,21 @@ pub fn services(
     })
 }
 
+/// Registers an org file's org in a DynamoDB table and its secrets in Secrets Manager, as the
+/// deployed functions read them.
+pub async fn register_on_aws(
+    file: &OrgFile,
+    path: &std::path::Path,
+    table: &str,
+    secret_prefix: &str,
+) -> anyhow::Result<ProvisionedOrg> {
+    let (dynamodb, secrets_manager) = outpost_shared::services::aws_clients().await;
+    let store: SharedStore = Arc::new(Items::new(outpost_shared::store::DynamoTable::new(dynamodb, table)));
+    let secrets = outpost_shared::secrets::SecretsManagerSource::new(secrets_manager);
+    let base = path.parent().unwrap_or(std::path::Path::new("."));
+    file.provision(&store, &secrets, secret_prefix, base).await
+}
+
 /// A running stack.
 pub struct LocalStack {
     pub base_url: String,
@@ -167,7 +182,7 @@ impl LocalStack {
         let orgs = match (&config.orgs, &org_file) {
             (OrgSource::File(_), Some((file, path))) => {
                 let base = path.parent().unwrap_or(std::path::Path::new("."));
-                vec![file.provision(&services.store, &secrets, base).await?]
+                vec![file.provision(&services.store, &secrets, provision::SECRET_PREFIX, base).await?]
             }
             (OrgSource::Simulated { contacts, leads }, _) => {
                 let data_dir = config.persist_orgs.then_some(config.data_dir.as_path());
@@ -288,22 +303,21 @@ fn protected(path: &str) -> bool {
     path == "/app" || path.starts_with("/app/") || path.starts_with("/api/") || path == "/logout"
 }
 
-/// The authorizer as middleware: the same decision function as the Lambda, the same context
-/// handed to the route, the same 401/403 API Gateway answers.
+/// The authorizer as middleware: the same identity sources and decision function as the Lambda,
+/// the same context handed to the route, the same 401/403 API Gateway answers.
 async fn authorize(State(state): State<LocalState>, mut request: Request, next: Next) -> Response {
     if !protected(request.uri().path()) {
         return next.run(request).await;
     }
     let headers = request.headers();
     let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
-    let credentials = Credentials {
-        cookies: headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).collect(),
-        authorization: header("authorization"),
-        instance: header("x-salesforce-instance"),
-    };
-    if credentials.cookies.is_empty() && credentials.authorization.is_none() {
+    let cookies = headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).collect();
+    let path = request.uri().path();
+    let Some(credentials) =
+        Credentials::for_route(path, cookies, header("authorization"), header("x-salesforce-instance"))
+    else {
         return (StatusCode::UNAUTHORIZED, Json(serde_json::json!({"message": "Unauthorized"}))).into_response();
-    }
+    };
     match outpost_authorizer::authorize(&state.authorizer, &credentials).await {
         Ok(who) => {
             request.extensions_mut().insert(who.request_context());

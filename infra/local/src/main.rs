@@ -57,6 +57,16 @@ enum Command {
         #[arg(long)]
         org: Option<String>,
     },
+    /// Register the --org-file org with Outpost on AWS: its item in the DynamoDB table and its
+    /// secrets in Secrets Manager (credentials, region and AWS_ENDPOINT_URL from the environment).
+    RegisterOrg {
+        /// The stack's DynamoDB table (output TableName).
+        #[arg(long)]
+        table: String,
+        /// The stack's SecretPrefix parameter.
+        #[arg(long, default_value = "outpost")]
+        secret_prefix: String,
+    },
     /// Queue an opt-out of a Contact or Lead for write-back to Salesforce.
     Optout {
         /// The Contact (003…) or Lead (00Q…) id.
@@ -114,6 +124,7 @@ async fn main() -> anyhow::Result<()> {
         None => serve(&cli).await,
         Some(Command::Sync { org, .. }) => sync_once(&cli, org.as_deref()).await,
         Some(Command::Optout { record, org }) => optout(&cli, record, org.as_deref()).await,
+        Some(Command::RegisterOrg { table, secret_prefix }) => register_org(&cli, table, secret_prefix).await,
     }
 }
 
@@ -232,5 +243,24 @@ async fn optout(cli: &Cli, record: &str, org: Option<&str>) -> anyhow::Result<()
         })
         .await?;
     println!("{}", serde_json::json!({"org_id": org, "record": record, "queued": queued == Created::Created}));
+    Ok(())
+}
+
+async fn register_org(cli: &Cli, table: &str, secret_prefix: &str) -> anyhow::Result<()> {
+    let path = cli.org_file.as_deref().context("register-org needs --org-file")?;
+    let file = OrgFile::read(path)?;
+    anyhow::ensure!(!file.insecure_dev_host, "insecure_dev_host is for the local stack only");
+    let org = outpost_local::register_on_aws(&file, path, table, secret_prefix).await?;
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&serde_json::json!({
+            "org_id": org.registration.org_id,
+            "pinned_host": org.registration.pinned_host,
+            "mode": org.registration.mode.as_str(),
+            "secrets": org.registration.secrets,
+            "callout_key": org.callout_key,
+            "next": "Set callout_key as the CalloutKey parameter of the Outpost External Credential's principal in Salesforce.",
+        }))?
+    );
     Ok(())
 }

@@ -11,11 +11,12 @@ use outpost_shared::crypto;
 use outpost_shared::hosts::{HostPolicy, SalesforceHost};
 use outpost_shared::ids::{OrgId, UserId};
 use outpost_shared::salesforce::RsaSigningKey;
-use outpost_shared::secrets::LocalSecretFiles;
+use outpost_shared::secrets::{LocalSecretFiles, SecretSink, SecretSource, SecretsError};
 use outpost_shared::store::{
     MappingSource, OrgRegistration, OrgSecretNames, OrgStatus, ProvisioningMode, SharedStore, UserMapping, now_epoch,
 };
 use salesforce_sim::{SessionKind, Sim, SimConfig, SimHandle};
+use secrecy::ExposeSecret;
 use serde::Deserialize;
 
 /// The prefix of every secret name, as on AWS.
@@ -131,18 +132,23 @@ pub fn ensure_app_secret(
     .map(drop)
 }
 
-/// The callout key secret of `org`; generated on first run.
-fn ensure_callout_key(
-    secrets: &LocalSecretFiles,
+/// The callout key of an org: the one given, else the stored one, else a new random one.
+async fn ensure_callout_key<S: SecretSource + SecretSink>(
+    secrets: &S,
     names: &OrgSecretNames,
     given: Option<&str>,
 ) -> anyhow::Result<String> {
-    let document = ensure_secret(secrets, &names.callout_key, || {
-        let key = given.map_or_else(crypto::random_token, str::to_owned);
-        Ok(serde_json::json!({ "key": key }).to_string())
-    })?;
-    let parsed: serde_json::Value = serde_json::from_str(&document)?;
-    parsed["key"].as_str().map(str::to_owned).context("callout key secret without a key")
+    let key = match (given, secrets.fetch(&names.callout_key).await) {
+        (Some(given), _) => given.to_owned(),
+        (None, Ok(stored)) => {
+            let parsed: serde_json::Value = serde_json::from_str(stored.expose_secret())?;
+            return parsed["key"].as_str().map(str::to_owned).context("callout key secret without a key");
+        }
+        (None, Err(SecretsError::NotFound(_))) => crypto::random_token(),
+        (None, Err(err)) => return Err(err.into()),
+    };
+    secrets.store(&names.callout_key, &serde_json::json!({ "key": key }).to_string()).await?;
+    Ok(key)
 }
 
 /// Starts (or reloads) a simulated demo org and registers it.
@@ -156,7 +162,7 @@ pub async fn simulated_org(
 ) -> anyhow::Result<ProvisionedOrg> {
     let org_id = OrgId::parse(spec.org_id)?;
     let names = OrgSecretNames::conventional(SECRET_PREFIX, &org_id);
-    let callout_key = ensure_callout_key(secrets, &names, None)?;
+    let callout_key = ensure_callout_key(secrets, &names, None).await?;
     let public_key_path = secrets.dir().join(format!("{}.public.pem", names.integration));
     let integration = ensure_secret(secrets, &names.integration, || {
         let (private_pem, public_pem) = RsaSigningKey::generate_pem_pair()?;
@@ -286,11 +292,13 @@ impl OrgFile {
         if self.insecure_dev_host { HostPolicy::dev_loopback() } else { HostPolicy::production() }
     }
 
-    /// Writes the org's secrets and registration.
-    pub async fn provision(
+    /// Writes the org's secrets and registration: to the local stack's files and store, or to
+    /// Secrets Manager and DynamoDB (`outpost-local register-org`).
+    pub async fn provision<S: SecretSource + SecretSink>(
         &self,
         store: &SharedStore,
-        secrets: &LocalSecretFiles,
+        secrets: &S,
+        secret_prefix: &str,
         base: &Path,
     ) -> anyhow::Result<ProvisionedOrg> {
         let org_id = OrgId::parse(&self.org_id).context("org_id is not a Salesforce organization id")?;
@@ -299,7 +307,7 @@ impl OrgFile {
         if host.is_loopback() && !self.insecure_dev_host {
             bail!("my_domain is a loopback host: set insecure_dev_host = true for recorded or mock orgs");
         }
-        let mut names = OrgSecretNames::conventional(SECRET_PREFIX, &org_id);
+        let mut names = OrgSecretNames::conventional(secret_prefix, &org_id);
         let integration = match &self.integration {
             OrgFileIntegration::JwtBearer { consumer_key, username, private_key_file } => {
                 let path =
@@ -314,14 +322,14 @@ impl OrgFile {
                 "kind": "client_credentials", "client_id": client_id, "client_secret": client_secret,
                 "my_domain_url": host.origin()}),
         };
-        secrets.write(&names.integration, &integration.to_string())?;
+        secrets.store(&names.integration, &integration.to_string()).await?;
         if let Some(client) = &self.oauth_client {
-            let name = format!("{SECRET_PREFIX}/org/{org_id}/oauth-client");
+            let name = format!("{secret_prefix}/org/{org_id}/oauth-client");
             let document = serde_json::json!({"client_id": client.client_id, "client_secret": client.client_secret});
-            secrets.write(&name, &document.to_string())?;
+            secrets.store(&name, &document.to_string()).await?;
             names.oauth_client = Some(name);
         }
-        let callout_key = ensure_callout_key(secrets, &names, self.callout_key.as_deref())?;
+        let callout_key = ensure_callout_key(secrets, &names, self.callout_key.as_deref()).await?;
         let registration = OrgRegistration {
             org_id,
             name: self.name.clone(),

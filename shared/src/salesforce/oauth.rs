@@ -17,6 +17,9 @@ use super::client::{Body, Call, Replay, SalesforceClient, Surface};
 use crate::hosts::SalesforceHost;
 use crate::tokens::AccessToken;
 
+/// A person waits on the SSO code exchange: it gets the same budget as a session check.
+const INTERACTIVE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// JWT assertions live this long; Salesforce allows 3 minutes of skew.
 const ASSERTION_LIFETIME: Duration = Duration::from_secs(150);
 
@@ -156,9 +159,15 @@ fn form(pairs: &[(&str, &str)]) -> String {
 }
 
 impl SalesforceClient {
-    async fn token(&self, host: &SalesforceHost, body: String) -> Result<TokenResponse, SalesforceError> {
+    async fn token(
+        &self,
+        host: &SalesforceHost,
+        body: String,
+        timeout: Option<Duration>,
+    ) -> Result<TokenResponse, SalesforceError> {
         let mut call = Call::new(Method::POST, host.url("/services/oauth2/token"), Surface::OAuth);
         call.body = Some(Body::Form(body));
+        call.timeout = timeout;
         // A token request mints a token; resend only if it never left.
         call.replay = Replay::OnlyIfNotSent;
         let reply = self.send(call).await?;
@@ -176,6 +185,7 @@ impl SalesforceClient {
         self.token(
             host,
             form(&[("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"), ("assertion", &assertion)]),
+            None,
         )
         .await
     }
@@ -191,11 +201,12 @@ impl SalesforceClient {
         self.token(
             host,
             form(&[("grant_type", "client_credentials"), ("client_id", client_id), ("client_secret", client_secret)]),
+            None,
         )
         .await
     }
 
-    /// Exchanges an authorization code (with its PKCE verifier) for a token.
+    /// Exchanges an authorization code (with its PKCE verifier) for a token, within 5 seconds.
     #[tracing::instrument(skip_all, fields(host = %host))]
     pub async fn authorization_code_token(
         &self,
@@ -212,6 +223,7 @@ impl SalesforceClient {
                 ("redirect_uri", exchange.redirect_uri),
                 ("code_verifier", exchange.code_verifier),
             ]),
+            Some(INTERACTIVE_TIMEOUT),
         )
         .await
     }

@@ -1,0 +1,171 @@
+//! Server time of the HTTP hot paths on the local stack (in this process, simulated org with no
+//! added latency, embedded store):
+//! - `/entry` for a known user, minus the HTTP round trip every request pays (`/health`) and minus
+//!   its own Salesforce and store round trips (org read, userinfo ‖ mapping read, session write)
+//!   measured alone with the same clients;
+//! - a 200-record Apex callout, minus the round trip and the store time of the same writes.
+//!
+//! `cargo bench -p outpost-tests --bench http`
+
+use std::time::{Duration, Instant};
+
+use outpost_tests::TestStack;
+use outpost_tests::outpost_local::provision::UserKind;
+use outpost_tests::outpost_shared::app_session::SessionPolicy;
+use outpost_tests::outpost_shared::crypto;
+use outpost_tests::outpost_shared::ids::RecordId;
+use outpost_tests::outpost_shared::store::{ProvisioningMode, Recipient, now_epoch};
+use outpost_tests::outpost_shared::tokens::SessionId;
+use salesforce_sim::SessionKind;
+
+const ROUNDS: usize = 2000;
+
+struct Percentiles {
+    p50: f64,
+    p99: f64,
+}
+
+fn percentiles(mut samples: Vec<Duration>) -> Percentiles {
+    samples.sort();
+    let at = |q: f64| samples[((samples.len() as f64 - 1.0) * q).round() as usize].as_secs_f64() * 1000.0;
+    Percentiles { p50: at(0.50), p99: at(0.99) }
+}
+
+fn report(name: &str, p: &Percentiles) {
+    println!("{name:<58} p50 {:>7.3} ms   p99 {:>7.3} ms", p.p50, p.p99);
+}
+
+#[tokio::main]
+async fn main() {
+    let stack = TestStack::start().await;
+    let org = stack.acme();
+    let sim = stack.sim(org);
+    let user = stack.user(org, UserKind::Known);
+    let services = &stack.stack.services;
+    let host = org.registration.host(services.config.host_policy).expect("pinned host");
+
+    // Warm every connection pool and cache.
+    for _ in 0..200 {
+        stack.get(&stack.url("/health")).await;
+        stack.get(&stack.link(org, user, None, SessionKind::Api)).await;
+    }
+
+    let mut health = Vec::with_capacity(ROUNDS);
+    let mut entry = Vec::with_capacity(ROUNDS);
+    let mut io = Vec::with_capacity(ROUNDS);
+    for _ in 0..ROUNDS {
+        let started = Instant::now();
+        stack.get(&stack.url("/health")).await;
+        health.push(started.elapsed());
+
+        let link = stack.link(org, user, None, SessionKind::Api);
+        let started = Instant::now();
+        let response = stack.get(&link).await;
+        entry.push(started.elapsed());
+        assert_eq!(response.status(), 303);
+
+        let sid = sim.mint_session(user.user_id.as_str(), SessionKind::Api).expect("session");
+        let sid = SessionId::parse(&sid, &org.registration.org_id).expect("sid");
+        let started = Instant::now();
+        let registration = services.store.get_org(&org.registration.org_id).await.expect("org");
+        let (info, mapping) = tokio::join!(
+            services.salesforce.userinfo(&host, sid.token()),
+            services.store.get_user(&org.registration.org_id, &user.user_id),
+        );
+        assert!(registration.is_some() && info.is_ok() && mapping.is_ok());
+        let issued = SessionPolicy::default().issue(org.registration.org_id, user.user_id, ProvisioningMode::PerUser, now_epoch());
+        services.store.create_session(&issued.record).await.expect("session write");
+        io.push(started.elapsed());
+    }
+    let health = percentiles(health);
+    let entry = percentiles(entry);
+    let io = percentiles(io);
+    println!("/entry, known user, {ROUNDS} requests");
+    report("  HTTP round trip of /health", &health);
+    report("  /entry as the client sees it", &entry);
+    report("  its Salesforce + store round trips alone", &io);
+    report(
+        "  server time beyond them (entry - health - round trips)",
+        &Percentiles {
+            p50: entry.p50 - health.p50 - io.p50,
+            p99: entry.p99 - health.p99 - io.p99,
+        },
+    );
+
+    let records: Vec<serde_json::Value> = (0..200)
+        .map(|n| {
+            serde_json::json!({
+                "Id": RecordId::parse(&format!("003q0000{n:07}")).expect("id").to_string(),
+                "FirstName": "Ada", "LastName": format!("Lovelace {n}"), "Email": format!("ada{n}@example.com"),
+                "HasOptedOutOfEmail": false, "IsEmailBounced": false, "EmailBouncedReason": null,
+                "EmailBouncedDate": null, "SystemModstamp": "2026-11-01T12:00:00.000+0000"
+            })
+        })
+        .collect();
+    let callout = |modstamp_second: usize| {
+        let mut batch = records.clone();
+        let stamp = format!("2026-11-01T12:{:02}:{:02}.000+0000", (modstamp_second / 60) % 60, modstamp_second % 60);
+        for record in &mut batch {
+            record["SystemModstamp"] = serde_json::Value::String(stamp.clone());
+        }
+        serde_json::json!({"sobject": "Contact", "records": batch, "deleted": []}).to_string()
+    };
+    let mut apex = Vec::with_capacity(500);
+    let mut store_only = Vec::with_capacity(500);
+    let recipients: Vec<Recipient> = (0..200)
+        .map(|n| Recipient {
+            id: RecordId::parse(&format!("003r0000{n:07}")).expect("id"),
+            first_name: Some("Ada".into()),
+            last_name: Some(format!("Lovelace {n}")),
+            email: Some(format!("ada{n}@example.com")),
+            opted_out: false,
+            bounced: false,
+            bounce_reason: None,
+            bounced_at: None,
+            converted: false,
+            deleted: false,
+            modstamp: 0,
+        })
+        .collect();
+    for round in 0..500 {
+        let body = callout(round + 1);
+        let started = Instant::now();
+        let response = stack
+            .http
+            .post(stack.url("/apex/v1/records"))
+            .header("authorization", format!("Bearer {}", org.callout_key))
+            .header("x-outpost-org", org.registration.org_id.to_string())
+            .header("idempotency-key", crypto::random_token())
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("callout");
+        apex.push(started.elapsed());
+        assert_eq!(response.status(), 200);
+
+        let batch: Vec<Recipient> = recipients
+            .iter()
+            .map(|r| Recipient {
+                modstamp: round as i64 + 1,
+                ..r.clone()
+            })
+            .collect();
+        let started = Instant::now();
+        services.store.apply_recipients(&org.registration.org_id, &batch).await.expect("apply");
+        store_only.push(started.elapsed());
+    }
+    let apex = percentiles(apex);
+    let store_only = percentiles(store_only);
+    println!("\n/apex/v1/records, 200 records, 500 calls (embedded store)");
+    report("  as the client sees it", &apex);
+    report("  the 200 conditional writes alone", &store_only);
+    report(
+        "  server time beyond round trip and those writes",
+        &Percentiles {
+            p50: apex.p50 - health.p50 - store_only.p50,
+            p99: apex.p99 - health.p99 - store_only.p99,
+        },
+    );
+    stack.stack.stop().await.expect("stop");
+}

@@ -1,0 +1,257 @@
+//! The sync benchmark: Contacts + Leads from a simulated org (its own process, no added latency)
+//! into the embedded store, beside a "raw floor" that only fetches and discards the same pages
+//! with the same client. Each phase runs in its own process so its peak RSS is its own.
+//!
+//! `cargo bench -p outpost-tests --bench sync [-- 100000:50000 15000:7500 …]`
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use outpost_tests::outpost_shared::hosts::HostPolicy;
+use outpost_tests::outpost_shared::ids::{OrgId, RecipientObject};
+use outpost_tests::outpost_shared::salesforce::{
+    ApiMeter, ClientSettings, JwtBearer, OrgConnection, QueryOptions, RsaSigningKey, SalesforceClient,
+};
+use outpost_tests::outpost_shared::secrets::{LocalSecretFiles, SecretCache};
+use outpost_tests::outpost_shared::services::Services;
+use outpost_tests::outpost_shared::store::{
+    EmbeddedTable, Items, OrgRegistration, OrgSecretNames, OrgStatus, ProvisioningMode, SharedStore, now_epoch,
+};
+use outpost_tests::outpost_sync::{RunOptions, RunOutcome, SyncContext, SyncSettings, changes_after, sync_org};
+use serde_json::json;
+
+const ORG: &str = "00D5g0000SimOrg";
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    match args.first().map(String::as_str) {
+        Some("serve-sim") => serve_sim(&args[1..]),
+        Some("raw") => phase(&args[1..], Phase::Raw),
+        Some("sync") => phase(&args[1..], Phase::Sync),
+        _ => orchestrate(&args),
+    }
+}
+
+/// `serve-sim <contacts> <leads> <public key file>`: a simulated org until stdin closes.
+fn serve_sim(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let config = salesforce_sim::SimConfig {
+            org_id: ORG.into(),
+            api_daily_limit: 1_000_000,
+            ..salesforce_sim::SimConfig::default()
+        }
+        .with_records(args[0].parse()?, args[1].parse()?)
+        .with_jwt_public_key(std::fs::read(&args[2])?);
+        let sim = salesforce_sim::Sim::spawn(config).await?;
+        println!("{}", sim.base_url());
+        // The orchestrator closes our stdin when it is done with us.
+        tokio::task::spawn_blocking(|| std::io::stdin().lines().count()).await?;
+        sim.shutdown().await?;
+        Ok(())
+    })
+}
+
+enum Phase {
+    Raw,
+    Sync,
+}
+
+/// Peak resident set size of this process, in MiB.
+fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|line| line.starts_with("VmHWM:"))?
+                .split_whitespace()
+                .nth(1)?
+                .parse::<f64>()
+                .ok()
+        })
+        .map_or(0.0, |kib| kib / 1024.0)
+}
+
+/// `raw|sync <sim url> <key dir>`: one measured phase; prints one JSON line.
+fn phase(args: &[String], phase: Phase) -> Result<(), Box<dyn std::error::Error>> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let (services, registration) = setup(&args[0], Path::new(&args[1])).await?;
+        let result = match phase {
+            Phase::Raw => raw_floor(&services, &registration, Path::new(&args[1])).await?,
+            Phase::Sync => run_sync(services, &registration).await?,
+        };
+        let mut result = result;
+        result["peak_rss_mib"] = json!(peak_rss_mib());
+        println!("{result}");
+        Ok(())
+    })
+}
+
+async fn setup(sim_url: &str, dir: &Path) -> Result<(Services, OrgRegistration), Box<dyn std::error::Error>> {
+    let org_id = OrgId::parse(ORG)?;
+    let secrets = LocalSecretFiles::new(dir.join("secrets"));
+    let names = OrgSecretNames::conventional("outpost", &org_id);
+    let private_pem = std::fs::read_to_string(dir.join("private.pem"))?;
+    secrets.write(
+        &names.integration,
+        &json!({"kind": "jwt_bearer", "consumer_key": salesforce_sim::config::DEFAULT_CONSUMER_KEY,
+            "username": "integration@acme-sim.example", "private_key_pem": private_pem, "my_domain_url": sim_url})
+        .to_string(),
+    )?;
+    let store_dir = dir.join(format!("store-{}", std::process::id()));
+    let table = EmbeddedTable::open(&store_dir.join("store.redb"))?;
+    let services = Services {
+        config: Arc::new(outpost_tests::outpost_shared::config::Config {
+            table_name: "bench".into(),
+            app_secret_name: "outpost/app".into(),
+            secret_prefix: "outpost".into(),
+            public_url: None,
+            secret_ttl: Duration::from_secs(300),
+            host_policy: HostPolicy::dev_loopback(),
+        }),
+        store: Arc::new(Items::new(table)) as SharedStore,
+        secrets: Arc::new(SecretCache::new(Arc::new(secrets), Duration::from_secs(300))),
+        salesforce: SalesforceClient::new(&ClientSettings::default())?,
+    };
+    let registration = OrgRegistration {
+        org_id,
+        name: "Bench".into(),
+        pinned_host: sim_url.into(),
+        mode: ProvisioningMode::PerUser,
+        status: OrgStatus::Active,
+        secrets: names,
+        registered_at: now_epoch(),
+    };
+    services.store.put_org(&registration).await?;
+    Ok((services, registration))
+}
+
+/// Fetches every page of the sync's own queries with the same client and discards them.
+async fn raw_floor(
+    services: &Services,
+    org: &OrgRegistration,
+    dir: &Path,
+) -> Result<serde_json::Value, Box<dyn std::error::Error>> {
+    let host = org.host(services.config.host_policy)?;
+    let key = RsaSigningKey::from_pem(&std::fs::read_to_string(dir.join("private.pem"))?)?;
+    let grant = JwtBearer {
+        consumer_key: salesforce_sim::config::DEFAULT_CONSUMER_KEY,
+        username: "integration@acme-sim.example",
+        key: &key,
+    };
+    let token = services.salesforce.jwt_bearer_token(&host, &grant).await?;
+    let meter = Arc::new(ApiMeter::default());
+    let conn = OrgConnection::new(services.salesforce.clone(), host, token.access_token, Arc::clone(&meter));
+    let options = QueryOptions {
+        include_deleted: true,
+        batch_size: Some(2000),
+    };
+    let started = Instant::now();
+    let mut records = 0u64;
+    for object in RecipientObject::ALL {
+        let soql = changes_after(object, None);
+        let mut page = conn.query_first::<serde::de::IgnoredAny>(&soql, options).await?;
+        records += page.records.len() as u64;
+        while let (Some(next), false) = (page.next_records_url.clone(), page.done) {
+            page = conn.query_next::<serde::de::IgnoredAny>(&next, options).await?;
+            records += page.records.len() as u64;
+        }
+    }
+    Ok(json!({"seconds": started.elapsed().as_secs_f64(), "records": records, "api_calls": meter.calls()}))
+}
+
+async fn run_sync(services: Services, org: &OrgRegistration) -> Result<serde_json::Value, Box<dyn std::error::Error>> {
+    let ctx = SyncContext::new(services, SyncSettings::default());
+    let options = RunOptions {
+        trigger: "bench".into(),
+        deadline: Instant::now() + Duration::from_secs(3600),
+        crash: None,
+    };
+    let started = Instant::now();
+    let RunOutcome::Ran(run) = sync_org(&ctx, org, &options).await else {
+        return Err("the sync did not run".into());
+    };
+    let seconds = started.elapsed().as_secs_f64();
+    Ok(json!({
+        "seconds": seconds,
+        "records": run.contacts.pulled + run.leads.pulled,
+        "floor_calls": run.contacts.pulled.div_ceil(2000) + run.leads.pulled.div_ceil(2000),
+        "api_calls": run.api_calls,
+        "status": run.status,
+        "pages": run.contacts.pages + run.leads.pages,
+    }))
+}
+
+fn self_command(args: &[&str]) -> Command {
+    let mut command = Command::new(std::env::current_exe().unwrap_or_else(|_| PathBuf::from("sync")));
+    command.args(args);
+    command
+}
+
+fn measure(kind: &str, url: &str, dir: &Path) -> Result<serde_json::Value, Box<dyn std::error::Error>> {
+    let output = self_command(&[kind, url, &dir.display().to_string()])
+        .env("RUST_LOG", "error")
+        .stderr(Stdio::inherit())
+        .output()?;
+    if !output.status.success() {
+        return Err(format!("{kind} phase failed").into());
+    }
+    Ok(serde_json::from_slice(&output.stdout)?)
+}
+
+fn orchestrate(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
+    let sizes: Vec<(usize, usize)> = if args.is_empty() {
+        vec![(15_000, 7_500), (50_000, 25_000), (100_000, 50_000)]
+    } else {
+        args.iter()
+            .filter_map(|arg| arg.split_once(':'))
+            .map(|(c, l)| Ok::<_, std::num::ParseIntError>((c.parse()?, l.parse()?)))
+            .collect::<Result<_, _>>()?
+    };
+    let dir = tempfile::tempdir()?;
+    let (private_pem, public_pem) = RsaSigningKey::generate_pem_pair()?;
+    std::fs::write(dir.path().join("private.pem"), private_pem)?;
+    std::fs::write(dir.path().join("public.pem"), public_pem)?;
+    println!("| Contacts + Leads | raw floor s | sync s | ratio | sync records/s | API calls (floor) | peak RSS sync / raw MiB |");
+    println!("|---|---|---|---|---|---|---|");
+    for (contacts, leads) in sizes {
+        let mut sim: Child = self_command(&[
+            "serve-sim",
+            &contacts.to_string(),
+            &leads.to_string(),
+            &dir.path().join("public.pem").display().to_string(),
+        ])
+        .env("RUST_LOG", "error")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()?;
+        let mut url = String::new();
+        BufReader::new(sim.stdout.take().ok_or("sim stdout")?).read_line(&mut url)?;
+        let url = url.trim().to_owned();
+        let raw = measure("raw", &url, dir.path())?;
+        let sync = measure("sync", &url, dir.path())?;
+        drop(sim.stdin.take());
+        sim.wait()?;
+        let raw_s = raw["seconds"].as_f64().unwrap_or(f64::NAN);
+        let sync_s = sync["seconds"].as_f64().unwrap_or(f64::NAN);
+        let records = sync["records"].as_u64().unwrap_or(0);
+        println!(
+            "| {contacts} + {leads} | {raw_s:.3} | {sync_s:.3} | {:.3} | {:.0} | {} ({}) | {:.1} / {:.1} |",
+            sync_s / raw_s,
+            records as f64 / sync_s,
+            sync["api_calls"],
+            sync["floor_calls"],
+            sync["peak_rss_mib"].as_f64().unwrap_or(0.0),
+            raw["peak_rss_mib"].as_f64().unwrap_or(0.0),
+        );
+        if sync["status"] != "complete" {
+            return Err(format!("sync ended {}", sync["status"]).into());
+        }
+    }
+    Ok(())
+}

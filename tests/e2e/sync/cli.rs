@@ -1,0 +1,123 @@
+//! The command line: `outpost-local --data-dir D sync --once` runs the built binary's one-off sync
+//! and prints its run records as JSON; `optout <record id>` queues a write-back for the next sync.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use outpost_tests::outpost_local::provision::DEMO_ORGS;
+use outpost_tests::outpost_shared::hosts::HostPolicy;
+use outpost_tests::outpost_shared::ids::{OrgId, RecipientObject};
+use outpost_tests::outpost_shared::salesforce::ClientSettings;
+use outpost_tests::outpost_shared::store::SharedStore;
+use outpost_tests::salesforce_sim::{Sim, SimConfig, SimHandle};
+use serde_json::Value;
+
+use super::support::*;
+
+/// The `outpost-local` binary of this workspace, built (or found up to date) once per test process.
+fn binary() -> &'static Path {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| {
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the workspace root");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "--quiet", "--locked", "-p", "outpost-local", "--bin", "outpost-local"])
+            .current_dir(workspace)
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "building outpost-local");
+        let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| workspace.join("target"), PathBuf::from);
+        target.join("debug").join("outpost-local")
+    })
+}
+
+/// Runs `outpost-local --data-dir <dir> --contacts 120 --leads 60 <args>` and returns its output.
+fn outpost_local(dir: &Path, args: &[&str]) -> Output {
+    let output = Command::new(binary())
+        .arg("--data-dir")
+        .arg(dir)
+        .args(["--contacts", "120", "--leads", "60"])
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("outpost-local runs");
+    assert!(output.status.success(), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    output
+}
+
+/// The JSON an invocation printed on stdout.
+fn printed(output: &Output) -> Value {
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|err| panic!("{err}: {}", String::from_utf8_lossy(&output.stdout)))
+}
+
+/// The demo org's saved state, loaded into a fresh simulated org (its ground truth).
+async fn saved_demo_org(dir: &Path) -> SimHandle {
+    let config = SimConfig { org_id: DEMO_ORGS[0].org_id.into(), ..SimConfig::default() }
+        .with_data_dir(dir.join("sim").join(DEMO_ORGS[0].slug));
+    Sim::spawn(config).await.unwrap()
+}
+
+/// The data directory's store, opened after the command exited.
+fn open_store(dir: &Path) -> SharedStore {
+    let services = outpost_tests::outpost_local::services(
+        dir,
+        HostPolicy::dev_loopback(),
+        "http://127.0.0.1",
+        &ClientSettings::default(),
+    )
+    .unwrap();
+    services.store
+}
+
+#[tokio::test]
+async fn sync_once_prints_the_run_records_and_optout_reaches_salesforce_at_the_next_sync() {
+    let dir = tempfile::tempdir().unwrap();
+    let acme = OrgId::parse(DEMO_ORGS[0].org_id).unwrap();
+    let acme_arg = acme.to_string();
+
+    // Every active org, one run record each.
+    let all = printed(&outpost_local(dir.path(), &["sync", "--once"]));
+    let records = all.as_array().expect("one record per org");
+    assert_eq!(records.len(), 2, "{all:#}");
+    for record in records {
+        assert_eq!(record["status"], "complete", "{record:#}");
+        assert_eq!(record["trigger"], "local");
+        assert!(record["api_usage"].as_str().unwrap().ends_with("/15000"), "{record:#}");
+    }
+    let first = records.iter().find(|r| r["org_id"] == acme_arg).expect("the demo org's record");
+    let truth = saved_demo_org(dir.path()).await;
+    let contacts = query_all_rows(&truth, RecipientObject::Contact).len() as u64;
+    let leads = query_all_rows(&truth, RecipientObject::Lead).len() as u64;
+    assert_eq!(
+        (first["contacts"]["pulled"].as_u64(), first["leads"]["pulled"].as_u64()),
+        (Some(contacts), Some(leads))
+    );
+    let store = open_store(dir.path());
+    let stored = stored_members_in(&store, &acme).await;
+    assert_same(&stored, &expected_members(&truth), "after `sync --once`");
+    let contact = stored.values().find(|r| r.id.object() == RecipientObject::Contact && !r.opted_out).unwrap().id;
+    drop((store, truth));
+
+    let queued = printed(&outpost_local(dir.path(), &["optout", contact.as_str()]));
+    assert_eq!(queued, serde_json::json!({"org_id": acme_arg, "record": contact.as_str(), "queued": true}));
+
+    let second = printed(&outpost_local(dir.path(), &["sync", "--once", "--org", &acme_arg]));
+    assert_eq!(second["org_id"], acme_arg, "one org, one record: {second:#}");
+    assert_eq!(second["status"], "complete");
+    assert_eq!(second["write_back"], serde_json::json!({"ok": 1, "failed": 0, "dead": 0}));
+    assert_eq!(second["contacts"]["cursor_before"], first["contacts"]["cursor_after"]);
+    let truth = saved_demo_org(dir.path()).await;
+    assert!(truth.record(contact.as_str()).unwrap().has_opted_out_of_email, "Salesforce has the opt-out");
+    let store = open_store(dir.path());
+    assert!(store.pending_write_backs(&acme).await.unwrap().is_empty());
+    assert!(store.get_recipient(&acme, &contact).await.unwrap().unwrap().opted_out, "excluded from mail at once");
+    drop((store, truth));
+
+    // The written record comes back with Salesforce's new SystemModstamp.
+    let third = printed(&outpost_local(dir.path(), &["sync", "--once", "--org", &acme_arg]));
+    assert_eq!((third["contacts"]["pulled"].as_u64(), third["leads"]["pulled"].as_u64()), (Some(1), Some(0)));
+    let truth = saved_demo_org(dir.path()).await;
+    assert_same(&stored_members_in(&open_store(dir.path()), &acme).await, &expected_members(&truth), "in the end");
+}

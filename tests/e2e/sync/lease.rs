@@ -1,0 +1,57 @@
+//! One run per org at a time.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use outpost_tests::outpost_shared::ids::RecipientObject;
+use outpost_tests::outpost_shared::store::RunStatus;
+use outpost_tests::outpost_sync::{RunOutcome, sync_org};
+
+use super::support::*;
+
+#[tokio::test]
+async fn a_second_run_of_an_org_while_one_is_running_is_refused_as_already_running() {
+    let stack = stack(1000, 250, |sync| sync.page_size = PAGE).await;
+    let sim = acme_sim(&stack);
+    let org = acme_id(&stack);
+    sim.set_latency(Duration::from_millis(20));
+    let sync = Arc::clone(&stack.stack.sync);
+    let registration = stack.acme().registration.clone();
+    let first = tokio::spawn(async move { sync_org(&sync, &registration, &options("lease-first")).await });
+    while checkpoint(&stack, &org, RecipientObject::Contact).await.cursor.is_none() {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+
+    let second = sync_org(&stack.stack.sync, &stack.acme().registration, &options("lease-second")).await;
+
+    assert!(matches!(second, RunOutcome::AlreadyRunning), "{second:?}");
+    let RunOutcome::Ran(first) = first.await.unwrap() else { panic!("the first run finishes") };
+    assert_eq!(first.status, RunStatus::Complete, "{first:#?}");
+    assert_eq!(pulled(&first), query_all_count(sim), "the refused run took nothing from it");
+    let runs = stack.stack.services.store.recent_runs(&org, 5).await.unwrap();
+    assert_eq!(runs, vec![*first], "the refused run records nothing");
+
+    // The lease ends with the run.
+    let third = run(&stack, "lease-third").await;
+    assert_eq!(third.status, RunStatus::Complete, "{third:#?}");
+}
+
+#[tokio::test]
+async fn of_two_runs_started_together_exactly_one_runs() {
+    let stack = stack(450, 250, |_| {}).await;
+    let registration = &stack.acme().registration;
+    let (options_a, options_b) = (options("together-a"), options("together-b"));
+
+    let (a, b) = tokio::join!(
+        sync_org(&stack.stack.sync, registration, &options_a),
+        sync_org(&stack.stack.sync, registration, &options_b),
+    );
+
+    let ran = [&a, &b]
+        .iter()
+        .filter(|outcome| matches!(outcome, RunOutcome::Ran(run) if run.status == RunStatus::Complete))
+        .count();
+    let refused = [&a, &b].iter().filter(|outcome| matches!(outcome, RunOutcome::AlreadyRunning)).count();
+    assert_eq!((ran, refused), (1, 1), "{a:?} / {b:?}");
+    assert_members_match(&stack, &acme_id(&stack), acme_sim(&stack)).await;
+}
