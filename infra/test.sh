@@ -77,6 +77,9 @@ export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 AW
 echo "moto on $AWS_ENDPOINT_URL"
 
 # --- Tests -----------------------------------------------------------------------------------
+step "cargo build -p outpost-local (the CLI test runs this binary)"
+cargo build -p outpost-local --locked
+
 step "cargo test (unit, store contract on both adapters, end-to-end)"
 cargo test --workspace --locked
 

@@ -434,6 +434,16 @@ async fn write_backs_queue_once_retry_and_bury<T: Table>(store: Items<T>) {
         ..change.clone()
     };
     assert_eq!(store.enqueue_write_back(&bounce).await.unwrap(), Created::Created);
+    assert_eq!(store.enqueue_write_back(&bounce).await.unwrap(), Created::AlreadyExists);
+    let newer_bounce = WriteBack {
+        change: Change::Bounce {
+            reason: "552 mailbox full".into(),
+            bounced_at: SfDateTime::parse("2026-01-02T00:00:00Z").unwrap(),
+        },
+        ..change.clone()
+    };
+    assert_eq!(store.enqueue_write_back(&newer_bounce).await.unwrap(), Created::Created, "a newer bounce replaces");
+    let bounce = newer_bounce;
     assert_eq!(store.due_write_backs(&org, now, 10).await.unwrap().len(), 2);
 
     let retried = WriteBack {
@@ -481,8 +491,10 @@ async fn sync_runs_leases_and_requests<T: Table>(store: Items<T>) {
     store.release_sync_lease(&org, "a").await.unwrap();
     assert!(store.acquire_sync_lease(&org, "b", ttl).await.unwrap());
 
+    assert!(!store.take_sync_request(&org).await.unwrap(), "nothing pending yet");
     assert_eq!(store.request_sync(&org, ttl).await.unwrap(), Created::Created);
     assert_eq!(store.request_sync(&org, ttl).await.unwrap(), Created::AlreadyExists);
-    store.clear_sync_request(&org).await.unwrap();
+    assert!(store.take_sync_request(&org).await.unwrap());
+    assert!(!store.take_sync_request(&org).await.unwrap(), "taken once");
     assert_eq!(store.request_sync(&org, ttl).await.unwrap(), Created::Created);
 }

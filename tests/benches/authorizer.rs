@@ -24,7 +24,8 @@ fn main() {
             services: services.clone(),
             sessions: SessionPolicy::default(),
         };
-        let issued = SessionPolicy::default().issue(org.registration.org_id, user.user_id, org.registration.mode, now_epoch());
+        let issued =
+            SessionPolicy::default().issue(org.registration.org_id, user.user_id, org.registration.mode, now_epoch());
         services.store.create_session(&issued.record).await.expect("session");
         let cookie = format!("theme=dark; outpost_session={}; other=1", issued.token);
         let credentials = outpost_tests::outpost_authorizer::Credentials {
@@ -61,7 +62,8 @@ fn main() {
         };
         let started = Instant::now();
         for _ in 0..ITERATIONS {
-            refused += u32::from(outpost_tests::outpost_authorizer::authorize(&state, &forged_credentials).await.is_err());
+            refused +=
+                u32::from(outpost_tests::outpost_authorizer::authorize(&state, &forged_credentials).await.is_err());
         }
         let forged_time = started.elapsed().as_secs_f64() / f64::from(ITERATIONS);
         assert_eq!(refused, ITERATIONS);

@@ -73,7 +73,12 @@ async fn main() {
             services.store.get_user(&org.registration.org_id, &user.user_id),
         );
         assert!(registration.is_some() && info.is_ok() && mapping.is_ok());
-        let issued = SessionPolicy::default().issue(org.registration.org_id, user.user_id, ProvisioningMode::PerUser, now_epoch());
+        let issued = SessionPolicy::default().issue(
+            org.registration.org_id,
+            user.user_id,
+            ProvisioningMode::PerUser,
+            now_epoch(),
+        );
         services.store.create_session(&issued.record).await.expect("session write");
         io.push(started.elapsed());
     }
@@ -86,10 +91,7 @@ async fn main() {
     report("  its Salesforce + store round trips alone", &io);
     report(
         "  server time beyond them (entry - health - round trips)",
-        &Percentiles {
-            p50: entry.p50 - health.p50 - io.p50,
-            p99: entry.p99 - health.p99 - io.p99,
-        },
+        &Percentiles { p50: entry.p50 - health.p50 - io.p50, p99: entry.p99 - health.p99 - io.p99 },
     );
 
     let records: Vec<serde_json::Value> = (0..200)
@@ -144,13 +146,8 @@ async fn main() {
         apex.push(started.elapsed());
         assert_eq!(response.status(), 200);
 
-        let batch: Vec<Recipient> = recipients
-            .iter()
-            .map(|r| Recipient {
-                modstamp: round as i64 + 1,
-                ..r.clone()
-            })
-            .collect();
+        let batch: Vec<Recipient> =
+            recipients.iter().map(|r| Recipient { modstamp: round as i64 + 1, ..r.clone() }).collect();
         let started = Instant::now();
         services.store.apply_recipients(&org.registration.org_id, &batch).await.expect("apply");
         store_only.push(started.elapsed());
@@ -162,10 +159,7 @@ async fn main() {
     report("  the 200 conditional writes alone", &store_only);
     report(
         "  server time beyond round trip and those writes",
-        &Percentiles {
-            p50: apex.p50 - health.p50 - store_only.p50,
-            p99: apex.p99 - health.p99 - store_only.p99,
-        },
+        &Percentiles { p50: apex.p50 - health.p50 - store_only.p50, p99: apex.p99 - health.p99 - store_only.p99 },
     );
     stack.stack.stop().await.expect("stop");
 }

@@ -65,13 +65,7 @@ fn peak_rss_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|status| {
-            status
-                .lines()
-                .find(|line| line.starts_with("VmHWM:"))?
-                .split_whitespace()
-                .nth(1)?
-                .parse::<f64>()
-                .ok()
+            status.lines().find(|line| line.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse::<f64>().ok()
         })
         .map_or(0.0, |kib| kib / 1024.0)
 }
@@ -147,10 +141,7 @@ async fn raw_floor(
     let token = services.salesforce.jwt_bearer_token(&host, &grant).await?;
     let meter = Arc::new(ApiMeter::default());
     let conn = OrgConnection::new(services.salesforce.clone(), host, token.access_token, Arc::clone(&meter));
-    let options = QueryOptions {
-        include_deleted: true,
-        batch_size: Some(2000),
-    };
+    let options = QueryOptions { include_deleted: true, batch_size: Some(2000) };
     let started = Instant::now();
     let mut records = 0u64;
     for object in RecipientObject::ALL {
@@ -167,11 +158,8 @@ async fn raw_floor(
 
 async fn run_sync(services: Services, org: &OrgRegistration) -> Result<serde_json::Value, Box<dyn std::error::Error>> {
     let ctx = SyncContext::new(services, SyncSettings::default());
-    let options = RunOptions {
-        trigger: "bench".into(),
-        deadline: Instant::now() + Duration::from_secs(3600),
-        crash: None,
-    };
+    let options =
+        RunOptions { trigger: "bench".into(), deadline: Instant::now() + Duration::from_secs(3600), crash: None };
     let started = Instant::now();
     let RunOutcome::Ran(run) = sync_org(&ctx, org, &options).await else {
         return Err("the sync did not run".into());
@@ -217,7 +205,9 @@ fn orchestrate(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
     let (private_pem, public_pem) = RsaSigningKey::generate_pem_pair()?;
     std::fs::write(dir.path().join("private.pem"), private_pem)?;
     std::fs::write(dir.path().join("public.pem"), public_pem)?;
-    println!("| Contacts + Leads | raw floor s | sync s | ratio | sync records/s | API calls (floor) | peak RSS sync / raw MiB |");
+    println!(
+        "| Contacts + Leads | raw floor s | sync s | ratio | sync records/s | API calls (floor) | peak RSS sync / raw MiB |"
+    );
     println!("|---|---|---|---|---|---|---|");
     for (contacts, leads) in sizes {
         let mut sim: Child = self_command(&[

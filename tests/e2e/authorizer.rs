@@ -259,7 +259,11 @@ async fn bearer_credentials_that_fail_any_entry_check_are_forbidden_and_go_nowhe
         headers.extend(host.as_deref().map(|h| ("x-salesforce-instance", h)));
         let reply = call(&stack, "GET", "/api/v1/me", &headers).await;
         let context = format!("{name} on /api/v1/me");
-        if host.is_some() { assert_forbidden(&reply, &context) } else { assert_unauthorized(&reply, &context) }
+        if host.is_some() {
+            assert_forbidden(&reply, &context)
+        } else {
+            assert_unauthorized(&reply, &context)
+        }
         // Bearer credentials are not the identity source of the cookie routes.
         for (method, path) in [("GET", "/app"), ("POST", "/logout")] {
             assert_unauthorized(&call(&stack, method, path, &headers).await, &format!("{name} on {path}"));

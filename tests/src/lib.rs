@@ -207,7 +207,8 @@ pub fn capture_logs() {
     LOGS.get_or_init(|| {
         let capture = Capture::default();
         let writer = capture.clone();
-        let subscriber = telemetry::subscriber(LogFormat::Json, telemetry::filter_with("trace"), move || writer.clone());
+        let subscriber =
+            telemetry::subscriber(LogFormat::Json, telemetry::filter_with("trace"), move || writer.clone());
         let _already_set = tracing::subscriber::set_global_default(subscriber);
         capture
     });

@@ -104,24 +104,47 @@ pub async fn sync_org(ctx: &SyncContext, org: &OrgRegistration, options: &RunOpt
             return RunOutcome::Ran(Box::new(failed_record(org, &run_id, options, err.to_string())));
         }
     }
-    let clock = Instant::now();
-    let outcome = run(ctx, org, options, &run_id).await;
+    // A "sync now" pending at the start is served by this run; one arriving during it, by the next.
+    take_sync_request(ctx, org).await;
+    let mut runs = 0;
+    let outcome = loop {
+        let clock = Instant::now();
+        let Some(mut record) = run(ctx, org, options, &run_id).await else {
+            break RunOutcome::Crashed;
+        };
+        runs += 1;
+        record.duration_ms = u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX);
+        if let Err(err) = store.put_run(&record).await {
+            tracing::error!(error = %err, "could not store the run record");
+        }
+        tracing::info!(run = %serde_json::to_string(&record).unwrap_or_default(), "sync run finished");
+        let time_left = options.deadline.saturating_duration_since(Instant::now()) > ctx.settings.deadline_margin * 2;
+        if runs < MAX_RUNS_PER_LEASE
+            && time_left
+            && record.status == RunStatus::Complete
+            && take_sync_request(ctx, org).await
+        {
+            tracing::info!("a sync was requested during the run; running again");
+            continue;
+        }
+        break RunOutcome::Ran(Box::new(record));
+    };
     // The lease ends with the run, crash hook included (a real crash waits for its expiry).
     if let Err(err) = store.release_sync_lease(&org.org_id, &run_id).await {
         tracing::warn!(error = %err, "could not release the sync lease");
     }
-    let Some(mut record) = outcome else {
-        return RunOutcome::Crashed;
-    };
-    record.duration_ms = u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX);
-    if let Err(err) = store.put_run(&record).await {
-        tracing::error!(error = %err, "could not store the run record");
-    }
-    if let Err(err) = store.clear_sync_request(&org.org_id).await {
-        tracing::warn!(error = %err, "could not clear the sync request");
-    }
-    tracing::info!(run = %serde_json::to_string(&record).unwrap_or_default(), "sync run finished");
-    RunOutcome::Ran(Box::new(record))
+    outcome
+}
+
+/// Runs one lease may chain for "sync now" requests that arrive while it runs.
+const MAX_RUNS_PER_LEASE: u32 = 3;
+
+/// Clears a pending "sync now" request; whether there was one.
+async fn take_sync_request(ctx: &SyncContext, org: &OrgRegistration) -> bool {
+    ctx.services.store.take_sync_request(&org.org_id).await.unwrap_or_else(|err| {
+        tracing::warn!(error = %err, "could not read the sync request");
+        false
+    })
 }
 
 fn empty_record(org: &OrgRegistration, run_id: &str, options: &RunOptions) -> SyncRun {

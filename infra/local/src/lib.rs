@@ -247,7 +247,9 @@ impl LocalStack {
     }
 }
 
-/// Runs the syncs: on the interval, and whenever "sync now" asks.
+/// Starts the syncs: on the interval, and whenever "sync now" asks. Each runs in its own task,
+/// as each schedule tick or stream record is its own invocation on Lambda; the per-org lease keeps
+/// them from running twice at once.
 async fn sync_loop(
     sync: Arc<SyncContext>,
     interval: Option<Duration>,
@@ -255,23 +257,28 @@ async fn sync_loop(
     mut wake: mpsc::UnboundedReceiver<OrgId>,
 ) {
     let mut ticker = interval.map(|every| tokio::time::interval_at(tokio::time::Instant::now() + every, every));
+    let mut running = tokio::task::JoinSet::new();
     loop {
         let (orgs, trigger) = tokio::select! {
             Some(org) = wake.recv() => (Some(vec![org]), "apex"),
             _ = async { match ticker.as_mut() { Some(t) => { t.tick().await; } None => std::future::pending::<()>().await } } => (None, "local"),
+            Some(_finished) = running.join_next() => continue,
             else => return,
         };
         let options = RunOptions { trigger: trigger.into(), deadline: Instant::now() + deadline, crash: None };
-        match sync_orgs(&sync, orgs.as_deref(), &options).await {
-            Ok(outcomes) => {
-                for (org, outcome) in outcomes {
-                    if let RunOutcome::Ran(run) = outcome {
-                        tracing::info!(%org, status = ?run.status, contacts = run.contacts.pulled, leads = run.leads.pulled, "sync finished");
+        let sync = Arc::clone(&sync);
+        running.spawn(async move {
+            match sync_orgs(&sync, orgs.as_deref(), &options).await {
+                Ok(outcomes) => {
+                    for (org, outcome) in outcomes {
+                        if let RunOutcome::Ran(run) = outcome {
+                            tracing::info!(%org, status = ?run.status, contacts = run.contacts.pulled, leads = run.leads.pulled, "sync finished");
+                        }
                     }
                 }
+                Err(err) => tracing::warn!(error = %err, "sync could not list orgs"),
             }
-            Err(err) => tracing::warn!(error = %err, "sync could not list orgs"),
-        }
+        });
     }
 }
 

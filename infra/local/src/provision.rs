@@ -151,6 +151,28 @@ async fn ensure_callout_key<S: SecretSource + SecretSink>(
     Ok(key)
 }
 
+/// Registers (or re-registers) an active org with its pinned host.
+async fn register(
+    store: &SharedStore,
+    org_id: OrgId,
+    name: &str,
+    pinned_host: &str,
+    mode: ProvisioningMode,
+    secrets: OrgSecretNames,
+) -> anyhow::Result<OrgRegistration> {
+    let registration = OrgRegistration {
+        org_id,
+        name: name.to_owned(),
+        pinned_host: pinned_host.to_owned(),
+        mode,
+        status: OrgStatus::Active,
+        secrets,
+        registered_at: now_epoch(),
+    };
+    store.put_org(&registration).await?;
+    Ok(registration)
+}
+
 /// Starts (or reloads) a simulated demo org and registers it.
 pub async fn simulated_org(
     spec: &DemoSpec,
@@ -199,16 +221,7 @@ pub async fn simulated_org(
     let integration_user = sim.integration_user().context("the simulated org has no integration user")?;
     document["username"] = serde_json::Value::String(integration_user.username);
     secrets.write(&names.integration, &document.to_string())?;
-    let registration = OrgRegistration {
-        org_id,
-        name: spec.name.to_owned(),
-        pinned_host: sim.base_url().to_owned(),
-        mode: spec.mode,
-        status: OrgStatus::Active,
-        secrets: names,
-        registered_at: now_epoch(),
-    };
-    store.put_org(&registration).await?;
+    let registration = register(store, org_id, spec.name, sim.base_url(), spec.mode, names).await?;
     let users = demo_users(&sim, spec.mode)?;
     if let Some(known) = users.iter().find(|u| u.kind == UserKind::Known && spec.mode == ProvisioningMode::PerUser) {
         let sim_user = sim.user(known.user_id.as_str()).context("known user vanished")?;
@@ -330,16 +343,7 @@ impl OrgFile {
             names.oauth_client = Some(name);
         }
         let callout_key = ensure_callout_key(secrets, &names, self.callout_key.as_deref()).await?;
-        let registration = OrgRegistration {
-            org_id,
-            name: self.name.clone(),
-            pinned_host: host.origin().to_owned(),
-            mode: self.mode,
-            status: OrgStatus::Active,
-            secrets: names,
-            registered_at: now_epoch(),
-        };
-        store.put_org(&registration).await?;
+        let registration = register(store, org_id, &self.name, host.origin(), self.mode, names).await?;
         Ok(ProvisionedOrg { registration, sim: None, callout_key, users: Vec::new() })
     }
 }

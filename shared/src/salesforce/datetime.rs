@@ -43,23 +43,19 @@ impl SfDateTime {
 
     /// The unquoted SOQL literal, whole seconds in UTC: `2011-07-07T00:37:00Z`.
     pub fn soql_literal(self) -> String {
-        let t = self.offset_date_time();
-        format!(
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-            t.year(),
-            u8::from(t.month()),
-            t.day(),
-            t.hour(),
-            t.minute(),
-            t.second()
-        )
+        self.whole_seconds("Z")
     }
 
     /// ISO 8601 with an explicit offset, as getDeleted's `start`/`end` want: `…+00:00`.
     pub fn iso8601(self) -> String {
+        self.whole_seconds("+00:00")
+    }
+
+    /// `YYYY-MM-DDTHH:MM:SS` in UTC followed by `zone`.
+    fn whole_seconds(self, zone: &str) -> String {
         let t = self.offset_date_time();
         format!(
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}+00:00",
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}{zone}",
             t.year(),
             u8::from(t.month()),
             t.day(),

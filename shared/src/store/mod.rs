@@ -162,7 +162,8 @@ pub trait SyncRunStore: Send + Sync {
     async fn release_sync_lease(&self, org: &OrgId, holder: &str) -> Result<(), StoreError>;
     /// Records a "sync now" request unless one is pending.
     async fn request_sync(&self, org: &OrgId, ttl: Duration) -> Result<Created, StoreError>;
-    async fn clear_sync_request(&self, org: &OrgId) -> Result<(), StoreError>;
+    /// Removes the pending request; whether there was one.
+    async fn take_sync_request(&self, org: &OrgId) -> Result<bool, StoreError>;
 }
 
 /// Everything Outpost keeps.
@@ -442,6 +443,11 @@ impl<T: Table> WriteBackStore for Items<T> {
         let key = keys::write_back(&change.org_id, &change.record, &change.change);
         Ok(match self.table.put(&key, None, change, Condition::Absent).await? {
             Write::Done => Created::Created,
+            // A different change of the same kind (a newer bounce) replaces the pending one.
+            Write::Refused(Some(pending)) if pending.change != change.change => {
+                self.table.put(&key, None, change, Condition::Always).await?;
+                Created::Created
+            }
             Write::Refused(_) => Created::AlreadyExists,
         })
     }
@@ -505,6 +511,9 @@ impl<T: Table> Items<T> {
     }
 }
 
+/// The `kind` attribute of a "sync now" request: the sync function's stream filter matches it.
+const SYNC_REQUEST_KIND: &str = "sync_request";
+
 #[derive(serde::Serialize, serde::Deserialize)]
 struct Lease {
     holder: String,
@@ -547,7 +556,8 @@ impl<T: Table> SyncRunStore for Items<T> {
         Ok(if matches!(written, Write::Done) { Created::Created } else { Created::AlreadyExists })
     }
 
-    async fn clear_sync_request(&self, org: &OrgId) -> Result<(), StoreError> {
-        self.table.delete(&keys::sync_request(org), Condition::Always).await.map(drop)
+    async fn take_sync_request(&self, org: &OrgId) -> Result<bool, StoreError> {
+        let condition = Condition::Equals("kind", SYNC_REQUEST_KIND.into());
+        Ok(matches!(self.table.delete(&keys::sync_request(org), condition).await?, Write::Done))
     }
 }

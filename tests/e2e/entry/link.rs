@@ -202,8 +202,8 @@ async fn lets_every_active_user_of_an_org_wide_org_in_and_maps_each_once() {
         let unchanged = stack.stack.services.store.get_user(&org, &user.user_id).await.unwrap().unwrap();
         assert_eq!(unchanged, mapping, "a second entry creates nothing new");
 
-        let app = Reply::send(stack.http.get(stack.url("/app")).header("cookie", format!("outpost_session={session}")))
-            .await;
+        let app =
+            Reply::send(stack.http.get(stack.url("/app")).header("cookie", format!("outpost_session={session}"))).await;
         assert_eq!(app.status, 200, "{app:?}");
         for shown in [org.as_str(), user.user_id.as_str(), "org_wide"] {
             assert!(app.body.contains(shown), "the landing page names {shown}");

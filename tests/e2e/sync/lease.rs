@@ -4,8 +4,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use outpost_tests::outpost_shared::ids::RecipientObject;
-use outpost_tests::outpost_shared::store::RunStatus;
+use outpost_tests::outpost_shared::store::{Created, RunStatus};
 use outpost_tests::outpost_sync::{RunOutcome, sync_org};
+use outpost_tests::salesforce_sim::SObject;
 
 use super::support::*;
 
@@ -54,4 +55,34 @@ async fn of_two_runs_started_together_exactly_one_runs() {
     let refused = [&a, &b].iter().filter(|outcome| matches!(outcome, RunOutcome::AlreadyRunning)).count();
     assert_eq!((ran, refused), (1, 1), "{a:?} / {b:?}");
     assert_members_match(&stack, &acme_id(&stack), acme_sim(&stack)).await;
+}
+
+#[tokio::test]
+async fn a_sync_requested_during_a_run_gets_its_own_run_right_after() {
+    let stack = stack(1000, 250, |sync| sync.page_size = PAGE).await;
+    let sim = acme_sim(&stack);
+    let org = acme_id(&stack);
+    let store = &stack.stack.services.store;
+    store.request_sync(&org, Duration::from_secs(60)).await.unwrap();
+    sim.set_latency(Duration::from_millis(20));
+    let sync = Arc::clone(&stack.stack.sync);
+    let registration = stack.acme().registration.clone();
+    let first = tokio::spawn(async move { sync_org(&sync, &registration, &options("during-first")).await });
+    while checkpoint(&stack, &org, RecipientObject::Contact).await.cursor.is_none() {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    // The pending request was taken by this run; an admin clicks "sync now" while it runs, after
+    // some of its pages were read, and edits a record the run has already passed.
+    let changed = sim.records(SObject::Contact).into_iter().find(|r| !r.is_deleted).unwrap();
+    sim.update_record(&changed.id.to_string(), serde_json::json!({"FirstName": "Requested"})).unwrap();
+    assert_eq!(store.request_sync(&org, Duration::from_secs(60)).await.unwrap(), Created::Created);
+
+    let RunOutcome::Ran(last) = first.await.unwrap() else { panic!("the runs finish") };
+    let runs = store.recent_runs(&org, 5).await.unwrap();
+    assert_eq!(runs.len(), 2, "the request got a run of its own: {runs:#?}");
+    assert_eq!(runs[0], *last);
+    assert!(runs.iter().all(|run| run.status == RunStatus::Complete));
+    assert!(!store.take_sync_request(&org).await.unwrap(), "the request was served");
+    assert_members_match(&stack, &org, sim).await;
+    assert_eq!(stored_recipient(&stack, &org, &changed.id.to_string()).await.first_name.as_deref(), Some("Requested"));
 }
