@@ -28,7 +28,6 @@ pub enum ApiError {
     IdempotencyInProgress,
     StoreUnavailable,
     Misconfigured,
-    NotFound,
 }
 
 impl ApiError {
@@ -46,7 +45,6 @@ impl ApiError {
             ApiError::IdempotencyInProgress => StatusCode::CONFLICT,
             ApiError::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Misconfigured => StatusCode::INTERNAL_SERVER_ERROR,
-            ApiError::NotFound => StatusCode::NOT_FOUND,
         }
     }
 
@@ -65,7 +63,6 @@ impl ApiError {
             ApiError::IdempotencyInProgress => "idempotency_in_progress",
             ApiError::StoreUnavailable => "store_unavailable",
             ApiError::Misconfigured => "misconfigured",
-            ApiError::NotFound => "not_found",
         }
     }
 
@@ -88,7 +85,6 @@ impl ApiError {
             }
             ApiError::StoreUnavailable => "Outpost's storage is unavailable; retry".into(),
             ApiError::Misconfigured => "Outpost cannot read this org's callout key".into(),
-            ApiError::NotFound => "no such resource".into(),
         }
     }
 

@@ -46,7 +46,6 @@ pub enum EntryError {
     InvalidForm,
     /// Outpost's own configuration is incomplete (a secret is missing).
     Misconfigured,
-    NotFound,
 }
 
 /// How the client wants errors.
@@ -95,7 +94,6 @@ impl EntryError {
             | EntryError::UserInactive
             | EntryError::Csrf
             | EntryError::SsoDenied => StatusCode::FORBIDDEN,
-            EntryError::NotFound => StatusCode::NOT_FOUND,
             EntryError::SsoFailed => StatusCode::BAD_GATEWAY,
             EntryError::SalesforceUnavailable | EntryError::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             EntryError::Misconfigured => StatusCode::INTERNAL_SERVER_ERROR,
@@ -123,7 +121,6 @@ impl EntryError {
             EntryError::CanvasInvalid(_) => "canvas_invalid",
             EntryError::InvalidForm => "invalid_form",
             EntryError::Misconfigured => "misconfigured",
-            EntryError::NotFound => "not_found",
         }
     }
 
@@ -146,7 +143,6 @@ impl EntryError {
             EntryError::CanvasInvalid(_) => "Outpost could not verify this Canvas request",
             EntryError::InvalidForm => "This form could not be read",
             EntryError::Misconfigured => "Outpost is not fully set up",
-            EntryError::NotFound => "Page not found",
         }
     }
 
@@ -194,7 +190,6 @@ impl EntryError {
             }
             EntryError::InvalidForm => "The submitted form was malformed.".into(),
             EntryError::Misconfigured => "A secret Outpost needs is missing or unreadable.".into(),
-            EntryError::NotFound => "There is nothing at this address.".into(),
         }
     }
 

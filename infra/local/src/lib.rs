@@ -301,6 +301,7 @@ fn router(services: &Services, orgs: Arc<Vec<ProvisionedOrg>>, wake: mpsc::Unbou
         .merge(entry)
         .merge(apex)
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state, authorize))
         .layer(middleware::from_fn(request_span))
 }
@@ -353,6 +354,12 @@ async fn request_span(request: Request, next: Next) -> Response {
     }
     .instrument(span)
     .await
+}
+
+async fn method_not_allowed() -> Response {
+    let error =
+        serde_json::json!({"error": {"code": "method_not_allowed", "message": "this route does not take that method"}});
+    (StatusCode::METHOD_NOT_ALLOWED, Json(error)).into_response()
 }
 
 async fn not_found() -> Response {

@@ -544,38 +544,4 @@ mod tests {
             assert_eq!(hand, serde_json::Value::Array(serde));
         }
     }
-
-    /// `cargo test --release -p salesforce-sim page_render_timing -- --ignored --nocapture`
-    #[test]
-    #[ignore = "timing probe; run in release"]
-    fn page_render_timing() {
-        let cfg = SimConfig::default().with_records(150_000, 10);
-        let org = SfId::parse(crate::config::DEFAULT_ORG_ID).unwrap();
-        let db = crate::generate::generate(&cfg, &org, SfDateTime(1_780_000_000));
-        let q = soql::parse(
-            "SELECT Id, FirstName, LastName, Email, HasOptedOutOfEmail, IsEmailBounced, \
-             EmailBouncedReason, EmailBouncedDate, SystemModstamp, IsDeleted FROM Contact \
-             WHERE SystemModstamp > 2020-01-01T00:00:00Z ORDER BY SystemModstamp, Id",
-        )
-        .unwrap();
-        let t = std::time::Instant::now();
-        let slots = execute(&db, &q, true);
-        println!("execute 150k: {:?}", t.elapsed());
-        use Field::*;
-        let sets: [&[Field]; 5] = [
-            &q.fields,
-            &[Id],
-            &[Id, FirstName, LastName, Email, EmailBouncedReason],
-            &[Id, SystemModstamp, CreatedDate, LastModifiedDate],
-            &[Id, HasOptedOutOfEmail, IsEmailBounced, IsDeleted],
-        ];
-        for fields in sets {
-            for _ in 0..3 {
-                let t = std::time::Instant::now();
-                let mut bytes = Vec::new();
-                push_rows(&mut bytes, &db, SObject::Contact, &slots[2000..4000], fields, "64.0");
-                println!("render 2000 rows x {} fields: {:?} ({} bytes)", fields.len(), t.elapsed(), bytes.len());
-            }
-        }
-    }
 }
