@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 /// A fresh embedded store in its own temporary directory (kept alive by the returned guard).
 fn embedded() -> (Items<EmbeddedTable>, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let table = EmbeddedTable::open(&dir.path().join("outpost.redb")).expect("open embedded table");
+    let table = EmbeddedTable::open(&dir.path().join("store")).expect("open embedded table");
     (Items::new(table), dir)
 }
 
@@ -414,16 +414,8 @@ async fn recipients_list_across_shards_per_object<T: Table>(store: Items<T>) {
 async fn write_backs_queue_once_retry_and_bury<T: Table>(store: Items<T>) {
     let org = random_org();
     let record = RecordId::parse("003q000000KvQ1t").unwrap();
-    let now = now_epoch();
-    let change = WriteBack {
-        org_id: org,
-        record,
-        change: Change::OptOut,
-        attempts: 0,
-        next_attempt_at: now,
-        last_error: None,
-        enqueued_at: now,
-    };
+    let change = WriteBack::due_now(org, record, Change::OptOut);
+    let now = change.enqueued_at;
     assert_eq!(store.enqueue_write_back(&change).await.unwrap(), Created::Created);
     assert_eq!(store.enqueue_write_back(&change).await.unwrap(), Created::AlreadyExists);
     let bounce = WriteBack {

@@ -98,7 +98,7 @@ async fn setup(sim_url: &str, dir: &Path) -> Result<(Services, OrgRegistration),
         .to_string(),
     )?;
     let store_dir = dir.join(format!("store-{}", std::process::id()));
-    let table = EmbeddedTable::open(&store_dir.join("store.redb"))?;
+    let table = EmbeddedTable::open(&store_dir.join("store"))?;
     let services = Services {
         config: Arc::new(outpost_tests::outpost_shared::config::Config {
             table_name: "bench".into(),

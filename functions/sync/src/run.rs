@@ -305,11 +305,9 @@ impl Run<'_> {
         Ok(())
     }
 
-    fn crash_hook(&self, point: CrashPoint) -> Result<(), Stop> {
-        match self.options.crash {
-            Some((at, pages)) if at == point && pages == self.pages_written => Err(Stop::Crash),
-            _ => Ok(()),
-        }
+    /// Whether the test hook wants a crash at `point` of the page just written.
+    fn crash_due(&self, point: CrashPoint) -> bool {
+        self.options.crash == Some((point, self.pages_written))
     }
 
     /// Writes one page of records durably, then advances the checkpoint past it.
@@ -323,13 +321,28 @@ impl Run<'_> {
             return Ok(());
         };
         let recipients = rows.into_iter().map(|row| row.into_recipient(object)).collect::<Result<Vec<_>, _>>()?;
-        self.ctx.services.store.write_recipients(&self.org.org_id, &recipients).await?;
-        self.pages_written += 1;
-        self.crash_hook(CrashPoint::BeforeCheckpoint)?;
         checkpoint.cursor = Some(last);
-        self.ctx.services.store.put_checkpoint(checkpoint).await?;
-        self.count(object, &recipients);
-        self.crash_hook(CrashPoint::AfterCheckpoint)?;
+        self.write_durably(object, &recipients, checkpoint).await
+    }
+
+    /// Writes a page's recipients and the checkpoint past them (never ahead of them).
+    async fn write_durably(
+        &mut self,
+        object: RecipientObject,
+        recipients: &[Recipient],
+        checkpoint: &SyncCheckpoint,
+    ) -> Result<(), Interrupt> {
+        self.pages_written += 1;
+        if self.crash_due(CrashPoint::BeforeCheckpoint) {
+            // The state a non-transactional store (DynamoDB) passes through between the writes.
+            self.ctx.services.store.write_recipients(&self.org.org_id, recipients).await?;
+            return Err(Stop::Crash.into());
+        }
+        self.ctx.services.store.write_recipient_page(&self.org.org_id, recipients, checkpoint).await?;
+        self.count(object, recipients);
+        if self.crash_due(CrashPoint::AfterCheckpoint) {
+            return Err(Stop::Crash.into());
+        }
         Ok(())
     }
 
@@ -442,9 +455,6 @@ impl Run<'_> {
             let recipients = rows
                 .map(|row| columns.record(&row?)?.into_recipient(object))
                 .collect::<Result<Vec<Recipient>, SalesforceError>>()?;
-            self.ctx.services.store.write_recipients(&self.org.org_id, &recipients).await?;
-            self.pages_written += 1;
-            self.crash_hook(CrashPoint::BeforeCheckpoint)?;
             locator = page.next_locator;
             let Some(bulk) = checkpoint.bulk_job.as_mut() else {
                 return Ok(());
@@ -454,9 +464,7 @@ impl Run<'_> {
                 checkpoint.cursor = Some(SyncCursor { modstamp: job.started_at, id: String::new() });
                 checkpoint.bulk_job = None;
             }
-            self.ctx.services.store.put_checkpoint(checkpoint).await?;
-            self.count(object, &recipients);
-            self.crash_hook(CrashPoint::AfterCheckpoint)?;
+            self.write_durably(object, &recipients, checkpoint).await?;
             if locator.is_none() {
                 return Ok(());
             }

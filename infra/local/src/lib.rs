@@ -24,11 +24,11 @@ use outpost_entry::EntryState;
 use outpost_shared::app_session::SessionPolicy;
 use outpost_shared::config::Config;
 use outpost_shared::hosts::HostPolicy;
-use outpost_shared::ids::OrgId;
+use outpost_shared::ids::{OrgId, RecordId};
 use outpost_shared::salesforce::{ClientSettings, SalesforceClient};
 use outpost_shared::secrets::{LocalSecretFiles, SecretCache};
 use outpost_shared::services::Services;
-use outpost_shared::store::{Created, EmbeddedTable, Items, SharedStore};
+use outpost_shared::store::{Change, Created, EmbeddedTable, Items, SharedStore, WriteBack};
 use outpost_shared::{crypto, store::StoreError};
 use outpost_sync::{RunOptions, RunOutcome, SyncContext, SyncSettings, sync_orgs};
 use provision::{APP_SECRET, DEMO_ORGS, OrgFile, ProvisionedOrg, UserKind};
@@ -84,7 +84,7 @@ pub fn services(
     public_url: &str,
     salesforce: &ClientSettings,
 ) -> anyhow::Result<Services> {
-    let table = EmbeddedTable::open(&data_dir.join("store.redb")).context("opening the embedded store")?;
+    let table = EmbeddedTable::open(&data_dir.join("store")).context("opening the embedded store")?;
     let secrets = LocalSecretFiles::new(data_dir.join("secrets"));
     Ok(Services {
         config: Arc::new(Config {
@@ -114,6 +114,40 @@ pub async fn register_on_aws(
     let secrets = outpost_shared::secrets::SecretsManagerSource::new(secrets_manager);
     let base = path.parent().unwrap_or(std::path::Path::new("."));
     file.provision(&store, &secrets, secret_prefix, base).await
+}
+
+/// Runs one sync of `only` (or every active org) and returns the run records as JSON: one object
+/// for one org, an array otherwise.
+pub async fn sync_once(
+    sync: &SyncContext,
+    only: Option<&[OrgId]>,
+    deadline: Duration,
+) -> anyhow::Result<serde_json::Value> {
+    let options = RunOptions { trigger: "local".into(), deadline: Instant::now() + deadline, crash: None };
+    let records: Vec<serde_json::Value> = sync_orgs(sync, only, &options)
+        .await?
+        .into_iter()
+        .map(|(org, outcome)| match outcome {
+            RunOutcome::Ran(run) => serde_json::to_value(*run).unwrap_or_default(),
+            RunOutcome::AlreadyRunning => serde_json::json!({"org_id": org, "status": "already_running"}),
+            RunOutcome::Crashed => serde_json::json!({"org_id": org, "status": "crashed"}),
+        })
+        .collect();
+    Ok(match <[serde_json::Value; 1]>::try_from(records) {
+        Ok([one]) => one,
+        Err(many) => serde_json::Value::Array(many),
+    })
+}
+
+/// Queues an opt-out for write-back, and excludes the recipient from mail at once.
+pub async fn queue_optout(store: &SharedStore, org: OrgId, record: RecordId) -> anyhow::Result<serde_json::Value> {
+    anyhow::ensure!(store.get_org(&org).await?.is_some(), "org {org} is not registered");
+    if let Some(mut recipient) = store.get_recipient(&org, &record).await? {
+        recipient.opted_out = true;
+        store.write_recipients(&org, &[recipient]).await?;
+    }
+    let queued = store.enqueue_write_back(&WriteBack::due_now(org, record, Change::OptOut)).await?;
+    Ok(serde_json::json!({"org_id": org, "record": record, "queued": queued == Created::Created}))
 }
 
 /// A running stack.
@@ -201,7 +235,7 @@ impl LocalStack {
         let orgs = Arc::new(orgs);
         let sync = Arc::new(SyncContext::new(services.clone(), config.sync.clone()));
         let (wake_tx, wake_rx) = mpsc::unbounded_channel();
-        let router = router(&services, Arc::clone(&orgs), wake_tx);
+        let router = router(&services, Arc::clone(&orgs), Arc::clone(&sync), config.sync_deadline, wake_tx);
         let (shutdown_tx, shutdown_rx) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(async move {
             let serve = axum::serve(listener, router).with_graceful_shutdown(async {
@@ -286,17 +320,32 @@ async fn sync_loop(
 struct LocalState {
     orgs: Arc<Vec<ProvisionedOrg>>,
     authorizer: Arc<AuthorizerState>,
+    sync: Arc<SyncContext>,
+    sync_deadline: Duration,
 }
 
-fn router(services: &Services, orgs: Arc<Vec<ProvisionedOrg>>, wake: mpsc::UnboundedSender<OrgId>) -> Router {
+fn router(
+    services: &Services,
+    orgs: Arc<Vec<ProvisionedOrg>>,
+    sync: Arc<SyncContext>,
+    sync_deadline: Duration,
+    wake: mpsc::UnboundedSender<OrgId>,
+) -> Router {
     let entry = outpost_entry::router(EntryState::new(services.clone()));
-    let sync = Arc::new(LocalSyncTrigger { store: Arc::clone(&services.store), wake });
-    let apex = outpost_apex::router(Arc::new(ApexState { services: services.clone(), sync }));
+    let trigger = Arc::new(LocalSyncTrigger { store: Arc::clone(&services.store), wake });
+    let apex = outpost_apex::router(Arc::new(ApexState { services: services.clone(), sync: trigger }));
     let state = LocalState {
         orgs,
         authorizer: Arc::new(AuthorizerState { services: services.clone(), sessions: SessionPolicy::default() }),
+        sync,
+        sync_deadline,
     };
-    let local = Router::new().route("/", get(home)).route("/_local/info", get(info)).with_state(state.clone());
+    let local = Router::new()
+        .route("/", get(home))
+        .route("/_local/info", get(info))
+        .route("/_local/sync", axum::routing::post(local_sync))
+        .route("/_local/optout", axum::routing::post(local_optout))
+        .with_state(state.clone());
     local
         .merge(entry)
         .merge(apex)
@@ -365,6 +414,42 @@ async fn method_not_allowed() -> Response {
 async fn not_found() -> Response {
     (StatusCode::NOT_FOUND, Json(serde_json::json!({"error": {"code": "not_found", "message": "no such route"}})))
         .into_response()
+}
+
+/// What `/_local/sync` and `/_local/optout` take: the CLI's one-off commands, run by the stack
+/// that owns the data directory.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct LocalCommand {
+    #[serde(default)]
+    pub org: Option<OrgId>,
+    #[serde(default)]
+    pub record: Option<RecordId>,
+}
+
+fn command_failed(err: &anyhow::Error) -> Response {
+    let error = serde_json::json!({"error": {"code": "command_failed", "message": format!("{err:#}")}});
+    (StatusCode::BAD_REQUEST, Json(error)).into_response()
+}
+
+/// `POST /_local/sync`: one sync now, answered with its run record(s).
+async fn local_sync(State(state): State<LocalState>, Json(command): Json<LocalCommand>) -> Response {
+    let only = command.org.map(|org| vec![org]);
+    match sync_once(&state.sync, only.as_deref(), state.sync_deadline).await {
+        Ok(records) => Json(records).into_response(),
+        Err(err) => command_failed(&err),
+    }
+}
+
+/// `POST /_local/optout`: queue an opt-out (default: the demo org).
+async fn local_optout(State(state): State<LocalState>, Json(command): Json<LocalCommand>) -> Response {
+    let Some(record) = command.record else {
+        return command_failed(&anyhow::anyhow!("record is required"));
+    };
+    let org = command.org.unwrap_or(state.orgs[0].registration.org_id);
+    match queue_optout(&state.sync.services.store, org, record).await {
+        Ok(queued) => Json(queued).into_response(),
+        Err(err) => command_failed(&err),
+    }
 }
 
 #[derive(serde::Serialize)]

@@ -2,18 +2,16 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use outpost_local::provision::{DEMO_ORGS, OrgFile};
-use outpost_local::{LocalConfig, LocalStack, OrgSource, services};
+use outpost_local::{LocalCommand, LocalConfig, LocalStack, OrgSource, services};
 use outpost_shared::hosts::HostPolicy;
 use outpost_shared::ids::{OrgId, RecordId};
 use outpost_shared::salesforce::ClientSettings;
-use outpost_shared::store::{Change, Created, WriteBack, now_epoch};
 use outpost_shared::telemetry::{self, LogFormat};
-use outpost_sync::{RunOptions, RunOutcome, SyncContext, SyncSettings, sync_orgs};
 
 #[derive(Parser)]
 #[command(
@@ -106,14 +104,6 @@ impl Cli {
         config.sync_deadline = Duration::from_secs(self.deadline_seconds);
         config
     }
-
-    fn sync_options(&self) -> RunOptions {
-        RunOptions {
-            trigger: "local".into(),
-            deadline: Instant::now() + Duration::from_secs(self.deadline_seconds),
-            crash: None,
-        }
-    }
 }
 
 #[tokio::main]
@@ -174,75 +164,60 @@ fn parse_org(org: &str) -> anyhow::Result<OrgId> {
     OrgId::parse(org).map_err(|err| anyhow::anyhow!("--org {org}: {err}"))
 }
 
+/// Posts a one-off command to the stack serving this data directory (it owns the store).
+async fn ask_running_stack(
+    running: &StackFile,
+    path: &str,
+    command: &LocalCommand,
+) -> anyhow::Result<serde_json::Value> {
+    eprintln!("using the running stack at {}", running.base_url);
+    let response = reqwest::Client::new()
+        .post(format!("{}{path}", running.base_url))
+        .json(command)
+        .send()
+        .await
+        .with_context(|| format!("reaching the running stack at {}", running.base_url))?;
+    let status = response.status();
+    let body: serde_json::Value = response.json().await.context("reading the running stack's answer")?;
+    anyhow::ensure!(status.is_success(), "the running stack refused: {body}");
+    Ok(body)
+}
+
 async fn sync_once(cli: &Cli, org: Option<&str>) -> anyhow::Result<()> {
-    let only = org.map(parse_org).transpose()?.map(|org| vec![org]);
-    let settings = SyncSettings::default();
-    let outcomes = match running_stack(&cli.data_dir) {
-        // The serving stack's simulated orgs are already registered and reachable.
-        Some(running) => {
-            eprintln!("using the running stack at {}", running.base_url);
-            let policy = match &cli.org_file {
-                Some(path) => OrgFile::read(path)?.host_policy(),
-                None => HostPolicy::dev_loopback(),
-            };
-            let services = services(&cli.data_dir, policy, &running.base_url, &ClientSettings::default())?;
-            let ctx = SyncContext::new(services, settings);
-            sync_orgs(&ctx, only.as_deref(), &cli.sync_options()).await?
-        }
+    let org = org.map(parse_org).transpose()?;
+    let records = match running_stack(&cli.data_dir) {
+        Some(running) => ask_running_stack(&running, "/_local/sync", &LocalCommand { org, record: None }).await?,
         None => {
             let mut config = cli.config(SocketAddr::from(([127, 0, 0, 1], 0)));
             config.sync_interval = None;
-            config.sync = settings;
             let stack = LocalStack::start(config).await?;
-            let outcomes = sync_orgs(&stack.sync, only.as_deref(), &cli.sync_options()).await;
+            let only = org.map(|org| vec![org]);
+            let records =
+                outpost_local::sync_once(&stack.sync, only.as_deref(), Duration::from_secs(cli.deadline_seconds)).await;
             stack.stop().await?;
-            outcomes?
+            records?
         }
     };
-    let records: Vec<serde_json::Value> = outcomes
-        .into_iter()
-        .map(|(org, outcome)| match outcome {
-            RunOutcome::Ran(run) => serde_json::to_value(*run).unwrap_or_default(),
-            RunOutcome::AlreadyRunning => serde_json::json!({"org_id": org, "status": "already_running"}),
-            RunOutcome::Crashed => serde_json::json!({"org_id": org, "status": "crashed"}),
-        })
-        .collect();
-    let output = match records.as_slice() {
-        [one] => serde_json::to_string_pretty(one)?,
-        many => serde_json::to_string_pretty(many)?,
-    };
-    println!("{output}");
+    println!("{}", serde_json::to_string_pretty(&records)?);
     Ok(())
 }
 
 async fn optout(cli: &Cli, record: &str, org: Option<&str>) -> anyhow::Result<()> {
     let record =
         RecordId::parse(record).map_err(|err| anyhow::anyhow!("{record} is not a Contact or Lead id: {err}"))?;
-    let org = match org {
-        Some(org) => parse_org(org)?,
-        None => OrgId::parse(DEMO_ORGS[0].org_id)?,
+    let org = org.map(parse_org).transpose()?;
+    let queued = match running_stack(&cli.data_dir) {
+        Some(running) => {
+            ask_running_stack(&running, "/_local/optout", &LocalCommand { org, record: Some(record) }).await?
+        }
+        None => {
+            let org = org.map_or_else(|| OrgId::parse(DEMO_ORGS[0].org_id), Ok)?;
+            let services =
+                services(&cli.data_dir, HostPolicy::dev_loopback(), "http://127.0.0.1", &ClientSettings::default())?;
+            outpost_local::queue_optout(&services.store, org, record).await?
+        }
     };
-    let services = services(&cli.data_dir, HostPolicy::dev_loopback(), "http://127.0.0.1", &ClientSettings::default())?;
-    let store = &services.store;
-    anyhow::ensure!(store.get_org(&org).await?.is_some(), "org {org} is not registered in {}", cli.data_dir.display());
-    // Excluded from mail at once; Salesforce learns it at the next sync's write-back.
-    if let Some(mut recipient) = store.get_recipient(&org, &record).await? {
-        recipient.opted_out = true;
-        store.write_recipients(&org, &[recipient]).await?;
-    }
-    let now = now_epoch();
-    let queued = store
-        .enqueue_write_back(&WriteBack {
-            org_id: org,
-            record,
-            change: Change::OptOut,
-            attempts: 0,
-            next_attempt_at: now,
-            last_error: None,
-            enqueued_at: now,
-        })
-        .await?;
-    println!("{}", serde_json::json!({"org_id": org, "record": record, "queued": queued == Created::Created}));
+    println!("{queued}");
     Ok(())
 }
 

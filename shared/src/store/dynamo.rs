@@ -342,6 +342,20 @@ impl Table for DynamoTable {
         self.write_all(requests).await
     }
 
+    async fn put_batch_then<T: Serialize + Send + Sync, U: Serialize + Send + Sync>(
+        &self,
+        items: &[BatchPut<T>],
+        last: &BatchPut<U>,
+    ) -> Result<(), StoreError> {
+        // BatchWriteItem is not a transaction: `last` is written only once every item is.
+        self.put_batch(items).await?;
+        self.put_request(&last.key, last.ttl, &last.item, &Condition::Always, now_epoch())?
+            .send()
+            .await
+            .map(drop)
+            .map_err(unavailable)
+    }
+
     async fn delete_batch(&self, keys: &[Key]) -> Result<(), StoreError> {
         let requests = keys
             .iter()

@@ -119,6 +119,13 @@ pub trait RecipientStore: Send + Sync {
     /// Sync writes: unconditional, batched. Pages come from a consistent Salesforce snapshot, and a
     /// record changed meanwhile is newer than the snapshot, so the next run rewrites it.
     async fn write_recipients(&self, org: &OrgId, recipients: &[Recipient]) -> Result<(), StoreError>;
+    /// One sync page: the recipients, then the checkpoint past them, never ahead of them.
+    async fn write_recipient_page(
+        &self,
+        org: &OrgId,
+        recipients: &[Recipient],
+        checkpoint: &SyncCheckpoint,
+    ) -> Result<(), StoreError>;
     /// Callout writes: each applied only if newer than what is stored, in request order.
     async fn apply_recipients(&self, org: &OrgId, recipients: &[Recipient]) -> Result<Vec<Applied>, StoreError>;
     async fn get_recipient(&self, org: &OrgId, id: &RecordId) -> Result<Option<Recipient>, StoreError>;
@@ -375,18 +382,32 @@ fn recipient_ttl(recipient: &Recipient) -> Option<EpochSeconds> {
     (!recipient.is_member()).then(|| now_epoch() + TOMBSTONE_LIFETIME)
 }
 
+fn recipient_puts<'a>(org: &OrgId, recipients: &'a [Recipient]) -> Vec<BatchPut<&'a Recipient>> {
+    recipients
+        .iter()
+        .map(|recipient| BatchPut {
+            key: keys::recipient(org, &recipient.id),
+            ttl: recipient_ttl(recipient),
+            item: recipient,
+        })
+        .collect()
+}
+
 #[async_trait]
 impl<T: Table> RecipientStore for Items<T> {
     async fn write_recipients(&self, org: &OrgId, recipients: &[Recipient]) -> Result<(), StoreError> {
-        let puts: Vec<BatchPut<&Recipient>> = recipients
-            .iter()
-            .map(|recipient| BatchPut {
-                key: keys::recipient(org, &recipient.id),
-                ttl: recipient_ttl(recipient),
-                item: recipient,
-            })
-            .collect();
-        self.table.put_batch(&puts).await
+        self.table.put_batch(&recipient_puts(org, recipients)).await
+    }
+
+    async fn write_recipient_page(
+        &self,
+        org: &OrgId,
+        recipients: &[Recipient],
+        checkpoint: &SyncCheckpoint,
+    ) -> Result<(), StoreError> {
+        let last =
+            BatchPut { key: keys::checkpoint(&checkpoint.org_id, checkpoint.object), ttl: None, item: checkpoint };
+        self.table.put_batch_then(&recipient_puts(org, recipients), &last).await
     }
 
     async fn apply_recipients(&self, org: &OrgId, recipients: &[Recipient]) -> Result<Vec<Applied>, StoreError> {

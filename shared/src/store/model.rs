@@ -317,6 +317,14 @@ pub struct WriteBack {
     pub enqueued_at: EpochSeconds,
 }
 
+impl WriteBack {
+    /// A new queue entry, due at once.
+    pub fn due_now(org_id: OrgId, record: RecordId, change: Change) -> Self {
+        let now = now_epoch();
+        Self { org_id, record, change, attempts: 0, next_attempt_at: now, last_error: None, enqueued_at: now }
+    }
+}
+
 /// How a sync run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -103,6 +103,13 @@ pub trait Table: Send + Sync + 'static {
     /// Writes every item unconditionally; returns only when all are durable.
     async fn put_batch<T: Serialize + Send + Sync>(&self, items: &[BatchPut<T>]) -> Result<(), StoreError>;
 
+    /// Writes every item, then `last` (a checkpoint), which is never stored ahead of them.
+    async fn put_batch_then<T: Serialize + Send + Sync, U: Serialize + Send + Sync>(
+        &self,
+        items: &[BatchPut<T>],
+        last: &BatchPut<U>,
+    ) -> Result<(), StoreError>;
+
     /// Deletes every key; returns only when all are gone.
     async fn delete_batch(&self, keys: &[Key]) -> Result<(), StoreError>;
 }

@@ -217,16 +217,7 @@ pub fn pulled(run: &SyncRun) -> u64 {
 
 /// Queues `change` of `record` for write-back, due now.
 pub async fn enqueue(stack: &TestStack, record: &str, change: Change) -> Created {
-    let now = now_epoch();
-    let entry = WriteBack {
-        org_id: acme_id(stack),
-        record: RecordId::parse(record).unwrap(),
-        change,
-        attempts: 0,
-        next_attempt_at: now,
-        last_error: None,
-        enqueued_at: now,
-    };
+    let entry = WriteBack::due_now(acme_id(stack), RecordId::parse(record).unwrap(), change);
     stack.stack.services.store.enqueue_write_back(&entry).await.unwrap()
 }
 
