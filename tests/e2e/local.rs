@@ -2,6 +2,7 @@
 
 use outpost_tests::TestStack;
 use outpost_tests::outpost_local::provision::UserKind;
+use outpost_tests::outpost_shared::ids::RecipientObject;
 
 #[tokio::test]
 async fn info_lists_the_demo_org_and_its_users_with_real_custom_links() {
@@ -37,4 +38,47 @@ async fn the_home_page_imitates_salesforce_with_a_link_per_user() {
     assert!(page.contains("/entry?uid="));
     let known = stack.user(stack.acme(), UserKind::Known);
     assert!(page.contains(known.user_id.as_str()));
+}
+
+/// POSTs JSON to a `/_local/…` command endpoint.
+async fn command(stack: &TestStack, path: &str, body: &str) -> (u16, serde_json::Value) {
+    let response = stack
+        .http
+        .post(stack.url(path))
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(body.to_owned())
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn local_commands_run_in_the_stack_and_refuse_bad_input_with_json_codes() {
+    let stack = TestStack::start().await;
+    let acme = stack.acme().registration.org_id.to_string();
+
+    let (status, run) = command(&stack, "/_local/sync", &format!(r#"{{"org": "{acme}"}}"#)).await;
+    assert_eq!(status, 200, "{run}");
+    assert_eq!((run["org_id"].as_str(), run["status"].as_str()), (Some(acme.as_str()), Some("complete")));
+    let org = stack.acme().registration.org_id;
+    let (synced, _) =
+        stack.stack.services.store.list_recipients(&org, RecipientObject::Contact, None, 1).await.unwrap();
+    let contact = synced[0].id.to_string();
+    let (status, queued) = command(&stack, "/_local/optout", &format!(r#"{{"record": "{contact}"}}"#)).await;
+    assert_eq!(status, 200, "{queued}");
+    assert_eq!(queued, serde_json::json!({"org_id": acme, "record": contact, "queued": true}));
+
+    for (path, body, code, says) in [
+        ("/_local/optout", "{}", "command_failed", "record is required"),
+        ("/_local/optout", r#"{"record": "003-not-an-id"}"#, "bad_request", "record"),
+        ("/_local/optout", "{", "bad_request", "EOF"),
+        ("/_local/sync", r#"{"org": "00D000000000001AAA"}"#, "bad_request", "org"),
+        ("/_local/sync", r#"{"org": "00D5g0000000001"}"#, "command_failed", "registered and active"),
+    ] {
+        let (status, answer) = command(&stack, path, body).await;
+        assert!((400..500).contains(&status), "{path} {body}: {status}");
+        assert_eq!(answer["error"]["code"], code, "{path} {body}: {answer}");
+        assert!(answer["error"]["message"].as_str().unwrap().contains(says), "{path} {body}: {answer}");
+    }
 }

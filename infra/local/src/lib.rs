@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use askama::Template;
 use async_trait::async_trait;
+use axum::extract::rejection::JsonRejection;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
@@ -133,6 +134,10 @@ pub async fn sync_once(
             RunOutcome::Crashed => serde_json::json!({"org_id": org, "status": "crashed"}),
         })
         .collect();
+    if let Some(only) = only {
+        let named = only.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+        anyhow::ensure!(records.len() == only.len(), "not every org of {named} is registered and active");
+    }
     Ok(match <[serde_json::Value; 1]>::try_from(records) {
         Ok([one]) => one,
         Err(many) => serde_json::Value::Array(many),
@@ -431,8 +436,18 @@ fn command_failed(err: &anyhow::Error) -> Response {
     (StatusCode::BAD_REQUEST, Json(error)).into_response()
 }
 
+/// The JSON error that answers a malformed command body.
+fn bad_body(rejection: &JsonRejection) -> Response {
+    let error = serde_json::json!({"error": {"code": "bad_request", "message": rejection.body_text()}});
+    (rejection.status(), Json(error)).into_response()
+}
+
 /// `POST /_local/sync`: one sync now, answered with its run record(s).
-async fn local_sync(State(state): State<LocalState>, Json(command): Json<LocalCommand>) -> Response {
+async fn local_sync(State(state): State<LocalState>, body: Result<Json<LocalCommand>, JsonRejection>) -> Response {
+    let command = match body {
+        Ok(Json(command)) => command,
+        Err(rejection) => return bad_body(&rejection),
+    };
     let only = command.org.map(|org| vec![org]);
     match sync_once(&state.sync, only.as_deref(), state.sync_deadline).await {
         Ok(records) => Json(records).into_response(),
@@ -441,7 +456,11 @@ async fn local_sync(State(state): State<LocalState>, Json(command): Json<LocalCo
 }
 
 /// `POST /_local/optout`: queue an opt-out (default: the demo org).
-async fn local_optout(State(state): State<LocalState>, Json(command): Json<LocalCommand>) -> Response {
+async fn local_optout(State(state): State<LocalState>, body: Result<Json<LocalCommand>, JsonRejection>) -> Response {
+    let command = match body {
+        Ok(Json(command)) => command,
+        Err(rejection) => return bad_body(&rejection),
+    };
     let Some(record) = command.record else {
         return command_failed(&anyhow::anyhow!("record is required"));
     };

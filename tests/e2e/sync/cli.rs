@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 
 use outpost_tests::outpost_local::provision::DEMO_ORGS;
 use outpost_tests::outpost_shared::hosts::HostPolicy;
-use outpost_tests::outpost_shared::ids::{OrgId, RecipientObject};
+use outpost_tests::outpost_shared::ids::{OrgId, RecipientObject, RecordId};
 use outpost_tests::outpost_shared::salesforce::ClientSettings;
 use outpost_tests::outpost_shared::store::SharedStore;
 use outpost_tests::salesforce_sim::{Sim, SimConfig, SimHandle};
@@ -120,4 +120,81 @@ async fn sync_once_prints_the_run_records_and_optout_reaches_salesforce_at_the_n
     assert_eq!((third["contacts"]["pulled"].as_u64(), third["leads"]["pulled"].as_u64()), (Some(1), Some(0)));
     let truth = saved_demo_org(dir.path()).await;
     assert_same(&stored_members_in(&open_store(dir.path()), &acme).await, &expected_members(&truth), "in the end");
+}
+
+/// A served stack (`outpost-local` with no command) as a child process, stopped with Ctrl-C on drop.
+struct ServedStack {
+    child: std::process::Child,
+}
+
+impl ServedStack {
+    fn start(dir: &Path) -> Self {
+        let child = Command::new(binary())
+            .arg("--data-dir")
+            .arg(dir)
+            .args(["--port", "0", "--contacts", "120", "--leads", "60", "--sync-interval-seconds", "0"])
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("outpost-local serves");
+        let started = std::time::Instant::now();
+        while !dir.join("stack.json").exists() {
+            assert!(started.elapsed() < std::time::Duration::from_secs(60), "the stack did not come up");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Self { child }
+    }
+
+    /// Ctrl-C, as a person stops it; returns once it has exited.
+    fn stop(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+        self.child.wait().unwrap()
+    }
+}
+
+#[tokio::test]
+async fn one_off_commands_go_through_the_stack_that_owns_the_data_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let acme = OrgId::parse(DEMO_ORGS[0].org_id).unwrap();
+    let acme_arg = acme.to_string();
+    let first = printed(&outpost_local(dir.path(), &["sync", "--once", "--org", &acme_arg]));
+    let store = open_store(dir.path());
+    let (contacts, _) = store.list_recipients(&acme, RecipientObject::Contact, None, 1).await.unwrap();
+    let contact = contacts[0].id.to_string();
+    drop(store);
+
+    let served = ServedStack::start(dir.path());
+    let info: Value =
+        reqwest::get(format!("{}/_local/info", stack_url(dir.path()))).await.unwrap().json().await.unwrap();
+    assert_eq!(info["org_id"], acme_arg);
+    // The served stack holds the store's lock: these succeed only by asking it over HTTP.
+    let queued = outpost_local(dir.path(), &["optout", &contact]);
+    assert!(String::from_utf8_lossy(&queued.stderr).contains("using the running stack"));
+    assert_eq!(printed(&queued), serde_json::json!({"org_id": acme_arg, "record": contact, "queued": true}));
+    let second = printed(&outpost_local(dir.path(), &["sync", "--once", "--org", &acme_arg]));
+    assert_eq!(second["status"], "complete", "{second:#}");
+    assert_eq!(second["write_back"], serde_json::json!({"ok": 1, "failed": 0, "dead": 0}), "{second:#}");
+    assert_eq!(second["contacts"]["cursor_before"], first["contacts"]["cursor_after"], "the same store");
+
+    // A command the stack refuses fails with its reason.
+    let refused = Command::new(binary())
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["sync", "--once", "--org", "00D5g0000000001"])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("registered and active"), "{refused:?}");
+
+    assert!(served.stop().success(), "Ctrl-C stops the stack cleanly");
+    assert!(!dir.path().join("stack.json").exists(), "it forgets it was serving");
+    let contact = RecordId::parse(&contact).unwrap();
+    assert!(open_store(dir.path()).get_recipient(&acme, &contact).await.unwrap().unwrap().opted_out);
+}
+
+/// The served stack's base URL, from the file it writes while serving.
+fn stack_url(dir: &Path) -> String {
+    let file: Value = serde_json::from_slice(&std::fs::read(dir.join("stack.json")).unwrap()).unwrap();
+    file["base_url"].as_str().unwrap().to_owned()
 }
