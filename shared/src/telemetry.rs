@@ -39,7 +39,14 @@ where
         LogFormat::Json => Box::new(
             builder.json().flatten_event(true).with_current_span(false).with_span_list(true).without_time().finish(),
         ),
-        LogFormat::Pretty => Box::new(builder.with_target(false).compact().finish()),
+        // Pretty lines are for a person's stderr: colours only when it is a terminal.
+        LogFormat::Pretty => Box::new(
+            builder
+                .with_target(false)
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+                .compact()
+                .finish(),
+        ),
     }
 }
 

@@ -40,6 +40,8 @@ pub struct SyncSettings {
     pub write_back_base_delay: Duration,
     /// Orgs synced at the same time by one invocation.
     pub concurrent_orgs: usize,
+    /// How often a long run logs how far it is.
+    pub progress_interval: Duration,
 }
 
 impl Default for SyncSettings {
@@ -56,6 +58,7 @@ impl Default for SyncSettings {
             write_back_max_attempts: 5,
             write_back_base_delay: Duration::from_secs(60),
             concurrent_orgs: 4,
+            progress_interval: Duration::from_secs(5),
         }
     }
 }

@@ -85,6 +85,8 @@ struct Run<'a> {
     record: SyncRun,
     pages_written: u64,
     started: SfDateTime,
+    /// When progress was last logged (long runs say how far they are).
+    last_progress: Instant,
 }
 
 /// Runs one org's sync under its lease.
@@ -180,8 +182,18 @@ async fn run(ctx: &SyncContext, org: &OrgRegistration, options: &RunOptions, run
             return Some(record);
         }
     };
-    let mut run =
-        Run { ctx, org, options, meter, conn, renewed: false, started: record.started_at, record, pages_written: 0 };
+    let mut run = Run {
+        ctx,
+        org,
+        options,
+        meter,
+        conn,
+        renewed: false,
+        started: record.started_at,
+        record,
+        pages_written: 0,
+        last_progress: Instant::now(),
+    };
     let stop = run.all().await;
     let mut record = run.finish();
     match stop {
@@ -353,6 +365,12 @@ impl Run<'_> {
         let members = recipients.iter().filter(|r| r.is_member()).count() as u64;
         counts.upserted += members;
         counts.deleted += recipients.len() as u64 - members;
+        if self.last_progress.elapsed() >= self.ctx.settings.progress_interval {
+            self.last_progress = Instant::now();
+            let counts = self.record.object_mut(object);
+            let (pulled, pages) = (counts.pulled, counts.pages);
+            tracing::info!(object = object.api_name(), pulled, pages, api_calls = self.meter.calls(), "sync progress");
+        }
     }
 
     /// REST pull past the cursor. Page N is written while page N+1 is fetched, so the store's

@@ -40,6 +40,9 @@ struct Cli {
     /// How long one sync run may take before it stops with its checkpoint saved.
     #[arg(long, default_value_t = 840, global = true)]
     deadline_seconds: u64,
+    /// Seconds between a long sync's progress lines on stderr.
+    #[arg(long, default_value_t = 5, global = true)]
+    progress_seconds: u64,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -102,6 +105,7 @@ impl Cli {
         config.sync_interval =
             (self.sync_interval_seconds > 0).then(|| Duration::from_secs(self.sync_interval_seconds));
         config.sync_deadline = Duration::from_secs(self.deadline_seconds);
+        config.sync.progress_interval = Duration::from_secs(self.progress_seconds);
         config
     }
 }

@@ -34,12 +34,17 @@ fn binary() -> &'static Path {
 
 /// Runs `outpost-local --data-dir <dir> --contacts 120 --leads 60 <args>` and returns its output.
 fn outpost_local(dir: &Path, args: &[&str]) -> Output {
+    outpost_local_logging(dir, args, "warn")
+}
+
+/// [`outpost_local`] with this `RUST_LOG`.
+fn outpost_local_logging(dir: &Path, args: &[&str], log: &str) -> Output {
     let output = Command::new(binary())
         .arg("--data-dir")
         .arg(dir)
         .args(["--contacts", "120", "--leads", "60"])
         .args(args)
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", log)
         .output()
         .expect("outpost-local runs");
     assert!(output.status.success(), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
@@ -77,8 +82,11 @@ async fn sync_once_prints_the_run_records_and_optout_reaches_salesforce_at_the_n
     let acme = OrgId::parse(DEMO_ORGS[0].org_id).unwrap();
     let acme_arg = acme.to_string();
 
-    // Every active org, one run record each.
-    let all = printed(&outpost_local(dir.path(), &["sync", "--once"]));
+    // Every active org, one run record each; progress on stderr (here after every page).
+    let output = outpost_local_logging(dir.path(), &["sync", "--once", "--progress-seconds", "0"], "info");
+    let progress = String::from_utf8_lossy(&output.stderr);
+    assert!(progress.contains("sync progress") && progress.contains("pulled=120"), "{progress}");
+    let all = printed(&output);
     let records = all.as_array().expect("one record per org");
     assert_eq!(records.len(), 2, "{all:#}");
     for record in records {
