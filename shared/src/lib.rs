@@ -14,4 +14,5 @@ pub mod services;
 pub mod signed;
 pub mod store;
 pub mod telemetry;
+pub mod tls;
 pub mod tokens;

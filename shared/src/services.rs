@@ -6,6 +6,7 @@ use crate::config::Config;
 use crate::salesforce::{ClientSettings, SalesforceClient, SalesforceError};
 use crate::secrets::{SecretCache, SecretsManagerSource};
 use crate::store::{DynamoTable, Items, SharedStore};
+use crate::tls::{TlsError, TrustRoots};
 
 /// The I/O a function reaches: store, secrets, Salesforce; plus its configuration.
 #[derive(Clone)]
@@ -29,20 +30,25 @@ pub enum InitError {
     Config(#[from] crate::config::ConfigError),
     #[error(transparent)]
     Salesforce(#[from] SalesforceError),
+    #[error(transparent)]
+    Tls(#[from] TlsError),
 }
 
 /// The AWS SDK clients, configured from the environment (region, credentials, and
 /// `AWS_ENDPOINT_URL` for emulators). Building them makes no network call.
-pub async fn aws_clients() -> (aws_sdk_dynamodb::Client, aws_sdk_secretsmanager::Client) {
-    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    (aws_sdk_dynamodb::Client::new(&aws), aws_sdk_secretsmanager::Client::new(&aws))
+pub async fn aws_clients() -> Result<(aws_sdk_dynamodb::Client, aws_sdk_secretsmanager::Client), TlsError> {
+    let aws = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(TrustRoots::system()?.aws_http_client())
+        .load()
+        .await;
+    Ok((aws_sdk_dynamodb::Client::new(&aws), aws_sdk_secretsmanager::Client::new(&aws)))
 }
 
 impl Services {
     /// DynamoDB, Secrets Manager and the Salesforce client from the Lambda environment. No
     /// network call happens here: clients connect on first use.
     pub async fn from_aws(config: Config) -> Result<Self, InitError> {
-        let (dynamodb, secrets_manager) = aws_clients().await;
+        let (dynamodb, secrets_manager) = aws_clients().await?;
         let table = DynamoTable::new(dynamodb, config.table_name.clone());
         let secrets = SecretsManagerSource::new(secrets_manager);
         Ok(Self {

@@ -110,7 +110,7 @@ pub async fn register_on_aws(
     table: &str,
     secret_prefix: &str,
 ) -> anyhow::Result<ProvisionedOrg> {
-    let (dynamodb, secrets_manager) = outpost_shared::services::aws_clients().await;
+    let (dynamodb, secrets_manager) = outpost_shared::services::aws_clients().await?;
     let store: SharedStore = Arc::new(Items::new(outpost_shared::store::DynamoTable::new(dynamodb, table)));
     let secrets = outpost_shared::secrets::SecretsManagerSource::new(secrets_manager);
     let base = path.parent().unwrap_or(std::path::Path::new("."));

@@ -42,7 +42,7 @@ async fn registers_an_org_where_the_functions_read_it() {
     let dir = tempfile::tempdir().unwrap();
     let path = org_file(dir.path(), "https://acme--dev.sandbox.my.salesforce.com");
     let file = OrgFile::read(&path).unwrap();
-    let (dynamodb, secrets_manager) = aws_clients().await;
+    let (dynamodb, secrets_manager) = aws_clients().await.unwrap();
     let table = format!("register{}", &crypto::sha256_hex(crypto::random_token().as_bytes())[..10]);
     DynamoTable::create_if_missing(&dynamodb, &table).await.unwrap();
     let prefix = format!("reg-{}", &crypto::sha256_hex(crypto::random_token().as_bytes())[..8]);

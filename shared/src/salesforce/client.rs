@@ -11,6 +11,7 @@ use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, RETRY_AFTE
 use super::error::{SalesforceError, classify_oauth, classify_rest, classify_userinfo};
 use super::usage::{ApiMeter, ApiUsage};
 use crate::crypto;
+use crate::tls::TrustRoots;
 use crate::tokens::AccessToken;
 
 /// How hard to retry idempotent requests.
@@ -136,7 +137,9 @@ pub struct SalesforceClient {
 impl SalesforceClient {
     /// Builds the client once at init.
     pub fn new(settings: &ClientSettings) -> Result<Self, SalesforceError> {
+        let roots = TrustRoots::system().map_err(|err| SalesforceError::Protocol(err.to_string()))?;
         let http = reqwest::Client::builder()
+            .tls_certs_only(roots.reqwest_certificates())
             .connect_timeout(settings.connect_timeout)
             .timeout(settings.request_timeout)
             .pool_idle_timeout(Duration::from_secs(50))
