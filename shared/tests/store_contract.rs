@@ -71,6 +71,7 @@ contract!(
     idempotency_keys_replay_conflict_and_release,
     one_of_two_concurrent_claims_wins,
     checkpoints_start_initial_and_round_trip,
+    a_sync_page_lands_with_its_checkpoint,
     batches_and_pages_cover_every_item,
     conditional_writes_follow_the_condition,
     recipients_keep_the_newest_modstamp,
@@ -268,6 +269,26 @@ async fn checkpoints_start_initial_and_round_trip<T: Table>(store: Items<T>) {
         store.get_checkpoint(&org, RecipientObject::Contact).await.unwrap(),
         SyncCheckpoint::initial(org, RecipientObject::Contact)
     );
+}
+
+async fn a_sync_page_lands_with_its_checkpoint<T: Table>(store: Items<T>) {
+    let org = random_org();
+    // More than one DynamoDB batch (25), a deleted record (a tombstone) among them.
+    let mut page: Vec<Recipient> =
+        (0..60).map(|n| recipient(&format!("003q00000{n:06}"), 1_000 + n, &format!("r{n}@example.com"))).collect();
+    page[7].deleted = true;
+    let mut checkpoint = SyncCheckpoint::initial(org, RecipientObject::Contact);
+    checkpoint.cursor =
+        Some(SyncCursor { modstamp: SfDateTime::parse("2026-03-04T05:06:07Z").unwrap(), id: page[59].id.to_string() });
+    store.write_recipient_page(&org, &page, &checkpoint).await.unwrap();
+
+    assert_eq!(store.get_checkpoint(&org, RecipientObject::Contact).await.unwrap(), checkpoint);
+    for written in &page {
+        assert_eq!(store.get_recipient(&org, &written.id).await.unwrap().as_ref(), Some(written));
+    }
+    let (listed, _) = store.list_recipients(&org, RecipientObject::Contact, None, 100).await.unwrap();
+    assert_eq!(listed.len(), 60, "tombstones are listed too");
+    assert_eq!(listed.iter().filter(|r| r.is_member()).count(), 59);
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -25,10 +25,22 @@ struct Percentiles {
     p99: f64,
 }
 
-fn percentiles(mut samples: Vec<Duration>) -> Percentiles {
-    samples.sort();
-    let at = |q: f64| samples[((samples.len() as f64 - 1.0) * q).round() as usize].as_secs_f64() * 1000.0;
+/// Percentiles of samples in milliseconds.
+fn percentiles(samples: &[f64]) -> Percentiles {
+    let mut sorted = samples.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let at = |q: f64| sorted[((sorted.len() as f64 - 1.0) * q).round() as usize];
     Percentiles { p50: at(0.50), p99: at(0.99) }
+}
+
+fn millis(elapsed: Duration) -> f64 {
+    elapsed.as_secs_f64() * 1000.0
+}
+
+/// Per round: `total - Σ parts`, each part measured in the same round (the p99 of a difference
+/// is not the difference of p99s).
+fn beyond(total: &[f64], parts: &[&[f64]]) -> Vec<f64> {
+    total.iter().enumerate().map(|(i, t)| t - parts.iter().map(|part| part[i]).sum::<f64>()).collect()
 }
 
 fn report(name: &str, p: &Percentiles) {
@@ -56,12 +68,12 @@ async fn main() {
     for _ in 0..ROUNDS {
         let started = Instant::now();
         stack.get(&stack.url("/health")).await;
-        health.push(started.elapsed());
+        health.push(millis(started.elapsed()));
 
         let link = stack.link(org, user, None, SessionKind::Api);
         let started = Instant::now();
         let response = stack.get(&link).await;
-        entry.push(started.elapsed());
+        entry.push(millis(started.elapsed()));
         assert_eq!(response.status(), 303);
 
         let sid = sim.mint_session(user.user_id.as_str(), SessionKind::Api).expect("session");
@@ -80,19 +92,13 @@ async fn main() {
             now_epoch(),
         );
         services.store.create_session(&issued.record).await.expect("session write");
-        io.push(started.elapsed());
+        io.push(millis(started.elapsed()));
     }
-    let health = percentiles(health);
-    let entry = percentiles(entry);
-    let io = percentiles(io);
     println!("/entry, known user, {ROUNDS} requests");
-    report("  HTTP round trip of /health", &health);
-    report("  /entry as the client sees it", &entry);
-    report("  its Salesforce + store round trips alone", &io);
-    report(
-        "  server time beyond them (entry - health - round trips)",
-        &Percentiles { p50: entry.p50 - health.p50 - io.p50, p99: entry.p99 - health.p99 - io.p99 },
-    );
+    report("  HTTP round trip of /health", &percentiles(&health));
+    report("  /entry as the client sees it", &percentiles(&entry));
+    report("  its Salesforce + store round trips alone", &percentiles(&io));
+    report("  server time beyond them (entry - health - round trips)", &percentiles(&beyond(&entry, &[&health, &io])));
 
     let records: Vec<serde_json::Value> = (0..200)
         .map(|n| {
@@ -129,7 +135,12 @@ async fn main() {
             modstamp: 0,
         })
         .collect();
+    let mut apex_health = Vec::with_capacity(500);
     for round in 0..500 {
+        let started = Instant::now();
+        stack.get(&stack.url("/health")).await;
+        apex_health.push(millis(started.elapsed()));
+
         let body = callout(round + 1);
         let started = Instant::now();
         let response = stack
@@ -143,23 +154,21 @@ async fn main() {
             .send()
             .await
             .expect("callout");
-        apex.push(started.elapsed());
+        apex.push(millis(started.elapsed()));
         assert_eq!(response.status(), 200);
 
         let batch: Vec<Recipient> =
             recipients.iter().map(|r| Recipient { modstamp: round as i64 + 1, ..r.clone() }).collect();
         let started = Instant::now();
         services.store.apply_recipients(&org.registration.org_id, &batch).await.expect("apply");
-        store_only.push(started.elapsed());
+        store_only.push(millis(started.elapsed()));
     }
-    let apex = percentiles(apex);
-    let store_only = percentiles(store_only);
     println!("\n/apex/v1/records, 200 records, 500 calls (embedded store)");
-    report("  as the client sees it", &apex);
-    report("  the 200 conditional writes alone", &store_only);
+    report("  as the client sees it", &percentiles(&apex));
+    report("  the 200 conditional writes alone", &percentiles(&store_only));
     report(
         "  server time beyond round trip and those writes",
-        &Percentiles { p50: apex.p50 - health.p50 - store_only.p50, p99: apex.p99 - health.p99 - store_only.p99 },
+        &percentiles(&beyond(&apex, &[&apex_health, &store_only])),
     );
     stack.stack.stop().await.expect("stop");
 }

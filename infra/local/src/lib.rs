@@ -147,11 +147,12 @@ pub async fn sync_once(
 /// Queues an opt-out for write-back, and excludes the recipient from mail at once.
 pub async fn queue_optout(store: &SharedStore, org: OrgId, record: RecordId) -> anyhow::Result<serde_json::Value> {
     anyhow::ensure!(store.get_org(&org).await?.is_some(), "org {org} is not registered");
+    // Queued first: should the local mark fail, Salesforce still learns it and the next sync brings it back.
+    let queued = store.enqueue_write_back(&WriteBack::due_now(org, record, Change::OptOut)).await?;
     if let Some(mut recipient) = store.get_recipient(&org, &record).await? {
         recipient.opted_out = true;
         store.write_recipients(&org, &[recipient]).await?;
     }
-    let queued = store.enqueue_write_back(&WriteBack::due_now(org, record, Change::OptOut)).await?;
     Ok(serde_json::json!({"org_id": org, "record": record, "queued": queued == Created::Created}))
 }
 
