@@ -58,14 +58,6 @@ impl TrustRoots {
         Ok(Self { certificates })
     }
 
-    pub fn len(&self) -> usize {
-        self.certificates.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.certificates.is_empty()
-    }
-
     /// For reqwest: these roots only.
     pub fn reqwest_certificates(&self) -> impl Iterator<Item = reqwest::Certificate> + '_ {
         self.certificates.iter().filter_map(|der| reqwest::Certificate::from_der(der).ok())
@@ -77,6 +69,7 @@ impl TrustRoots {
             self.certificates.iter().fold(TrustStore::empty(), |trust, der| trust.with_pem_certificate(pem(der)));
         Builder::new()
             .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::AwsLc))
+            // `build` never fails today; should it, the SDK's default context reads the roots itself.
             .tls_context(TlsContext::builder().with_trust_store(trust).build().unwrap_or_default())
             .build_https()
     }
@@ -108,9 +101,9 @@ mod tests {
     #[test]
     fn the_system_bundle_loads_once_with_every_usable_root() {
         let roots = TrustRoots::system().unwrap();
-        assert!(roots.len() > 50, "{} roots", roots.len());
+        assert!(roots.certificates.len() > 50, "{} roots", roots.certificates.len());
         assert!(std::ptr::eq(roots, TrustRoots::system().unwrap()), "read once per process");
-        assert_eq!(roots.reqwest_certificates().count(), roots.len());
+        assert_eq!(roots.reqwest_certificates().count(), roots.certificates.len());
     }
 
     #[test]
