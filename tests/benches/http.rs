@@ -3,10 +3,13 @@
 //! - `/entry` for a known user, minus the HTTP round trip every request pays (`/health`) and minus
 //!   its own Salesforce and store round trips (org read, userinfo ‖ mapping read, session write)
 //!   measured alone with the same clients;
-//! - a 200-record Apex callout, minus the round trip and the store time of the same writes.
+//! - a 200-record Apex callout, minus the round trip and the store time of the same writes;
+//! - and, measured inside the server, the time each `/entry` request's span is being polled: its
+//!   own work, with every awaited round trip left out (inline store reads stay in: an upper bound).
 //!
 //! `cargo bench -p outpost-tests --bench http`
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use outpost_tests::TestStack;
@@ -17,6 +20,10 @@ use outpost_tests::outpost_shared::ids::RecordId;
 use outpost_tests::outpost_shared::store::{ProvisioningMode, Recipient, now_epoch};
 use outpost_tests::outpost_shared::tokens::SessionId;
 use salesforce_sim::SessionKind;
+use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Id};
+use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
+use tracing_subscriber::registry::LookupSpan;
 
 const ROUNDS: usize = 2000;
 
@@ -47,8 +54,77 @@ fn report(name: &str, p: &Percentiles) {
     println!("{name:<58} p50 {:>7.3} ms   p99 {:>7.3} ms", p.p50, p.p99);
 }
 
+/// Busy time of the local stack's `request` spans (time being polled), with their paths.
+#[derive(Clone, Default)]
+struct BusyTime(Arc<Mutex<Vec<(String, f64)>>>);
+
+struct Polled {
+    path: String,
+    busy: Duration,
+    entered: Option<Instant>,
+}
+
+struct PathField(String);
+
+impl Visit for PathField {
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "path" {
+            self.0 = format!("{value:?}");
+        }
+    }
+}
+
+impl<S: tracing::Subscriber + for<'a> LookupSpan<'a>> Layer<S> for BusyTime {
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        if attrs.metadata().name() != "request" {
+            return;
+        }
+        let mut path = PathField(String::new());
+        attrs.record(&mut path);
+        if let Some(span) = ctx.span(id) {
+            span.extensions_mut().insert(Polled { path: path.0, busy: Duration::ZERO, entered: None });
+        }
+    }
+
+    fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
+        if let Some(span) = ctx.span(id)
+            && let Some(polled) = span.extensions_mut().get_mut::<Polled>()
+        {
+            polled.entered = Some(Instant::now());
+        }
+    }
+
+    fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
+        if let Some(span) = ctx.span(id)
+            && let Some(polled) = span.extensions_mut().get_mut::<Polled>()
+            && let Some(entered) = polled.entered.take()
+        {
+            polled.busy += entered.elapsed();
+        }
+    }
+
+    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        if let Some(span) = ctx.span(&id)
+            && let Some(polled) = span.extensions_mut().remove::<Polled>()
+        {
+            self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push((polled.path, millis(polled.busy)));
+        }
+    }
+}
+
+impl BusyTime {
+    /// The busy times recorded for `path` since the last call, in milliseconds.
+    fn take(&self, path: &str) -> Vec<f64> {
+        let mut recorded = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        recorded.drain(..).filter(|(p, _)| p == path).map(|(_, busy)| busy).collect()
+    }
+}
+
 #[tokio::main]
 async fn main() {
+    let busy = BusyTime::default();
+    // Installed before the stack, whose own log capture then stands aside.
+    let _ = tracing::subscriber::set_global_default(tracing_subscriber::registry().with(busy.clone()));
     let stack = TestStack::start().await;
     let org = stack.acme();
     let sim = stack.sim(org);
@@ -62,6 +138,7 @@ async fn main() {
         stack.get(&stack.link(org, user, None, SessionKind::Api)).await;
     }
 
+    busy.take("/entry");
     let mut health = Vec::with_capacity(ROUNDS);
     let mut entry = Vec::with_capacity(ROUNDS);
     let mut io = Vec::with_capacity(ROUNDS);
@@ -99,6 +176,9 @@ async fn main() {
     report("  /entry as the client sees it", &percentiles(&entry));
     report("  its Salesforce + store round trips alone", &percentiles(&io));
     report("  server time beyond them (entry - health - round trips)", &percentiles(&beyond(&entry, &[&health, &io])));
+    let polled = busy.take("/entry");
+    assert_eq!(polled.len(), ROUNDS, "one request span per /entry");
+    report("  server time inside: the request span being polled", &percentiles(&polled));
 
     let records: Vec<serde_json::Value> = (0..200)
         .map(|n| {
