@@ -439,22 +439,14 @@ async fn write_backs_queue_once_retry_and_bury<T: Table>(store: Items<T>) {
     let now = change.enqueued_at;
     assert_eq!(store.enqueue_write_back(&change).await.unwrap(), Created::Created);
     assert_eq!(store.enqueue_write_back(&change).await.unwrap(), Created::AlreadyExists);
-    let bounce = WriteBack {
-        change: Change::Bounce {
-            reason: "550 mailbox unavailable".into(),
-            bounced_at: SfDateTime::parse("2026-01-01T00:00:00Z").unwrap(),
-        },
+    let bounce_of = |reason: &str, at: &str| WriteBack {
+        change: Change::Bounce { reason: reason.into(), bounced_at: SfDateTime::parse(at).unwrap() },
         ..change.clone()
     };
+    let bounce = bounce_of("550 mailbox unavailable", "2026-01-01T00:00:00Z");
     assert_eq!(store.enqueue_write_back(&bounce).await.unwrap(), Created::Created);
     assert_eq!(store.enqueue_write_back(&bounce).await.unwrap(), Created::AlreadyExists);
-    let newer_bounce = WriteBack {
-        change: Change::Bounce {
-            reason: "552 mailbox full".into(),
-            bounced_at: SfDateTime::parse("2026-01-02T00:00:00Z").unwrap(),
-        },
-        ..change.clone()
-    };
+    let newer_bounce = bounce_of("552 mailbox full", "2026-01-02T00:00:00Z");
     assert_eq!(store.enqueue_write_back(&newer_bounce).await.unwrap(), Created::Created, "a newer bounce replaces");
     let bounce = newer_bounce;
     assert_eq!(store.due_write_backs(&org, now, 10).await.unwrap().len(), 2);

@@ -365,10 +365,9 @@ impl Run<'_> {
         let members = recipients.iter().filter(|r| r.is_member()).count() as u64;
         counts.upserted += members;
         counts.deleted += recipients.len() as u64 - members;
+        let (pulled, pages) = (counts.pulled, counts.pages);
         if self.last_progress.elapsed() >= self.ctx.settings.progress_interval {
             self.last_progress = Instant::now();
-            let counts = self.record.object_mut(object);
-            let (pulled, pages) = (counts.pulled, counts.pages);
             tracing::info!(object = object.api_name(), pulled, pages, api_calls = self.meter.calls(), "sync progress");
         }
     }

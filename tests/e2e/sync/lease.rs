@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use outpost_tests::TestStack;
 use outpost_tests::outpost_shared::ids::RecipientObject;
 use outpost_tests::outpost_shared::store::{Created, RunStatus};
 use outpost_tests::outpost_sync::{RunOutcome, sync_org};
@@ -10,18 +11,26 @@ use outpost_tests::salesforce_sim::SObject;
 
 use super::support::*;
 
+/// Starts a run of the demo org against a slowed org in the background; returns once it has
+/// written its first page, so it is still running.
+async fn start_slow_run(stack: &TestStack, trigger: &str) -> tokio::task::JoinHandle<RunOutcome> {
+    acme_sim(stack).set_latency(Duration::from_millis(20));
+    let sync = Arc::clone(&stack.stack.sync);
+    let registration = stack.acme().registration.clone();
+    let options = options(trigger);
+    let run = tokio::spawn(async move { sync_org(&sync, &registration, &options).await });
+    while checkpoint(stack, &acme_id(stack), RecipientObject::Contact).await.cursor.is_none() {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    run
+}
+
 #[tokio::test]
 async fn a_second_run_of_an_org_while_one_is_running_is_refused_as_already_running() {
     let stack = stack(1000, 250, |sync| sync.page_size = PAGE).await;
     let sim = acme_sim(&stack);
     let org = acme_id(&stack);
-    sim.set_latency(Duration::from_millis(20));
-    let sync = Arc::clone(&stack.stack.sync);
-    let registration = stack.acme().registration.clone();
-    let first = tokio::spawn(async move { sync_org(&sync, &registration, &options("lease-first")).await });
-    while checkpoint(&stack, &org, RecipientObject::Contact).await.cursor.is_none() {
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
+    let first = start_slow_run(&stack, "lease-first").await;
 
     let second = sync_org(&stack.stack.sync, &stack.acme().registration, &options("lease-second")).await;
 
@@ -64,13 +73,7 @@ async fn a_sync_requested_during_a_run_gets_its_own_run_right_after() {
     let org = acme_id(&stack);
     let store = &stack.stack.services.store;
     store.request_sync(&org, Duration::from_secs(60)).await.unwrap();
-    sim.set_latency(Duration::from_millis(20));
-    let sync = Arc::clone(&stack.stack.sync);
-    let registration = stack.acme().registration.clone();
-    let first = tokio::spawn(async move { sync_org(&sync, &registration, &options("during-first")).await });
-    while checkpoint(&stack, &org, RecipientObject::Contact).await.cursor.is_none() {
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
+    let first = start_slow_run(&stack, "during-first").await;
     // The pending request was taken by this run; an admin clicks "sync now" while it runs, after
     // some of its pages were read, and edits a record the run has already passed.
     let changed = sim.records(SObject::Contact).into_iter().find(|r| !r.is_deleted).unwrap();
