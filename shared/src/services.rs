@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use crate::aws_http::ReqwestHttpClient;
 use crate::config::Config;
 use crate::salesforce::{ClientSettings, SalesforceClient, SalesforceError};
 use crate::secrets::{SecretCache, SecretsManagerSource};
@@ -38,7 +39,7 @@ pub enum InitError {
 /// `AWS_ENDPOINT_URL` for emulators). Building them makes no network call.
 pub async fn aws_clients() -> Result<(aws_sdk_dynamodb::Client, aws_sdk_secretsmanager::Client), TlsError> {
     let aws = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .http_client(TrustRoots::system()?.aws_http_client())
+        .http_client(ReqwestHttpClient::shared(TrustRoots::system()?)?)
         .load()
         .await;
     Ok((aws_sdk_dynamodb::Client::new(&aws), aws_sdk_secretsmanager::Client::new(&aws)))

@@ -1,16 +1,12 @@
-//! Trust roots: the platform's CA bundle, read once per process and handed to both HTTP stacks
-//! (reqwest for Salesforce, the AWS SDK's client). Left to themselves each would scan the
-//! certificate directory too, which costs milliseconds of every cold start.
+//! Trust roots: the platform's CA bundle, read once per process and handed to every HTTP client
+//! (Salesforce's and the AWS SDK's). Left to itself each would scan the certificate directory,
+//! which costs milliseconds of every cold start.
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use aws_sdk_dynamodb::config::SharedHttpClient;
-use aws_smithy_http_client::Builder;
-use aws_smithy_http_client::tls::{self, TlsContext, TrustStore};
 use base64::Engine;
 use rustls_pki_types::CertificateDer;
-use rustls_pki_types::pem::PemObject;
 
 /// Where Linux distributions keep their CA bundle (Debian/Ubuntu, Amazon Linux/RHEL, SUSE, Alpine).
 const BUNDLES: [&str; 4] = [
@@ -28,6 +24,8 @@ pub enum TlsError {
     Empty(String),
     #[error("reading the CA bundle {0}: {1}")]
     Read(String, String),
+    #[error("cannot build an HTTP client: {0}")]
+    Client(String),
 }
 
 /// The root certificates every outbound TLS connection is verified against.
@@ -48,10 +46,8 @@ impl TrustRoots {
         let shown = path.display().to_string();
         let pem = std::fs::read(path).map_err(|err| TlsError::Read(shown.clone(), err.to_string()))?;
         let mut usable = rustls::RootCertStore::empty();
-        let certificates: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&pem)
-            .filter_map(Result::ok)
-            .filter(|der| usable.add(der.clone()).is_ok())
-            .collect();
+        let certificates: Vec<CertificateDer<'static>> =
+            certificate_blocks(&pem).map(CertificateDer::from).filter(|der| usable.add(der.clone()).is_ok()).collect();
         if certificates.is_empty() {
             return Err(TlsError::Empty(shown));
         }
@@ -62,17 +58,6 @@ impl TrustRoots {
     pub fn reqwest_certificates(&self) -> impl Iterator<Item = reqwest::Certificate> + '_ {
         self.certificates.iter().filter_map(|der| reqwest::Certificate::from_der(der).ok())
     }
-
-    /// For the AWS SDK: its rustls client, verifying with these roots only.
-    pub fn aws_http_client(&self) -> SharedHttpClient {
-        let trust =
-            self.certificates.iter().fold(TrustStore::empty(), |trust, der| trust.with_pem_certificate(pem(der)));
-        Builder::new()
-            .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::AwsLc))
-            // `build` never fails today; should it, the SDK's default context reads the roots itself.
-            .tls_context(TlsContext::builder().with_trust_store(trust).build().unwrap_or_default())
-            .build_https()
-    }
 }
 
 fn bundle_path() -> Result<PathBuf, TlsError> {
@@ -82,21 +67,37 @@ fn bundle_path() -> Result<PathBuf, TlsError> {
     BUNDLES.iter().map(PathBuf::from).find(|path| path.is_file()).ok_or(TlsError::NoBundle)
 }
 
-/// One certificate as PEM (the form the SDK's trust store takes).
-fn pem(der: &CertificateDer<'_>) -> Vec<u8> {
-    let body = base64::engine::general_purpose::STANDARD.encode(der);
-    let mut pem = b"-----BEGIN CERTIFICATE-----\n".to_vec();
-    for line in body.as_bytes().chunks(64) {
-        pem.extend_from_slice(line);
-        pem.push(b'\n');
-    }
-    pem.extend_from_slice(b"-----END CERTIFICATE-----\n");
-    pem
+/// The DER of each decodable CERTIFICATE block of a PEM bundle. Certificates are public, so this
+/// uses the fast base64 decoder rather than rustls' constant-time one, which made decoding the
+/// bundle most of a cold start's CPU time.
+fn certificate_blocks(pem: &[u8]) -> impl Iterator<Item = Vec<u8>> + '_ {
+    let mut lines = pem.split(|&byte| byte == b'\n').map(<[u8]>::trim_ascii);
+    std::iter::from_fn(move || {
+        lines.find(|line| *line == b"-----BEGIN CERTIFICATE-----")?;
+        let mut body = Vec::with_capacity(2048);
+        for line in lines.by_ref().take_while(|line| *line != b"-----END CERTIFICATE-----") {
+            body.extend_from_slice(line);
+        }
+        Some(base64::engine::general_purpose::STANDARD.decode(body).ok())
+    })
+    .flatten()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One certificate as PEM.
+    fn pem(der: &CertificateDer<'_>) -> Vec<u8> {
+        let body = base64::engine::general_purpose::STANDARD.encode(der);
+        let mut pem = b"-----BEGIN CERTIFICATE-----\n".to_vec();
+        for line in body.as_bytes().chunks(64) {
+            pem.extend_from_slice(line);
+            pem.push(b'\n');
+        }
+        pem.extend_from_slice(b"-----END CERTIFICATE-----\n");
+        pem
+    }
 
     #[test]
     fn the_system_bundle_loads_once_with_every_usable_root() {
@@ -104,6 +105,18 @@ mod tests {
         assert!(roots.certificates.len() > 50, "{} roots", roots.certificates.len());
         assert!(std::ptr::eq(roots, TrustRoots::system().unwrap()), "read once per process");
         assert_eq!(roots.reqwest_certificates().count(), roots.certificates.len());
+    }
+
+    #[test]
+    fn the_fast_decoder_reads_what_rustls_reads() {
+        use rustls_pki_types::pem::PemObject;
+        let bundle = std::fs::read(bundle_path().unwrap()).unwrap();
+        let ours: Vec<Vec<u8>> = certificate_blocks(&bundle).collect();
+        let theirs: Vec<Vec<u8>> = CertificateDer::pem_slice_iter(&bundle).map(|der| der.unwrap().to_vec()).collect();
+        assert!(!ours.is_empty());
+        assert_eq!(ours, theirs);
+        let crlf = String::from_utf8(pem(&CertificateDer::from(ours[0].clone()))).unwrap().replace('\n', "\r\n");
+        assert_eq!(certificate_blocks(crlf.as_bytes()).collect::<Vec<_>>(), vec![ours[0].clone()]);
     }
 
     #[test]

@@ -5,23 +5,20 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials, Region};
 use outpost_shared::crypto;
 use outpost_shared::secrets::{
     CalloutKey, IntegrationCredentials, SecretCache, SecretSource, SecretsError, SecretsManagerSource,
 };
+use outpost_shared::services::aws_clients;
 use secrecy::ExposeSecret;
 
-fn client() -> aws_sdk_secretsmanager::Client {
-    let endpoint = std::env::var("AWS_ENDPOINT_URL")
-        .expect("AWS_ENDPOINT_URL must name the moto server: run the tests through ./infra/test.sh");
-    let config = aws_sdk_secretsmanager::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(endpoint)
-        .credentials_provider(Credentials::new("test", "test", None, None, "secrets-tests"))
-        .build();
-    aws_sdk_secretsmanager::Client::from_conf(config)
+/// The functions' own Secrets Manager client (its HTTP connector included), on moto.
+async fn client() -> aws_sdk_secretsmanager::Client {
+    assert!(
+        std::env::var_os("AWS_ENDPOINT_URL").is_some(),
+        "AWS_ENDPOINT_URL must name the moto server: run the tests through ./infra/test.sh"
+    );
+    aws_clients().await.unwrap().1
 }
 
 fn unique(name: &str) -> String {
@@ -30,7 +27,7 @@ fn unique(name: &str) -> String {
 
 #[tokio::test]
 async fn reads_a_secret_and_reports_a_missing_one() {
-    let client = client();
+    let client = client().await;
     let name = unique("callout-key");
     client
         .create_secret()
@@ -47,7 +44,7 @@ async fn reads_a_secret_and_reports_a_missing_one() {
 
 #[tokio::test]
 async fn the_cache_serves_typed_documents_until_its_ttl() {
-    let client = client();
+    let client = client().await;
     let name = unique("integration");
     let document = r#"{"kind":"client_credentials","client_id":"3MVG9","client_secret":"shh","my_domain_url":"https://acme.my.salesforce.com"}"#;
     client.create_secret().name(&name).secret_string(document).send().await.unwrap();

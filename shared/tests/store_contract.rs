@@ -6,10 +6,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use outpost_shared::crypto;
 use outpost_shared::ids::{OrgId, RecipientObject, RecordId, UserId};
 use outpost_shared::salesforce::SfDateTime;
+use outpost_shared::services::aws_clients;
 use outpost_shared::store::table::{BatchPut, Condition, Key, Table, Write};
 use outpost_shared::store::*;
 use serde::{Deserialize, Serialize};
@@ -21,17 +21,14 @@ fn embedded() -> (Items<EmbeddedTable>, tempfile::TempDir) {
     (Items::new(table), dir)
 }
 
-/// A fresh DynamoDB table on the moto server the test command started.
+/// A fresh DynamoDB table on the moto server the test command started, reached through the
+/// functions' own client (its HTTP connector included).
 async fn dynamo() -> (Items<DynamoTable>, ()) {
-    let endpoint = std::env::var("AWS_ENDPOINT_URL")
-        .expect("AWS_ENDPOINT_URL must name the moto server: run the tests through ./infra/test.sh");
-    let config = aws_sdk_dynamodb::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(endpoint)
-        .credentials_provider(Credentials::new("test", "test", None, None, "contract-tests"))
-        .build();
-    let client = aws_sdk_dynamodb::Client::from_conf(config);
+    assert!(
+        std::env::var_os("AWS_ENDPOINT_URL").is_some(),
+        "AWS_ENDPOINT_URL must name the moto server: run the tests through ./infra/test.sh"
+    );
+    let (client, _) = aws_clients().await.unwrap();
     let name = format!("contract-{}", &crypto::random_token()[..12]).replace(['_', '-'], "x");
     DynamoTable::create_if_missing(&client, &name).await.expect("create table");
     (Items::new(DynamoTable::new(client, name)), ())
