@@ -29,7 +29,7 @@ impl ReqwestHttpClient {
     /// A client that verifies AWS endpoints against `roots` only.
     pub fn shared(roots: &TrustRoots) -> Result<SharedHttpClient, TlsError> {
         let client = reqwest::Client::builder()
-            .tls_certs_only(roots.reqwest_certificates())
+            .tls_backend_preconfigured(roots.client_config()?)
             .connect_timeout(CONNECT_TIMEOUT)
             .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             // The SDK follows no redirects: AWS APIs answer in place.

@@ -1,16 +1,17 @@
 //! Small cryptographic building blocks: random tokens, SHA-256 fingerprints, HMAC signatures and
-//! constant-time comparison. Everything goes through aws-lc-rs, the one crypto library in the tree.
+//! constant-time comparison. Everything goes through ring, the crypto library rustls uses too.
 
-use aws_lc_rs::{digest, hmac, rand};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ring::rand::SecureRandom;
+use ring::{digest, hmac, rand};
 use subtle::ConstantTimeEq;
 
 /// `N` bytes from the operating system's CSPRNG.
 pub fn random_bytes<const N: usize>() -> [u8; N] {
     let mut bytes = [0u8; N];
     // The system RNG only fails when the OS has no entropy source at all; nothing can go on then.
-    rand::fill(&mut bytes).expect("the operating system's random number generator failed");
+    rand::SystemRandom::new().fill(&mut bytes).expect("the operating system's random number generator failed");
     bytes
 }
 

@@ -3,7 +3,7 @@
 //! which costs milliseconds of every cold start.
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use base64::Engine;
 use rustls_pki_types::CertificateDer;
@@ -31,7 +31,7 @@ pub enum TlsError {
 /// The root certificates every outbound TLS connection is verified against.
 #[derive(Debug)]
 pub struct TrustRoots {
-    certificates: Vec<CertificateDer<'static>>,
+    store: Arc<rustls::RootCertStore>,
 }
 
 impl TrustRoots {
@@ -45,18 +45,28 @@ impl TrustRoots {
     pub fn read(path: &Path) -> Result<Self, TlsError> {
         let shown = path.display().to_string();
         let pem = std::fs::read(path).map_err(|err| TlsError::Read(shown.clone(), err.to_string()))?;
-        let mut usable = rustls::RootCertStore::empty();
-        let certificates: Vec<CertificateDer<'static>> =
-            certificate_blocks(&pem).map(CertificateDer::from).filter(|der| usable.add(der.clone()).is_ok()).collect();
-        if certificates.is_empty() {
+        let mut store = rustls::RootCertStore::empty();
+        for der in certificate_blocks(&pem) {
+            // Not every bundle entry can anchor a chain (OpenSSL skips those too).
+            let _ = store.add(CertificateDer::from(der));
+        }
+        if store.is_empty() {
             return Err(TlsError::Empty(shown));
         }
-        Ok(Self { certificates })
+        Ok(Self { store: Arc::new(store) })
     }
 
-    /// For reqwest: these roots only.
-    pub fn reqwest_certificates(&self) -> impl Iterator<Item = reqwest::Certificate> + '_ {
-        self.certificates.iter().filter_map(|der| reqwest::Certificate::from_der(der).ok())
+    /// The TLS configuration of every outbound HTTP client: these roots only, ring's algorithms,
+    /// TLS 1.2 and 1.3, HTTP/1.1.
+    pub fn client_config(&self) -> Result<rustls::ClientConfig, TlsError> {
+        let mut config =
+            rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                .with_safe_default_protocol_versions()
+                .map_err(|err| TlsError::Client(err.to_string()))?
+                .with_root_certificates(Arc::clone(&self.store))
+                .with_no_client_auth();
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(config)
     }
 }
 
@@ -102,9 +112,11 @@ mod tests {
     #[test]
     fn the_system_bundle_loads_once_with_every_usable_root() {
         let roots = TrustRoots::system().unwrap();
-        assert!(roots.certificates.len() > 50, "{} roots", roots.certificates.len());
+        assert!(roots.store.len() > 50, "{} roots", roots.store.len());
         assert!(std::ptr::eq(roots, TrustRoots::system().unwrap()), "read once per process");
-        assert_eq!(roots.reqwest_certificates().count(), roots.certificates.len());
+        let config = roots.client_config().unwrap();
+        assert_eq!(config.alpn_protocols, vec![b"http/1.1".to_vec()]);
+        assert!(config.crypto_provider().cipher_suites.iter().any(|suite| suite.version() == &rustls::version::TLS12));
     }
 
     #[test]
@@ -122,15 +134,20 @@ mod tests {
     #[test]
     fn unusable_entries_are_skipped_and_an_empty_bundle_is_an_error() {
         let roots = TrustRoots::system().unwrap();
+        let system_bundle = std::fs::read(bundle_path().unwrap()).unwrap();
+        let first_root = certificate_blocks(&system_bundle)
+            .map(CertificateDer::from)
+            .find(|der| rustls::RootCertStore::empty().add(der.clone()).is_ok())
+            .unwrap();
         let dir = tempfile::tempdir().unwrap();
         let mixed = dir.path().join("mixed.pem");
         let garbage = b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
         let mut bundle = garbage.to_vec();
-        bundle.extend(pem(&roots.certificates[0]));
+        bundle.extend(pem(&first_root));
         bundle.extend(b"not pem at all\n");
         std::fs::write(&mixed, bundle).unwrap();
         let read = TrustRoots::read(&mixed).unwrap();
-        assert_eq!(read.certificates, vec![roots.certificates[0].clone()], "the PEM round-trips");
+        assert_eq!(read.store.roots, vec![roots.store.roots[0].clone()], "the PEM round-trips");
 
         let empty = dir.path().join("empty.pem");
         std::fs::write(&empty, garbage).unwrap();

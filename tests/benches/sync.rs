@@ -202,7 +202,8 @@ fn orchestrate(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
             .collect::<Result<_, _>>()?
     };
     let dir = tempfile::tempdir()?;
-    let (private_pem, public_pem) = RsaSigningKey::generate_pem_pair()?;
+    let (private_pem, public_pem) =
+        salesforce_sim::oauth::generate_integration_key_pair().map_err(|err| err.to_string())?;
     std::fs::write(dir.path().join("private.pem"), private_pem)?;
     std::fs::write(dir.path().join("public.pem"), public_pem)?;
     println!(

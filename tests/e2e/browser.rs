@@ -71,6 +71,7 @@ struct Browser {
 
 impl Browser {
     async fn open(driver: &ChromeDriver) -> Self {
+        salesforce_sim::install_tls_provider();
         let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {

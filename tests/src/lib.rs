@@ -77,6 +77,7 @@ impl TestStack {
             },
         };
         let stack = LocalStack::start(config).await.expect("local stack starts");
+        salesforce_sim::install_tls_provider();
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(30))

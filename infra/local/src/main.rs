@@ -175,6 +175,7 @@ async fn ask_running_stack(
     command: &LocalCommand,
 ) -> anyhow::Result<serde_json::Value> {
     eprintln!("using the running stack at {}", running.base_url);
+    salesforce_sim::install_tls_provider();
     let response = reqwest::Client::new()
         .post(format!("{}{path}", running.base_url))
         .json(command)

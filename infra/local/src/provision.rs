@@ -187,7 +187,7 @@ pub async fn simulated_org(
     let callout_key = ensure_callout_key(secrets, &names, None).await?;
     let public_key_path = secrets.dir().join(format!("{}.public.pem", names.integration));
     let integration = ensure_secret(secrets, &names.integration, || {
-        let (private_pem, public_pem) = RsaSigningKey::generate_pem_pair()?;
+        let (private_pem, public_pem) = salesforce_sim::oauth::generate_integration_key_pair()?;
         secrets.write(&format!("{}.public.pem", names.integration), &public_pem)?;
         Ok(serde_json::json!({
             "kind": "jwt_bearer",

@@ -536,3 +536,10 @@ impl Drop for SimHandle {
         let _ = self.stop.send(true);
     }
 }
+
+/// Makes ring the process's TLS provider. reqwest is built without a default one (Outpost's
+/// functions hand it a ring configuration of their own); every other client needs this first.
+pub fn install_tls_provider() {
+    // An error means a provider is installed already, which is all this asks for.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

@@ -475,6 +475,24 @@ pub async fn revoke(State(org): State<Arc<Org>>, RawQuery(raw): RawQuery, body: 
     }
 }
 
+/// A fresh 2048-bit RSA key pair as (`PRIVATE KEY` PEM, `PUBLIC KEY` PEM): what an admin makes for
+/// a development org's JWT bearer app, the public half uploaded to the app, the private half kept
+/// by the integration.
+pub fn generate_integration_key_pair() -> anyhow::Result<(String, String)> {
+    use aws_lc_rs::encoding::AsDer;
+    use aws_lc_rs::signature::KeyPair;
+    let pair = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048)?;
+    let private = pair.as_der()?;
+    let public = pair.public_key().as_der()?;
+    Ok((to_pem("PRIVATE KEY", private.as_ref()), to_pem("PUBLIC KEY", public.as_ref())))
+}
+
+fn to_pem(label: &str, der: &[u8]) -> String {
+    let encoded = STANDARD.encode(der);
+    let lines: Vec<&str> = encoded.as_bytes().chunks(64).filter_map(|line| std::str::from_utf8(line).ok()).collect();
+    format!("-----BEGIN {label}-----\n{}\n-----END {label}-----\n", lines.join("\n"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

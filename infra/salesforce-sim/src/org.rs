@@ -113,7 +113,10 @@ impl Org {
             outpost: RwLock::new(config.outpost.clone()),
             data_dirty: AtomicBool::new(false),
             meta_dirty: AtomicBool::new(false),
-            http: reqwest::Client::builder().timeout(std::time::Duration::from_secs(10)).build().unwrap_or_default(),
+            http: {
+                crate::install_tls_provider();
+                reqwest::Client::builder().timeout(std::time::Duration::from_secs(10)).build().unwrap_or_default()
+            },
             config,
         }
     }

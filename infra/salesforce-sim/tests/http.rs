@@ -13,6 +13,7 @@ use salesforce_sim::{CalloutOptions, JwtRefusal, SObject, SessionKind, Sim, SimC
 use serde_json::{Value, json};
 
 fn client() -> reqwest::Client {
+    salesforce_sim::install_tls_provider();
     reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
 }
 

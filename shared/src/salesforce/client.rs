@@ -138,8 +138,9 @@ impl SalesforceClient {
     /// Builds the client once at init.
     pub fn new(settings: &ClientSettings) -> Result<Self, SalesforceError> {
         let roots = TrustRoots::system().map_err(|err| SalesforceError::Protocol(err.to_string()))?;
+        let tls = roots.client_config().map_err(|err| SalesforceError::Protocol(err.to_string()))?;
         let http = reqwest::Client::builder()
-            .tls_certs_only(roots.reqwest_certificates())
+            .tls_backend_preconfigured(tls)
             .connect_timeout(settings.connect_timeout)
             .timeout(settings.request_timeout)
             .pool_idle_timeout(Duration::from_secs(50))

@@ -3,13 +3,10 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use aws_lc_rs::encoding::AsDer;
-use aws_lc_rs::rsa::{KeyPair as RsaGenerator, KeySize};
-use aws_lc_rs::signature::KeyPair as _;
-use aws_lc_rs::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use reqwest::Method;
+use ring::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
 use serde::Deserialize;
 
 use super::SalesforceError;
@@ -37,10 +34,8 @@ impl std::fmt::Debug for RsaSigningKey {
 pub enum KeyError {
     #[error("the key is not PEM")]
     NotPem,
-    #[error("the PEM key is not an RSA private key aws-lc accepts")]
+    #[error("the PEM key is not an RSA private key of 2048 to 8192 bits")]
     Rejected,
-    #[error("the random number generator failed to make a key")]
-    Generate,
 }
 
 fn pem_body(pem: &str, label: &str) -> Option<Vec<u8>> {
@@ -50,17 +45,6 @@ fn pem_body(pem: &str, label: &str) -> Option<Vec<u8>> {
     let stop = start + pem[start..].find(&end)?;
     let base64: String = pem[start..stop].chars().filter(|c| !c.is_whitespace()).collect();
     STANDARD.decode(base64).ok()
-}
-
-fn to_pem(label: &str, der: &[u8]) -> String {
-    let encoded = STANDARD.encode(der);
-    let mut pem = format!("-----BEGIN {label}-----\n");
-    for line in encoded.as_bytes().chunks(64) {
-        pem.push_str(std::str::from_utf8(line).unwrap_or_default());
-        pem.push('\n');
-    }
-    pem.push_str(&format!("-----END {label}-----\n"));
-    pem
 }
 
 impl RsaSigningKey {
@@ -75,18 +59,10 @@ impl RsaSigningKey {
         Err(KeyError::NotPem)
     }
 
-    /// A fresh 2048-bit key as (`PRIVATE KEY` PEM, `PUBLIC KEY` PEM), for development orgs.
-    pub fn generate_pem_pair() -> Result<(String, String), KeyError> {
-        let pair = RsaGenerator::generate(KeySize::Rsa2048).map_err(|_| KeyError::Generate)?;
-        let private = pair.as_der().map_err(|_| KeyError::Generate)?;
-        let public = pair.public_key().as_der().map_err(|_| KeyError::Generate)?;
-        Ok((to_pem("PRIVATE KEY", private.as_ref()), to_pem("PUBLIC KEY", public.as_ref())))
-    }
-
     fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SalesforceError> {
-        let mut signature = vec![0u8; self.0.public_modulus_len()];
+        let mut signature = vec![0u8; self.0.public().modulus_len()];
         self.0
-            .sign(&RSA_PKCS1_SHA256, &aws_lc_rs::rand::SystemRandom::new(), message, &mut signature)
+            .sign(&RSA_PKCS1_SHA256, &ring::rand::SystemRandom::new(), message, &mut signature)
             .map_err(|_| SalesforceError::Protocol("RS256 signing failed".into()))?;
         Ok(signature)
     }
@@ -236,7 +212,7 @@ mod tests {
 
     #[test]
     fn signs_a_verifiable_rs256_assertion_with_short_exp() {
-        let (private_pem, public_pem) = RsaSigningKey::generate_pem_pair().unwrap();
+        let (private_pem, public_pem) = salesforce_sim::oauth::generate_integration_key_pair().unwrap();
         let key = RsaSigningKey::from_pem(&private_pem).unwrap();
         let grant = JwtBearer { consumer_key: "3MVG9consumer", username: "integration@acme.example", key: &key };
         let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);

@@ -173,6 +173,7 @@ async fn one_off_commands_go_through_the_stack_that_owns_the_data_directory() {
     drop(store);
 
     let served = ServedStack::start(dir.path());
+    salesforce_sim::install_tls_provider();
     let info: Value =
         reqwest::get(format!("{}/_local/info", stack_url(dir.path()))).await.unwrap().json().await.unwrap();
     assert_eq!(info["org_id"], acme_arg);
