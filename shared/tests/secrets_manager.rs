@@ -18,7 +18,7 @@ async fn client() -> aws_sdk_secretsmanager::Client {
         std::env::var_os("AWS_ENDPOINT_URL").is_some(),
         "AWS_ENDPOINT_URL must name the moto server: run the tests through ./infra/test.sh"
     );
-    aws_clients().await.unwrap().1
+    aws_clients().unwrap().1
 }
 
 fn unique(name: &str) -> String {

@@ -28,7 +28,7 @@ async fn dynamo() -> (Items<DynamoTable>, ()) {
         std::env::var_os("AWS_ENDPOINT_URL").is_some(),
         "AWS_ENDPOINT_URL must name the moto server: run the tests through ./infra/test.sh"
     );
-    let (client, _) = aws_clients().await.unwrap();
+    let (client, _) = aws_clients().unwrap();
     let name = format!("contract-{}", &crypto::random_token()[..12]).replace(['_', '-'], "x");
     DynamoTable::create_if_missing(&client, &name).await.expect("create table");
     (Items::new(DynamoTable::new(client, name)), ())

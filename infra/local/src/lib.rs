@@ -102,6 +102,17 @@ pub fn services(
     })
 }
 
+/// AWS clients for an admin's machine: the SDK's whole credential chain (profiles, SSO, assumed
+/// roles), where the functions read only the Lambda environment.
+pub async fn admin_aws_clients() -> anyhow::Result<(aws_sdk_dynamodb::Client, aws_sdk_secretsmanager::Client)> {
+    let roots = outpost_shared::tls::TrustRoots::system()?;
+    let aws = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(outpost_shared::aws_http::ReqwestHttpClient::shared(roots)?)
+        .load()
+        .await;
+    Ok((aws_sdk_dynamodb::Client::new(&aws), aws_sdk_secretsmanager::Client::new(&aws)))
+}
+
 /// Registers an org file's org in a DynamoDB table and its secrets in Secrets Manager, as the
 /// deployed functions read them.
 pub async fn register_on_aws(
@@ -110,7 +121,7 @@ pub async fn register_on_aws(
     table: &str,
     secret_prefix: &str,
 ) -> anyhow::Result<ProvisionedOrg> {
-    let (dynamodb, secrets_manager) = outpost_shared::services::aws_clients().await?;
+    let (dynamodb, secrets_manager) = admin_aws_clients().await?;
     let store: SharedStore = Arc::new(Items::new(outpost_shared::store::DynamoTable::new(dynamodb, table)));
     let secrets = outpost_shared::secrets::SecretsManagerSource::new(secrets_manager);
     let base = path.parent().unwrap_or(std::path::Path::new("."));

@@ -6,12 +6,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use outpost_local::admin_aws_clients;
 use outpost_local::provision::OrgFile;
 use outpost_local::register_on_aws;
 use outpost_shared::crypto;
 use outpost_shared::ids::OrgId;
 use outpost_shared::secrets::{CalloutKey, IntegrationCredentials, SecretCache, SecretsManagerSource};
-use outpost_shared::services::aws_clients;
 use outpost_shared::store::{DynamoTable, Items, OrgStore, ProvisioningMode};
 use secrecy::ExposeSecret;
 
@@ -42,7 +42,7 @@ async fn registers_an_org_where_the_functions_read_it() {
     let dir = tempfile::tempdir().unwrap();
     let path = org_file(dir.path(), "https://acme--dev.sandbox.my.salesforce.com");
     let file = OrgFile::read(&path).unwrap();
-    let (dynamodb, secrets_manager) = aws_clients().await.unwrap();
+    let (dynamodb, secrets_manager) = admin_aws_clients().await.unwrap();
     let table = format!("register{}", &crypto::sha256_hex(crypto::random_token().as_bytes())[..10]);
     DynamoTable::create_if_missing(&dynamodb, &table).await.unwrap();
     let prefix = format!("reg-{}", &crypto::sha256_hex(crypto::random_token().as_bytes())[..8]);
