@@ -9,10 +9,15 @@ use outpost_tests::TestStack;
 use outpost_tests::outpost_local::provision::UserKind;
 use outpost_tests::outpost_shared::app_session::{self, SessionPolicy};
 use outpost_tests::outpost_shared::store::now_epoch;
+use outpost_tests::outpost_shared::telemetry::{self, LogFormat};
 
 const ITERATIONS: u32 = 200_000;
 
 fn main() {
+    // Production logging (JSON at `info`, the template's default) rather than the test
+    // harness's `trace` capture, which would time log formatting instead of the authorizer.
+    let production = telemetry::subscriber(LogFormat::Json, telemetry::filter_with("info"), std::io::sink);
+    let _already_set = tracing::subscriber::set_global_default(production);
     // One thread: the numbers are per core.
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     runtime.block_on(async {
