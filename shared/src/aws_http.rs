@@ -118,7 +118,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_refused_connection_is_an_io_failure_the_sdk_retries() {
+    async fn a_refused_connection_is_a_transient_io_failure() {
         let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
         match dynamodb(format!("http://{closed}")).list_tables().send().await {
             Err(SdkError::DispatchFailure(failure)) => assert!(failure.is_io(), "{failure:?}"),
