@@ -10,7 +10,7 @@ use futures::StreamExt;
 use outpost_shared::crypto;
 use outpost_shared::ids::{RecipientObject, RecordId};
 use outpost_shared::salesforce::{
-    ApiMeter, BulkJobState, CsvRows, OrgConnection, QueryOptions, QueryPage, RecordResult, RecordWrite,
+    ApiMeter, BulkJobState, CsvRows, FetchedPage, OrgConnection, QueryOptions, RecordResult, RecordWrite,
     SalesforceError, SfDateTime,
 };
 use outpost_shared::store::{
@@ -302,19 +302,18 @@ impl Run<'_> {
         Ok(())
     }
 
+    fn limits(&self) -> Limits {
+        Limits {
+            deadline: self.options.deadline,
+            margin: self.ctx.settings.deadline_margin,
+            meter: Arc::clone(&self.meter),
+            budget_ceiling: self.ctx.settings.budget_ceiling,
+        }
+    }
+
     /// Stops before a call that would run into the deadline or past the budget.
     fn may_call(&self) -> Result<(), Stop> {
-        let remaining = self.options.deadline.saturating_duration_since(Instant::now());
-        if remaining < self.ctx.settings.deadline_margin {
-            return Err(Stop::Deadline);
-        }
-        if let Some(usage) = self.meter.latest()
-            && usage.fraction() >= self.ctx.settings.budget_ceiling
-        {
-            tracing::info!(%usage, "API budget share spent");
-            return Err(Stop::Budget);
-        }
-        Ok(())
+        self.limits().may_call()
     }
 
     /// Whether the test hook wants a crash at `point` of the page just written.
@@ -372,42 +371,37 @@ impl Run<'_> {
         }
     }
 
-    /// REST pull past the cursor. Page N is written while page N+1 is fetched, so the store's
-    /// time hides behind Salesforce's.
+    /// REST pull past the cursor. A fetch task runs a page ahead of the writes: it reads only
+    /// each page's header to ask for the next one, so Salesforce serves page N+1 while page N is
+    /// parsed and written.
     async fn pull(&mut self, object: RecipientObject, checkpoint: &mut SyncCheckpoint) -> Result<(), Interrupt> {
         let options = QueryOptions { include_deleted: true, batch_size: Some(self.ctx.settings.page_size) };
         let first_sync = checkpoint.cursor.is_none();
         self.may_call()?;
         let soql = records::changes_after(object, checkpoint.cursor.as_ref());
-        let mut page: QueryPage<SyncRecord> = self.conn.query_first(&soql, options).await?;
-        if first_sync && page.total_size > self.ctx.settings.bulk_threshold {
-            tracing::info!(object = object.api_name(), total = page.total_size, "large first load: Bulk API 2.0");
+        let first = self.conn.query_first(&soql, options).await?;
+        if first_sync && first.header.total_size > self.ctx.settings.bulk_threshold {
+            tracing::info!(
+                object = object.api_name(),
+                total = first.header.total_size,
+                "large first load: Bulk API 2.0"
+            );
             self.start_bulk(object, checkpoint).await?;
             self.read_bulk(object, checkpoint).await?;
             return Box::pin(self.pull(object, checkpoint)).await;
         }
-        loop {
-            let next = match (&page.next_records_url, page.done) {
-                (Some(url), false) => Some(url.clone()),
-                _ => None,
-            };
-            let fetch_allowed = next.is_some() && self.may_call().is_ok();
-            let conn = self.conn.clone();
-            let fetch = async {
-                match (&next, fetch_allowed) {
-                    (Some(url), true) => Some(conn.query_next::<SyncRecord>(url, options).await),
-                    _ => None,
-                }
-            };
-            let rows = std::mem::take(&mut page.records);
-            let (written, fetched) = tokio::join!(self.write_page(object, rows, checkpoint), fetch);
+        let (pages, mut fetched) = tokio::sync::mpsc::channel(1);
+        // Dropped with this call, which aborts the fetch task when the writes stop early.
+        let mut fetcher = tokio::task::JoinSet::new();
+        fetcher.spawn(fetch_ahead(self.conn.clone(), options, self.limits(), first, pages));
+        // Page N is written (its run fsynced off this thread) while page N+1 is parsed.
+        let mut rows = next_rows(&mut fetched).await?;
+        while let Some(page) = rows {
+            let (written, next) = tokio::join!(self.write_page(object, page, checkpoint), next_rows(&mut fetched));
             written?;
-            match (next, fetched) {
-                (None, _) => return Ok(()),
-                (Some(_), None) => return Err(Interrupt::Stop(self.may_call().err().unwrap_or(Stop::Deadline))),
-                (Some(_), Some(fetched)) => page = fetched?,
-            }
+            rows = next?;
         }
+        Ok(())
     }
 
     async fn start_bulk(&mut self, object: RecipientObject, checkpoint: &mut SyncCheckpoint) -> Result<(), Interrupt> {
@@ -621,6 +615,79 @@ impl Run<'_> {
             self.record.write_back.failed += 1;
         }
         Ok(())
+    }
+}
+
+/// When a run must stop calling Salesforce.
+struct Limits {
+    deadline: Instant,
+    /// Time kept back to save the checkpoint and the run record.
+    margin: Duration,
+    meter: Arc<ApiMeter>,
+    budget_ceiling: f64,
+}
+
+impl Limits {
+    /// Stops before a call that would run into the deadline or past the budget.
+    fn may_call(&self) -> Result<(), Stop> {
+        if self.deadline.saturating_duration_since(Instant::now()) < self.margin {
+            return Err(Stop::Deadline);
+        }
+        if let Some(usage) = self.meter.latest()
+            && usage.fraction() >= self.budget_ceiling
+        {
+            tracing::info!(%usage, "API budget share spent");
+            return Err(Stop::Budget);
+        }
+        Ok(())
+    }
+}
+
+/// The records of the next fetched page; `None` after the last.
+async fn next_rows(
+    fetched: &mut tokio::sync::mpsc::Receiver<Result<FetchedPage, Interrupt>>,
+) -> Result<Option<Vec<SyncRecord>>, Interrupt> {
+    match fetched.recv().await {
+        Some(page) => Ok(Some(page?.parse::<SyncRecord>()?.records)),
+        None => Ok(None),
+    }
+}
+
+/// Sends `first` and every page after it, in order, until the query ends, a limit stops the
+/// calls, or the reader goes away. An error is the last thing sent.
+async fn fetch_ahead(
+    conn: OrgConnection,
+    options: QueryOptions,
+    limits: Limits,
+    first: FetchedPage,
+    pages: tokio::sync::mpsc::Sender<Result<FetchedPage, Interrupt>>,
+) {
+    let mut page = first;
+    loop {
+        let next = match page.header.next() {
+            Ok(next) => next.map(str::to_owned),
+            Err(err) => {
+                let _ = pages.send(Err(err.into())).await;
+                return;
+            }
+        };
+        if pages.send(Ok(page)).await.is_err() {
+            return;
+        }
+        let Some(url) = next else {
+            return;
+        };
+        let fetched = match limits.may_call() {
+            Ok(()) => conn.query_next(&url, options).await.map_err(Interrupt::from),
+            Err(stop) => Err(stop.into()),
+        };
+        match fetched {
+            Ok(fetched) => page = fetched,
+            Err(interrupt) => {
+                let _ = pages.send(Err(interrupt)).await;
+                return;
+            }
+        }
     }
 }
 

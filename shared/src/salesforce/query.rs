@@ -1,10 +1,11 @@
 //! SOQL query and queryAll as a stream of typed pages that follows `nextRecordsUrl` to the end
 //! (SALESFORCE-API.md §5.1). No hidden cap: the stream ends when Salesforce says `done`.
 
+use bytes::Bytes;
 use futures::Stream;
 use reqwest::Method;
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, IgnoredAny};
 
 use super::{OrgConnection, SalesforceError, data_path};
 
@@ -37,6 +38,34 @@ impl<T> QueryPage<T> {
     {
         serde_json::from_slice(body).map_err(|err| SalesforceError::Protocol(format!("query page: {err}")))
     }
+
+    /// Where the query goes after this page; `None` at its end.
+    pub fn next(&self) -> Result<Option<&str>, SalesforceError> {
+        match (&self.next_records_url, self.done) {
+            (Some(url), false) => Ok(Some(url)),
+            (None, false) => Err(SalesforceError::Protocol("a page not done without nextRecordsUrl".into())),
+            (_, true) => Ok(None),
+        }
+    }
+}
+
+/// A page whose header is read and whose records are not yet: a reader can ask for the next page
+/// before it parses this one.
+#[derive(Debug, Clone)]
+pub struct FetchedPage {
+    pub header: QueryPage<IgnoredAny>,
+    body: Bytes,
+}
+
+impl FetchedPage {
+    fn new(body: Bytes) -> Result<Self, SalesforceError> {
+        Ok(Self { header: QueryPage::from_slice(&body)?, body })
+    }
+
+    /// The page with its records parsed as `T`.
+    pub fn parse<T: DeserializeOwned>(&self) -> Result<QueryPage<T>, SalesforceError> {
+        QueryPage::from_slice(&self.body)
+    }
 }
 
 /// A `nextRecordsUrl` must be a data-API query path on the same host; anything else is refused
@@ -59,33 +88,27 @@ enum Cursor {
 impl OrgConnection {
     /// The first page of `soql`.
     #[tracing::instrument(skip_all, fields(host = %self.host, all = options.include_deleted))]
-    pub async fn query_first<T: DeserializeOwned>(
-        &self,
-        soql: &str,
-        options: QueryOptions,
-    ) -> Result<QueryPage<T>, SalesforceError> {
+    pub async fn query_first(&self, soql: &str, options: QueryOptions) -> Result<FetchedPage, SalesforceError> {
         let resource = if options.include_deleted { "/queryAll/" } else { "/query/" };
         let encoded: String = url::form_urlencoded::byte_serialize(soql.as_bytes()).collect();
         let mut call = self.call(Method::GET, &data_path(&format!("{resource}?q={encoded}")));
         if let Some(size) = options.batch_size {
             call.headers.push(("Sforce-Query-Options", format!("batchSize={size}")));
         }
-        let reply = self.client.send(call).await?;
-        QueryPage::from_slice(&reply.body)
+        FetchedPage::new(self.client.send(call).await?.body)
     }
 
     /// The page a `nextRecordsUrl` points at.
-    pub async fn query_next<T: DeserializeOwned>(
+    pub async fn query_next(
         &self,
         next_records_url: &str,
         options: QueryOptions,
-    ) -> Result<QueryPage<T>, SalesforceError> {
+    ) -> Result<FetchedPage, SalesforceError> {
         let mut call = self.call(Method::GET, checked_next_path(next_records_url)?);
         if let Some(size) = options.batch_size {
             call.headers.push(("Sforce-Query-Options", format!("batchSize={size}")));
         }
-        let reply = self.client.send(call).await?;
-        QueryPage::from_slice(&reply.body)
+        FetchedPage::new(self.client.send(call).await?.body)
     }
 
     /// Every page of `soql`, following `nextRecordsUrl` until `done`.
@@ -96,16 +119,13 @@ impl OrgConnection {
     ) -> impl Stream<Item = Result<QueryPage<T>, SalesforceError>> + '_ {
         futures::stream::try_unfold(Cursor::First(soql.to_owned()), move |cursor| async move {
             let page: QueryPage<T> = match cursor {
-                Cursor::First(soql) => self.query_first(&soql, options).await?,
-                Cursor::Next(url) => self.query_next(&url, options).await?,
+                Cursor::First(soql) => self.query_first(&soql, options).await?.parse()?,
+                Cursor::Next(url) => self.query_next(&url, options).await?.parse()?,
                 Cursor::Done => return Ok(None),
             };
-            let next = match (&page.next_records_url, page.done) {
-                (Some(url), false) => Cursor::Next(url.clone()),
-                (None, false) => {
-                    return Err(SalesforceError::Protocol("a page not done without nextRecordsUrl".into()));
-                }
-                (_, true) => Cursor::Done,
+            let next = match page.next()? {
+                Some(url) => Cursor::Next(url.to_owned()),
+                None => Cursor::Done,
             };
             Ok(Some((page, next)))
         })

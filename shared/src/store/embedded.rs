@@ -1,8 +1,10 @@
-//! The embedded table: an LSM tree on local disk (fjall) that survives restarts, laid out like the
-//! DynamoDB table (`pk` and `sk` joined by a unit separator, so a partition is a contiguous key
-//! range). An LSM tree because the sync writes recipients in modstamp order, which is random in
-//! key order: a B-tree rewrites a page per record, an LSM tree appends.
+//! The embedded table: file-backed, surviving restarts, laid out like the DynamoDB table (`pk` and
+//! `sk` joined by a unit separator, so a partition is a contiguous key range). Two engines share
+//! the key space. Recipient partitions, which a sync fills 2,000 records at a time in modstamp
+//! order (random in key order), live in [`SortedRuns`]: one sorted file per batch, merged by size.
+//! Everything else (small, read-modify-write items) lives in an LSM tree (fjall).
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -12,7 +14,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::StoreError;
+use super::keys;
 use super::model::{EpochSeconds, now_epoch};
+use super::runs::{Entry, SortedRuns, WriteTurn};
 use super::table::{BatchPut, Condition, ConditionalPut, Key, Page, Table, Write};
 
 /// Separates `pk` from `sk`; sorts below every printable character.
@@ -32,6 +36,7 @@ pub struct EmbeddedTable {
     items: Keyspace,
     /// Writers take turns, so a conditional write's read and write see no other write between.
     writer: Arc<Mutex<()>>,
+    recipients: Arc<SortedRuns>,
 }
 
 impl std::fmt::Debug for EmbeddedTable {
@@ -49,25 +54,34 @@ fn corrupt(err: impl std::fmt::Display) -> StoreError {
 }
 
 fn encode_key(key: &Key) -> String {
-    format!("{}{SEPARATOR}{}", key.pk, key.sk)
+    let mut encoded = String::with_capacity(key.pk.len() + 1 + key.sk.len());
+    encoded.push_str(&key.pk);
+    encoded.push(SEPARATOR);
+    encoded.push_str(&key.sk);
+    encoded
 }
 
 /// A stored value: the `ttl` (or `i64::MAX`) as 8 little-endian bytes, then the item's JSON.
 fn encode_value<T: Serialize>(ttl: Option<EpochSeconds>, item: &T) -> Result<Vec<u8>, StoreError> {
-    let mut bytes = ttl.unwrap_or(i64::MAX).to_le_bytes().to_vec();
+    let mut bytes = Vec::with_capacity(256);
+    bytes.extend_from_slice(&ttl.unwrap_or(i64::MAX).to_le_bytes());
     serde_json::to_writer(&mut bytes, item).map_err(corrupt)?;
     Ok(bytes)
 }
 
-fn encode_puts<T: Serialize>(items: &[BatchPut<T>]) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
-    items.iter().map(|put| Ok((encode_key(&put.key), encode_value(put.ttl, &put.item)?))).collect()
-}
+/// What a removal leaves in the sorted runs: a value that expired at the start of time.
+const REMOVED: [u8; 8] = i64::MIN.to_le_bytes();
 
 /// The item's JSON when it is still live at `now`.
 fn live(value: &[u8], now: EpochSeconds) -> Result<Option<&[u8]>, StoreError> {
     let (ttl, json) = value.split_at_checked(8).ok_or_else(|| corrupt("short value"))?;
     let ttl = i64::from_le_bytes(ttl.try_into().map_err(corrupt)?);
     Ok((ttl > now).then_some(json))
+}
+
+/// Whether a stored value reads as absent at `now` (a malformed one does not: merges keep it).
+pub(super) fn expired(value: &[u8], now: EpochSeconds) -> bool {
+    matches!(live(value, now), Ok(None))
 }
 
 fn holds(condition: &Condition, existing: Option<&[u8]>) -> Result<bool, StoreError> {
@@ -85,22 +99,84 @@ fn holds(condition: &Condition, existing: Option<&[u8]>) -> Result<bool, StoreEr
     })
 }
 
-/// A write under way: an atomic batch, and conditions judged against the committed state plus
-/// what the batch already holds.
-struct Writing<'a> {
+/// Where a write's changes go: the LSM tree's atomic batch, or a run being gathered.
+trait Sink {
+    /// The committed value under `key`.
+    fn committed(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    fn insert(&mut self, key: String, value: Vec<u8>);
+    fn remove(&mut self, key: &str);
+    /// Makes the write durable, all of it or nothing.
+    fn commit(self: Box<Self>) -> Result<(), StoreError>;
+}
+
+/// The LSM tree's side of a write.
+struct TreeBatch<'a> {
     batch: OwnedWriteBatch,
     items: &'a Keyspace,
-    /// Keys this batch wrote, with their new values (`None`: removed).
-    pending: std::collections::HashMap<String, Option<Vec<u8>>>,
+}
+
+impl Sink for TreeBatch<'_> {
+    fn committed(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.items.get(key).map_err(unavailable)?.map(|value| value.to_vec()))
+    }
+
+    fn insert(&mut self, key: String, value: Vec<u8>) {
+        self.batch.insert(self.items, key, value);
+    }
+
+    fn remove(&mut self, key: &str) {
+        self.batch.remove(self.items, key);
+    }
+
+    fn commit(self: Box<Self>) -> Result<(), StoreError> {
+        self.batch.commit().map_err(unavailable)
+    }
+}
+
+/// The sorted runs' side of a write: one run, written when the write ends.
+struct RunBatch<'a> {
+    turn: WriteTurn<'a>,
+    entries: Vec<Entry>,
+}
+
+impl Sink for RunBatch<'_> {
+    fn committed(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.turn.get(key.as_bytes())
+    }
+
+    fn insert(&mut self, key: String, value: Vec<u8>) {
+        self.entries.push((key.into_bytes(), value));
+    }
+
+    fn remove(&mut self, key: &str) {
+        self.insert(key.to_owned(), REMOVED.to_vec());
+    }
+
+    fn commit(mut self: Box<Self>) -> Result<(), StoreError> {
+        let entries = std::mem::take(&mut self.entries);
+        self.turn.write(entries)
+    }
+}
+
+/// A write under way: conditions are judged against the committed state plus what the write
+/// already holds.
+struct Writing<'a> {
+    sink: Box<dyn Sink + 'a>,
+    /// Keys this write changed, with their new values (`None`: removed).
+    pending: HashMap<String, Option<Vec<u8>>>,
     now: EpochSeconds,
 }
 
-impl Writing<'_> {
+impl<'a> Writing<'a> {
+    fn new(sink: Box<dyn Sink + 'a>) -> Self {
+        Self { sink, pending: HashMap::new(), now: now_epoch() }
+    }
+
     /// The live JSON under `key`, if any.
     fn live_json(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let value = match self.pending.get(key) {
             Some(pending) => pending.clone(),
-            None => self.items.get(key).map_err(unavailable)?.map(|value| value.to_vec()),
+            None => self.sink.committed(key)?,
         };
         Ok(match value {
             Some(value) => live(&value, self.now)?.map(<[u8]>::to_vec),
@@ -109,20 +185,22 @@ impl Writing<'_> {
     }
 
     fn insert(&mut self, key: &str, value: &[u8]) {
-        self.batch.insert(self.items, key, value);
+        self.sink.insert(key.to_owned(), value.to_vec());
         self.pending.insert(key.to_owned(), Some(value.to_vec()));
     }
 
-    /// Unconditional inserts: nothing reads them back within this batch.
-    fn insert_all(&mut self, encoded: &[(String, Vec<u8>)]) {
+    /// Unconditional inserts: nothing reads them back within this write.
+    fn insert_all(&mut self, encoded: Vec<(String, Vec<u8>)>) {
         for (key, value) in encoded {
-            self.batch.insert(self.items, key.as_str(), value.as_slice());
+            self.sink.insert(key, value);
         }
     }
 
-    fn remove(&mut self, key: &str) {
-        self.batch.remove(self.items, key);
-        self.pending.insert(key.to_owned(), None);
+    /// Unconditional removals.
+    fn remove_all(&mut self, keys: &[String]) {
+        for key in keys {
+            self.sink.remove(key);
+        }
     }
 
     /// Writes `value` under `key` if `condition` holds; otherwise the live JSON that refused it.
@@ -142,6 +220,94 @@ impl Writing<'_> {
         self.insert(key, value);
         Ok(Ok(()))
     }
+
+    /// Removes `key` if `condition` holds.
+    fn delete(&mut self, key: &str, condition: &Condition) -> Result<Write<()>, StoreError> {
+        let existing = self.live_json(key)?;
+        if !holds(condition, existing.as_deref())? {
+            return Ok(Write::Refused(None));
+        }
+        self.sink.remove(key);
+        self.pending.insert(key.to_owned(), None);
+        Ok(Write::Done)
+    }
+}
+
+/// The engine a write goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Engine {
+    Tree,
+    Runs,
+}
+
+impl Engine {
+    fn of(pk: &str) -> Self {
+        if keys::is_recipient_partition(pk) { Engine::Runs } else { Engine::Tree }
+    }
+
+    fn other(self) -> Self {
+        match self {
+            Engine::Tree => Engine::Runs,
+            Engine::Runs => Engine::Tree,
+        }
+    }
+}
+
+/// Encoded keys and values, grouped by the engine that stores them.
+struct ByEngine<T> {
+    tree: Vec<T>,
+    runs: Vec<T>,
+}
+
+impl<T> ByEngine<T> {
+    fn split(items: impl IntoIterator<Item = (Engine, T)>) -> Self {
+        let mut grouped = Self { tree: Vec::new(), runs: Vec::new() };
+        for (engine, item) in items {
+            grouped.take(engine).push(item);
+        }
+        grouped
+    }
+
+    fn take(&mut self, engine: Engine) -> &mut Vec<T> {
+        match engine {
+            Engine::Tree => &mut self.tree,
+            Engine::Runs => &mut self.runs,
+        }
+    }
+}
+
+/// Live items of a key-ordered scan of one partition, as [`Table::query`] pages them.
+fn page_of<T: DeserializeOwned>(
+    entries: impl Iterator<Item = Result<(impl AsRef<[u8]>, impl AsRef<[u8]>), StoreError>>,
+    sk_start: usize,
+    prefix: &str,
+    start_after: Option<&str>,
+    limit: usize,
+) -> Result<Page<T>, StoreError> {
+    let now = now_epoch();
+    let mut items = Vec::new();
+    let mut read = 0;
+    let mut last_sk = None;
+    for entry in entries {
+        let (key, value) = entry?;
+        let key = std::str::from_utf8(key.as_ref()).map_err(corrupt)?;
+        if !key.starts_with(prefix) {
+            break;
+        }
+        let sk = &key[sk_start..];
+        if start_after == Some(sk) {
+            continue;
+        }
+        if read == limit {
+            return Ok(Page { items, next_after: last_sk });
+        }
+        read += 1;
+        last_sk = Some(sk.to_owned());
+        if let Some(json) = live(value.as_ref(), now)? {
+            items.push((sk.to_owned(), serde_json::from_slice(json).map_err(corrupt)?));
+        }
+    }
+    Ok(Page { items, next_after: None })
 }
 
 impl EmbeddedTable {
@@ -156,45 +322,104 @@ impl EmbeddedTable {
         let items = db
             .keyspace("items", || KeyspaceCreateOptions::default().max_memtable_size(MEMTABLE_BYTES))
             .map_err(unavailable)?;
-        Ok(Self { db, items, writer: Arc::new(Mutex::new(())) })
+        let recipients = Arc::new(SortedRuns::open(&path.join("recipients"))?);
+        let table = Self { db, items, writer: Arc::new(Mutex::new(())), recipients };
+        table.move_recipients_out_of_the_tree()?;
+        Ok(table)
     }
 
-    /// Runs a durable write off the async runtime: committed atomically and fsynced, or nothing.
-    async fn write<R: Send + 'static>(
-        &self,
-        work: impl FnOnce(&mut Writing<'_>) -> Result<R, StoreError> + Send + 'static,
-    ) -> Result<R, StoreError> {
-        self.write_persisting(PersistMode::SyncAll, work).await
+    /// Finishes the merges of recipient runs that are due (they otherwise run in the background).
+    pub fn settle(&self) -> Result<(), StoreError> {
+        self.recipients.settle()
     }
 
-    /// Runs a write that is committed atomically, or nothing, and persisted as `mode` says.
-    async fn write_persisting<R: Send + 'static>(
+    /// Data directories from before the sorted runs kept recipients in the tree: they move over
+    /// once, written to the runs before they leave the tree.
+    fn move_recipients_out_of_the_tree(&self) -> Result<(), StoreError> {
+        const CHUNK: usize = 20_000;
+        loop {
+            let mut moving: Vec<Entry> = Vec::new();
+            for entry in self.items.prefix("ORG#") {
+                let (key, value) = entry.into_inner().map_err(unavailable)?;
+                let pk = key.split(|byte| *byte == SEPARATOR as u8).next().unwrap_or_default();
+                if Engine::of(&String::from_utf8_lossy(pk)) == Engine::Runs {
+                    moving.push((key.to_vec(), value.to_vec()));
+                    if moving.len() == CHUNK {
+                        break;
+                    }
+                }
+            }
+            if moving.is_empty() {
+                return Ok(());
+            }
+            tracing::info!(count = moving.len(), "moving recipients to the sorted runs");
+            let mut batch = self.db.batch().durability(Some(PersistMode::SyncAll));
+            for (key, _) in &moving {
+                batch.remove(&self.items, key.as_slice());
+            }
+            self.recipients.turn().write(moving)?;
+            batch.commit().map_err(unavailable)?;
+        }
+    }
+
+    /// Runs a write on one engine off the async runtime: committed atomically, or nothing. The
+    /// tree persists as `mode` says; a run is always fsynced.
+    async fn write_on<R: Send + 'static>(
         &self,
+        engine: Engine,
         mode: PersistMode,
         work: impl FnOnce(&mut Writing<'_>) -> Result<R, StoreError> + Send + 'static,
     ) -> Result<R, StoreError> {
         let table = self.clone();
         tokio::task::spawn_blocking(move || {
-            let _turn = table.writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            let mut writing = Writing {
-                batch: table.db.batch().durability(Some(mode)),
-                items: &table.items,
-                pending: std::collections::HashMap::new(),
-                now: now_epoch(),
+            let _turn;
+            let sink: Box<dyn Sink> = match engine {
+                Engine::Tree => {
+                    _turn = table.writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                    Box::new(TreeBatch { batch: table.db.batch().durability(Some(mode)), items: &table.items })
+                }
+                Engine::Runs => Box::new(RunBatch { turn: table.recipients.turn(), entries: Vec::new() }),
             };
+            let mut writing = Writing::new(sink);
             let result = work(&mut writing)?;
-            writing.batch.commit().map_err(unavailable)?;
+            writing.sink.commit()?;
             Ok(result)
         })
         .await
         .map_err(unavailable)?
     }
+
+    /// Writes every entry unconditionally on `engine` (nothing when there are none).
+    async fn insert_all(
+        &self,
+        engine: Engine,
+        mode: PersistMode,
+        encoded: Vec<(String, Vec<u8>)>,
+    ) -> Result<(), StoreError> {
+        if encoded.is_empty() {
+            return Ok(());
+        }
+        self.write_on(engine, mode, move |writing| {
+            writing.insert_all(encoded);
+            Ok(())
+        })
+        .await
+    }
+}
+
+fn encode_put<T: Serialize>(put: &BatchPut<T>) -> Result<(Engine, (String, Vec<u8>)), StoreError> {
+    Ok((Engine::of(&put.key.pk), (encode_key(&put.key), encode_value(put.ttl, &put.item)?)))
 }
 
 #[async_trait]
 impl Table for EmbeddedTable {
     async fn get<T: DeserializeOwned + Send>(&self, key: &Key) -> Result<Option<T>, StoreError> {
-        let Some(value) = self.items.get(encode_key(key)).map_err(unavailable)? else {
+        let encoded = encode_key(key);
+        let value = match Engine::of(&key.pk) {
+            Engine::Tree => self.items.get(&encoded).map_err(unavailable)?.map(|value| value.to_vec()),
+            Engine::Runs => self.recipients.get(encoded.as_bytes())?,
+        };
+        let Some(value) = value else {
             return Ok(None);
         };
         live(&value, now_epoch())?.map(|json| serde_json::from_slice(json).map_err(corrupt)).transpose()
@@ -207,9 +432,10 @@ impl Table for EmbeddedTable {
         item: &T,
         condition: Condition,
     ) -> Result<Write<T>, StoreError> {
+        let engine = Engine::of(&key.pk);
         let key = encode_key(key);
         let value = encode_value(ttl, item)?;
-        match self.write(move |writing| writing.put(&key, &value, &condition)).await? {
+        match self.write_on(engine, PersistMode::SyncAll, move |writing| writing.put(&key, &value, &condition)).await? {
             Ok(()) => Ok(Write::Done),
             Err(json) => {
                 Ok(Write::Refused(json.map(|json| serde_json::from_slice(&json).map_err(corrupt)).transpose()?))
@@ -218,16 +444,9 @@ impl Table for EmbeddedTable {
     }
 
     async fn delete(&self, key: &Key, condition: Condition) -> Result<Write<()>, StoreError> {
+        let engine = Engine::of(&key.pk);
         let key = encode_key(key);
-        self.write(move |writing| {
-            let existing = writing.live_json(&key)?;
-            if !holds(&condition, existing.as_deref())? {
-                return Ok(Write::Refused(None));
-            }
-            writing.remove(&key);
-            Ok(Write::Done)
-        })
-        .await
+        self.write_on(engine, PersistMode::SyncAll, move |writing| writing.delete(&key, &condition)).await
     }
 
     async fn query<T: DeserializeOwned + Send>(
@@ -243,53 +462,57 @@ impl Table for EmbeddedTable {
             None => prefix.clone(),
         };
         let end = format!("{pk}{AFTER_SEPARATOR}");
-        let snapshot = self.db.snapshot();
-        let now = now_epoch();
         let sk_start = pk.len() + SEPARATOR.len_utf8();
-        let mut items = Vec::new();
-        let mut read = 0;
-        let mut last_sk = None;
-        for entry in snapshot.range(&self.items, start.as_str()..end.as_str()) {
-            let (key, value) = entry.into_inner().map_err(unavailable)?;
-            let key = std::str::from_utf8(&key).map_err(corrupt)?;
-            if !key.starts_with(&prefix) {
-                break;
+        match Engine::of(pk) {
+            Engine::Tree => {
+                let snapshot = self.db.snapshot();
+                let entries = snapshot
+                    .range(&self.items, start.as_str()..end.as_str())
+                    .map(|entry| entry.into_inner().map_err(unavailable));
+                page_of(entries, sk_start, &prefix, start_after, limit)
             }
-            let sk = &key[sk_start..];
-            if start_after == Some(sk) {
-                continue;
-            }
-            if read == limit {
-                return Ok(Page { items, next_after: last_sk });
-            }
-            read += 1;
-            last_sk = Some(sk.to_owned());
-            if let Some(json) = live(&value, now)? {
-                items.push((sk.to_owned(), serde_json::from_slice(json).map_err(corrupt)?));
+            Engine::Runs => {
+                // The page, the `start_after` item it skips, and one more to tell whether it is the last.
+                let entries = self.recipients.range(start.as_bytes(), end.as_bytes(), limit.saturating_add(2))?;
+                page_of(entries.into_iter().map(Ok), sk_start, &prefix, start_after, limit)
             }
         }
-        Ok(Page { items, next_after: None })
     }
 
     async fn put_each<T: Serialize + Send + Sync>(&self, items: &[ConditionalPut<T>]) -> Result<Vec<bool>, StoreError> {
-        let encoded = items
-            .iter()
-            .map(|put| Ok((encode_key(&put.key), encode_value(put.ttl, &put.item)?, put.condition.clone())))
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        // One transaction, one fsync, for the whole set; each item judged on its own.
-        self.write(move |writing| {
-            encoded.iter().map(|(key, value, condition)| Ok(writing.put(key, value, condition)?.is_ok())).collect()
-        })
-        .await
+        let encoded = items.iter().enumerate().map(|(index, put)| {
+            let value = encode_value(put.ttl, &put.item)?;
+            Ok((Engine::of(&put.key.pk), (index, encode_key(&put.key), value, put.condition.clone())))
+        });
+        let mut grouped = ByEngine::split(encoded.collect::<Result<Vec<_>, StoreError>>()?);
+        let mut written = vec![false; items.len()];
+        for engine in [Engine::Tree, Engine::Runs] {
+            let group = std::mem::take(grouped.take(engine));
+            if group.is_empty() {
+                continue;
+            }
+            // One atomic write, one fsync, per engine; each item judged on its own.
+            let results = self
+                .write_on(engine, PersistMode::SyncAll, move |writing| {
+                    group
+                        .iter()
+                        .map(|(index, key, value, condition)| Ok((*index, writing.put(key, value, condition)?.is_ok())))
+                        .collect::<Result<Vec<_>, StoreError>>()
+                })
+                .await?;
+            for (index, done) in results {
+                written[index] = done;
+            }
+        }
+        Ok(written)
     }
 
     async fn put_batch<T: Serialize + Send + Sync>(&self, items: &[BatchPut<T>]) -> Result<(), StoreError> {
-        let encoded = encode_puts(items)?;
-        self.write(move |writing| {
-            writing.insert_all(&encoded);
-            Ok(())
-        })
-        .await
+        let mut grouped = ByEngine::split(items.iter().map(encode_put).collect::<Result<Vec<_>, _>>()?);
+        for engine in [Engine::Tree, Engine::Runs] {
+            self.insert_all(engine, PersistMode::SyncAll, std::mem::take(grouped.take(engine))).await?;
+        }
+        Ok(())
     }
 
     async fn put_batch_then<T: Serialize + Send + Sync, U: Serialize + Send + Sync>(
@@ -297,27 +520,62 @@ impl Table for EmbeddedTable {
         items: &[BatchPut<T>],
         last: &BatchPut<U>,
     ) -> Result<(), StoreError> {
-        let mut encoded = encode_puts(items)?;
-        encoded.push((encode_key(&last.key), encode_value(last.ttl, &last.item)?));
-        // One atomic transaction, so `last` can never be ahead of the items. Handed to the OS but
-        // not fsynced: a killed process loses nothing, and a power loss rolls items and
-        // checkpoint back together (a sync then re-reads the page). An fsync per 2,000-record
-        // page would cost more than fetching it.
-        self.write_persisting(PersistMode::Buffer, move |writing| {
-            writing.insert_all(&encoded);
-            Ok(())
-        })
-        .await
+        let mut grouped = ByEngine::split(items.iter().map(encode_put).collect::<Result<Vec<_>, _>>()?);
+        let (last_engine, last) = encode_put(last)?;
+        // Items on the other engine are durable before `last` is written.
+        let other = last_engine.other();
+        self.insert_all(other, PersistMode::SyncAll, std::mem::take(grouped.take(other))).await?;
+        // Items on `last`'s engine go in one atomic write with it, handed to the OS but not
+        // fsynced (a run is fsynced regardless): a killed process loses nothing, and a power loss
+        // rolls items and `last` back together (a sync then re-reads the page).
+        let mut with_last = std::mem::take(grouped.take(last_engine));
+        with_last.push(last);
+        self.insert_all(last_engine, PersistMode::Buffer, with_last).await
     }
 
     async fn delete_batch(&self, keys: &[Key]) -> Result<(), StoreError> {
-        let keys: Vec<String> = keys.iter().map(encode_key).collect();
-        self.write(move |writing| {
-            for key in &keys {
-                writing.batch.remove(writing.items, key.as_str());
+        let mut grouped = ByEngine::split(keys.iter().map(|key| (Engine::of(&key.pk), encode_key(key))));
+        for engine in [Engine::Tree, Engine::Runs] {
+            let keys = std::mem::take(grouped.take(engine));
+            if keys.is_empty() {
+                continue;
             }
-            Ok(())
-        })
-        .await
+            self.write_on(engine, PersistMode::SyncAll, move |writing| {
+                writing.remove_all(&keys);
+                Ok(())
+            })
+            .await?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::{OrgId, RecordId};
+
+    #[tokio::test]
+    async fn recipients_kept_in_the_tree_by_an_older_version_move_to_the_runs_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let org = OrgId::parse("00Dx0000000BV7z").unwrap();
+        let id = RecordId::parse("003x0000004TmiQ").unwrap();
+        let (recipient, checkpoint) =
+            (keys::recipient(&org, &id), keys::checkpoint(&org, crate::ids::RecipientObject::Contact));
+        {
+            let table = EmbeddedTable::open(dir.path()).unwrap();
+            for key in [&recipient, &checkpoint] {
+                let value = encode_value(None, &serde_json::json!({"pk": key.pk})).unwrap();
+                table.items.insert(encode_key(key), value).unwrap();
+            }
+            table.db.persist(PersistMode::SyncAll).unwrap();
+        }
+        let table = EmbeddedTable::open(dir.path()).unwrap();
+        assert!(table.items.get(encode_key(&recipient)).unwrap().is_none());
+        assert!(table.recipients.get(encode_key(&recipient).as_bytes()).unwrap().is_some());
+        let moved: Option<serde_json::Value> = table.get(&recipient).await.unwrap();
+        assert_eq!(moved, Some(serde_json::json!({"pk": recipient.pk})));
+        let stayed: Option<serde_json::Value> = table.get(&checkpoint).await.unwrap();
+        assert_eq!(stayed, Some(serde_json::json!({"pk": checkpoint.pk})));
     }
 }

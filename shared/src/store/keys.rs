@@ -52,6 +52,13 @@ pub fn recipient_partition(org: &OrgId, shard: u8) -> String {
     format!("ORG#{org}#R{shard:02}")
 }
 
+/// Whether `pk` is one of [`recipient_partition`]'s.
+pub fn is_recipient_partition(pk: &str) -> bool {
+    pk.strip_prefix("ORG#")
+        .and_then(|rest| rest.rsplit_once("#R"))
+        .is_some_and(|(_, shard)| shard.len() == 2 && shard.bytes().all(|b| b.is_ascii_digit()))
+}
+
 pub fn recipient(org: &OrgId, id: &RecordId) -> Key {
     Key::new(recipient_partition(org, recipient_shard(id)), id.as_str())
 }
@@ -91,6 +98,12 @@ mod tests {
         }
         assert!(counts.iter().all(|&c| c > 30), "{counts:?}");
         assert_eq!(recipient_shard(&ids[0]), recipient_shard(&RecordId::parse(ids[0].as_str()).unwrap()));
+        let org = OrgId::parse("00Dx0000000BV7z").unwrap();
+        assert!(is_recipient_partition(&recipient(&org, &ids[0]).pk));
+        assert!(
+            !is_recipient_partition(&org_partition(&org))
+                && !is_recipient_partition(&checkpoint(&org, RecipientObject::Lead).pk)
+        );
     }
 
     #[test]

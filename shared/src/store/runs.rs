@@ -1,0 +1,630 @@
+//! Sorted runs: the embedded table's engine for recipient partitions, which a sync fills a page
+//! (2,000 records, random in key order) at a time. Each batch becomes one immutable file sorted by
+//! key; runs of a similar size are merged, eight at a time, so a record is rewritten about
+//! log₈(N/4,096) times and a read looks at a few dozen runs at most. Newer runs win.
+//!
+//! A run is written to a temporary name, fsynced and renamed, then the directory is fsynced: it
+//! exists whole or not at all. Its name is the range of write sequence numbers it holds. A merge
+//! writes its output the same way before it deletes its inputs; on open, a run whose range lies
+//! inside another's is the leftover input of a merge that finished, and is removed.
+
+use std::fs::File;
+use std::io::{BufWriter, Write as _};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+
+use super::StoreError;
+
+/// Entries per block: a read fetches one block per run it looks into.
+const BLOCK_ENTRIES: usize = 64;
+/// Runs merged at once; also the size ratio between tiers.
+const FANOUT: usize = 8;
+/// Runs below this many entries are all of the lowest tier.
+const TIER_BASE: u64 = 512;
+const MAGIC: u64 = 0x4f55_5450_4f53_5452; // "OUTPOSTR"
+const FOOTER_BYTES: u64 = 32;
+
+/// A key and its value.
+pub type Entry = (Vec<u8>, Vec<u8>);
+
+fn unavailable(err: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(err.to_string())
+}
+
+fn corrupt(path: &Path, what: &str) -> StoreError {
+    StoreError::Corrupt(format!("{}: {what}", path.display()))
+}
+
+/// One immutable sorted file. Its handle stays readable after a merge unlinks it.
+#[derive(Debug)]
+struct Run {
+    /// The oldest and newest write sequence numbers it holds.
+    lo: u64,
+    hi: u64,
+    path: PathBuf,
+    file: File,
+    entries: u64,
+    /// First key and byte offset of each block, then the end of the data as a last offset.
+    block_keys: Vec<Box<[u8]>>,
+    block_offsets: Vec<u64>,
+}
+
+fn file_name(lo: u64, hi: u64) -> String {
+    format!("{lo:020}-{hi:020}.run")
+}
+
+fn parse_name(name: &str) -> Option<(u64, u64)> {
+    let (lo, hi) = name.strip_suffix(".run")?.split_once('-')?;
+    Some((lo.parse().ok()?, hi.parse().ok()?))
+}
+
+fn read_u32(bytes: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_le_bytes(bytes.get(at..at + 4)?.try_into().ok()?))
+}
+
+fn read_u64(bytes: &[u8], at: usize) -> Option<u64> {
+    Some(u64::from_le_bytes(bytes.get(at..at + 8)?.try_into().ok()?))
+}
+
+impl Run {
+    fn open(path: PathBuf, lo: u64, hi: u64) -> Result<Self, StoreError> {
+        let file = File::open(&path).map_err(unavailable)?;
+        let len = file.metadata().map_err(unavailable)?.len();
+        let mut footer = [0u8; FOOTER_BYTES as usize];
+        if len < FOOTER_BYTES {
+            return Err(corrupt(&path, "shorter than its footer"));
+        }
+        file.read_exact_at(&mut footer, len - FOOTER_BYTES).map_err(unavailable)?;
+        let [index_at, entries, blocks, magic] = [0, 8, 16, 24].map(|at| read_u64(&footer, at).unwrap_or_default());
+        if magic != MAGIC || index_at > len - FOOTER_BYTES {
+            return Err(corrupt(&path, "bad footer"));
+        }
+        let mut index = vec![0u8; usize::try_from(len - FOOTER_BYTES - index_at).map_err(unavailable)?];
+        file.read_exact_at(&mut index, index_at).map_err(unavailable)?;
+        let (mut block_keys, mut block_offsets) = (Vec::new(), Vec::new());
+        let mut at = 0;
+        for _ in 0..blocks {
+            let parsed = read_u64(&index, at).zip(read_u32(&index, at + 8)).and_then(|(offset, key_len)| {
+                let key = index.get(at + 12..at + 12 + key_len as usize)?;
+                Some((offset, key))
+            });
+            let (offset, key) = parsed.ok_or_else(|| corrupt(&path, "bad index"))?;
+            block_offsets.push(offset);
+            block_keys.push(key.into());
+            at += 12 + key.len();
+        }
+        if at != index.len() || block_offsets.windows(2).any(|pair| pair[0] >= pair[1]) {
+            return Err(corrupt(&path, "bad index"));
+        }
+        block_offsets.push(index_at);
+        Ok(Self { lo, hi, path, file, entries, block_keys, block_offsets })
+    }
+
+    fn tier(&self) -> u32 {
+        (self.entries / TIER_BASE).max(1).ilog(FANOUT as u64)
+    }
+
+    /// The bytes of block `index`.
+    fn block(&self, index: usize) -> Result<Vec<u8>, StoreError> {
+        let (start, end) = (self.block_offsets[index], self.block_offsets[index + 1]);
+        let mut bytes = vec![0u8; usize::try_from(end - start).map_err(unavailable)?];
+        self.file.read_exact_at(&mut bytes, start).map_err(unavailable)?;
+        Ok(bytes)
+    }
+
+    /// The block that would hold `key`.
+    fn block_for(&self, key: &[u8]) -> usize {
+        self.block_keys.partition_point(|first| &**first <= key).saturating_sub(1)
+    }
+
+    fn get(self: &Arc<Self>, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        if self.block_keys.first().is_none_or(|first| key < &**first) {
+            return Ok(None);
+        }
+        let cursor = Cursor::new(Arc::clone(self), key)?;
+        Ok(cursor.current().filter(|(found, _)| *found == key).map(|(_, value)| value.to_vec()))
+    }
+}
+
+/// Reads one run in key order from a starting key on, a block at a time, without copying entries.
+struct Cursor {
+    run: Arc<Run>,
+    next_block: usize,
+    block: Vec<u8>,
+    /// The current block's entries as (key start, value start, value end) in `block`.
+    entries: Vec<(usize, usize, usize)>,
+    at: usize,
+}
+
+impl Cursor {
+    fn new(run: Arc<Run>, from: &[u8]) -> Result<Self, StoreError> {
+        let next_block = run.block_for(from);
+        let mut cursor = Self { run, next_block, block: Vec::new(), entries: Vec::new(), at: 0 };
+        cursor.fill()?;
+        while cursor.peek().is_some_and(|key| key < from) {
+            cursor.advance()?;
+        }
+        Ok(cursor)
+    }
+
+    /// Loads blocks until one has an entry left, or the run ends.
+    fn fill(&mut self) -> Result<(), StoreError> {
+        while self.at == self.entries.len() && self.next_block < self.run.block_keys.len() {
+            self.block = self.run.block(self.next_block)?;
+            self.entries.clear();
+            self.at = 0;
+            let mut at = 0;
+            while at < self.block.len() {
+                let parsed = read_u32(&self.block, at).zip(read_u32(&self.block, at + 4));
+                let (key_len, value_len) = parsed.ok_or_else(|| corrupt(&self.run.path, "bad block"))?;
+                let (key_at, value_at) = (at + 8, at + 8 + key_len as usize);
+                let end = value_at + value_len as usize;
+                if end > self.block.len() {
+                    return Err(corrupt(&self.run.path, "bad block"));
+                }
+                self.entries.push((key_at, value_at, end));
+                at = end;
+            }
+            self.next_block += 1;
+        }
+        Ok(())
+    }
+
+    fn current(&self) -> Option<(&[u8], &[u8])> {
+        let (key_at, value_at, end) = *self.entries.get(self.at)?;
+        Some((&self.block[key_at..value_at], &self.block[value_at..end]))
+    }
+
+    fn peek(&self) -> Option<&[u8]> {
+        self.current().map(|(key, _)| key)
+    }
+
+    fn advance(&mut self) -> Result<(), StoreError> {
+        self.at += 1;
+        self.fill()
+    }
+}
+
+/// Merges cursors (newest run first) into one key-ordered stream where the newest version wins.
+struct Merge {
+    cursors: Vec<Cursor>,
+    /// The key just visited, to skip its older versions.
+    last_key: Vec<u8>,
+}
+
+impl Merge {
+    fn new(runs: &[Arc<Run>], from: &[u8]) -> Result<Self, StoreError> {
+        let cursors = runs.iter().map(|run| Cursor::new(Arc::clone(run), from)).collect::<Result<_, _>>()?;
+        Ok(Self { cursors, last_key: Vec::new() })
+    }
+
+    /// Visits the next entry; `false` at the end.
+    fn visit(&mut self, visit: impl FnOnce(&[u8], &[u8]) -> Result<(), StoreError>) -> Result<bool, StoreError> {
+        // The smallest key; on a tie the first cursor (the newest run) wins.
+        let mut smallest: Option<(usize, &[u8])> = None;
+        for (index, cursor) in self.cursors.iter().enumerate() {
+            if let Some(key) = cursor.peek()
+                && smallest.is_none_or(|(_, best)| key < best)
+            {
+                smallest = Some((index, key));
+            }
+        }
+        let Some((winner, _)) = smallest else {
+            return Ok(false);
+        };
+        if let Some((key, value)) = self.cursors[winner].current() {
+            visit(key, value)?;
+            self.last_key.clear();
+            self.last_key.extend_from_slice(key);
+        }
+        for cursor in &mut self.cursors {
+            while cursor.peek() == Some(self.last_key.as_slice()) {
+                cursor.advance()?;
+            }
+        }
+        Ok(true)
+    }
+}
+
+/// Writes a run file: blocks of entries, the block index, the footer.
+struct RunWriter {
+    out: BufWriter<File>,
+    written: u64,
+    entries: u64,
+    index: Vec<u8>,
+    blocks: u64,
+}
+
+impl RunWriter {
+    fn create(path: &Path) -> Result<Self, StoreError> {
+        let file = File::create(path).map_err(unavailable)?;
+        Ok(Self {
+            out: BufWriter::with_capacity(256 * 1024, file),
+            written: 0,
+            entries: 0,
+            index: Vec::new(),
+            blocks: 0,
+        })
+    }
+
+    fn push(&mut self, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        if self.entries.is_multiple_of(BLOCK_ENTRIES as u64) {
+            self.index.extend_from_slice(&self.written.to_le_bytes());
+            self.index.extend_from_slice(&(key.len() as u32).to_le_bytes());
+            self.index.extend_from_slice(key);
+            self.blocks += 1;
+        }
+        for part in [&(key.len() as u32).to_le_bytes()[..], &(value.len() as u32).to_le_bytes(), key, value] {
+            self.out.write_all(part).map_err(unavailable)?;
+        }
+        self.written += 8 + (key.len() + value.len()) as u64;
+        self.entries += 1;
+        Ok(())
+    }
+
+    /// Writes the index and footer and flushes to disk.
+    fn finish(mut self) -> Result<u64, StoreError> {
+        self.out.write_all(&self.index).map_err(unavailable)?;
+        for word in [self.written, self.entries, self.blocks, MAGIC] {
+            self.out.write_all(&word.to_le_bytes()).map_err(unavailable)?;
+        }
+        let file = self.out.into_inner().map_err(|err| unavailable(err.error()))?;
+        file.sync_data().map_err(unavailable)?;
+        Ok(self.entries)
+    }
+}
+
+/// The runs of one directory, and the thread that merges them.
+#[derive(Debug)]
+pub struct SortedRuns {
+    shared: Arc<Shared>,
+    /// Wakes the merger after a write; dropping it stops the merger, which is then joined.
+    merger: Option<(std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>)>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    dir: PathBuf,
+    /// Newest first; readers take a snapshot and never block writers or the merger.
+    runs: RwLock<Arc<Vec<Arc<Run>>>>,
+    /// Writers take turns; holds the next write sequence number.
+    writer: Mutex<u64>,
+    /// One merge at a time.
+    merging: Mutex<()>,
+}
+
+/// The turn of one writer: no other write happens until it ends.
+pub struct WriteTurn<'a> {
+    runs: &'a SortedRuns,
+    next_seq: MutexGuard<'a, u64>,
+}
+
+impl SortedRuns {
+    /// Opens (or creates) the runs in `dir`, removing what an interrupted write or merge left,
+    /// and starts the merger.
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(dir).map_err(unavailable)?;
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir(dir).map_err(unavailable)? {
+            let path = entry.map_err(unavailable)?.path();
+            match path.file_name().and_then(|name| name.to_str()).and_then(parse_name) {
+                Some((lo, hi)) if lo <= hi => found.push((lo, hi, path)),
+                _ if path.extension().is_some_and(|ext| ext == "tmp") => {
+                    std::fs::remove_file(&path).map_err(unavailable)?;
+                }
+                _ => {}
+            }
+        }
+        // Widest first among equal ends, so a merge's output is kept and its inputs dropped.
+        found.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        let mut runs: Vec<Arc<Run>> = Vec::new();
+        for (lo, hi, path) in found {
+            if runs.iter().any(|kept| kept.lo <= lo && hi <= kept.hi) {
+                std::fs::remove_file(&path).map_err(unavailable)?;
+                continue;
+            }
+            runs.push(Arc::new(Run::open(path, lo, hi)?));
+        }
+        let next_seq = runs.first().map_or(1, |newest| newest.hi + 1);
+        let shared = Arc::new(Shared {
+            dir: dir.to_owned(),
+            runs: RwLock::new(Arc::new(runs)),
+            writer: Mutex::new(next_seq),
+            merging: Mutex::new(()),
+        });
+        let (wake, woken) = std::sync::mpsc::channel::<()>();
+        let merging = Arc::clone(&shared);
+        let thread = std::thread::Builder::new()
+            .name("outpost-merge".into())
+            .spawn(move || {
+                while woken.recv().is_ok() {
+                    while woken.try_recv().is_ok() {}
+                    if let Err(err) = merging.merge_tiers() {
+                        // The runs stay as they are (reads remain right); the next write retries.
+                        tracing::error!(error = %err, "merging sorted runs failed");
+                    }
+                }
+            })
+            .map_err(unavailable)?;
+        let _ = wake.send(());
+        Ok(Self { shared, merger: Some((wake, thread)) })
+    }
+
+    /// The newest value under `key`.
+    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        for run in self.shared.snapshot().iter() {
+            if let Some(value) = run.get(key)? {
+                return Ok(Some(value));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Entries with `from <= key < to` in key order, at most `limit`.
+    pub fn range(&self, from: &[u8], to: &[u8], limit: usize) -> Result<Vec<Entry>, StoreError> {
+        let mut merge = Merge::new(&self.shared.snapshot(), from)?;
+        let mut entries = Vec::new();
+        let mut past_end = false;
+        while entries.len() < limit
+            && !past_end
+            && merge.visit(|key, value| {
+                past_end = key >= to;
+                if !past_end {
+                    entries.push((key.to_vec(), value.to_vec()));
+                }
+                Ok(())
+            })?
+        {}
+        Ok(entries)
+    }
+
+    /// Waits for this writer's turn.
+    pub fn turn(&self) -> WriteTurn<'_> {
+        WriteTurn { runs: self, next_seq: self.shared.writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) }
+    }
+
+    /// Runs every merge that is due now, waiting for one under way.
+    pub fn settle(&self) -> Result<(), StoreError> {
+        self.shared.merge_tiers()
+    }
+}
+
+impl Drop for SortedRuns {
+    fn drop(&mut self) {
+        if let Some((wake, thread)) = self.merger.take() {
+            drop(wake);
+            // A merge under way finishes first, so no file is left half-replaced by this process.
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Shared {
+    fn snapshot(&self) -> Arc<Vec<Arc<Run>>> {
+        Arc::clone(&self.runs.read().unwrap_or_else(|poisoned| poisoned.into_inner()))
+    }
+
+    fn publish(&self, update: impl FnOnce(&mut Vec<Arc<Run>>)) {
+        let mut runs = self.runs.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut next = runs.as_ref().clone();
+        update(&mut next);
+        *runs = Arc::new(next);
+    }
+
+    /// Writes `entries` (any order; the last of equal keys wins) as one durable run.
+    fn write_run(&self, seq: u64, mut entries: Vec<Entry>) -> Result<Arc<Run>, StoreError> {
+        entries.reverse();
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        entries.dedup_by(|later, earlier| later.0 == earlier.0);
+        self.write_file(seq, seq, |writer| entries.iter().try_for_each(|(key, value)| writer.push(key, value)))
+    }
+
+    /// Writes a run file under a temporary name, then makes it durable under its own.
+    fn write_file(
+        &self,
+        lo: u64,
+        hi: u64,
+        fill: impl FnOnce(&mut RunWriter) -> Result<(), StoreError>,
+    ) -> Result<Arc<Run>, StoreError> {
+        let path = self.dir.join(file_name(lo, hi));
+        let temporary = path.with_extension("tmp");
+        let mut writer = RunWriter::create(&temporary)?;
+        fill(&mut writer)?;
+        writer.finish()?;
+        std::fs::rename(&temporary, &path).map_err(unavailable)?;
+        File::open(&self.dir).and_then(|dir| dir.sync_all()).map_err(unavailable)?;
+        Ok(Arc::new(Run::open(path, lo, hi)?))
+    }
+
+    /// Merges groups of [`FANOUT`] neighbouring runs of one tier until none is left. Writes go
+    /// on meanwhile: they only add runs in front of the group.
+    fn merge_tiers(&self) -> Result<(), StoreError> {
+        let _merging = self.merging.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        loop {
+            let runs = self.snapshot();
+            let Some(group) = runs
+                .chunk_by(|a, b| a.tier() == b.tier())
+                .find(|group| group.len() >= FANOUT)
+                .map(<[Arc<Run>]>::to_vec)
+            else {
+                return Ok(());
+            };
+            let oldest = runs.last().is_some_and(|last| group.iter().any(|run| Arc::ptr_eq(run, last)));
+            let (lo, hi) = (group.iter().map(|r| r.lo).min().unwrap_or(0), group[0].hi);
+            let now = super::model::now_epoch();
+            let merged = self.write_file(lo, hi, |writer| {
+                let mut merge = Merge::new(&group, &[])?;
+                // Expired entries go only when no older run could hold a version they hide.
+                while merge.visit(|key, value| {
+                    if oldest && super::embedded::expired(value, now) { Ok(()) } else { writer.push(key, value) }
+                })? {}
+                Ok(())
+            })?;
+            self.publish(|runs| {
+                let at = runs.iter().position(|run| Arc::ptr_eq(run, &group[0])).unwrap_or(0);
+                runs.splice(at..at + group.len(), [merged]);
+            });
+            for run in &group {
+                std::fs::remove_file(&run.path).map_err(unavailable)?;
+            }
+        }
+    }
+}
+
+impl WriteTurn<'_> {
+    /// The newest value under `key`.
+    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.runs.get(key)
+    }
+
+    /// Writes `entries` as one run, durable when this returns; merging follows in the background.
+    pub fn write(&mut self, entries: Vec<Entry>) -> Result<(), StoreError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let seq = *self.next_seq;
+        let run = self.runs.shared.write_run(seq, entries)?;
+        *self.next_seq += 1;
+        self.runs.shared.publish(|runs| runs.insert(0, run));
+        if let Some((wake, _)) = &self.runs.merger {
+            let _ = wake.send(());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    /// A small deterministic generator (xorshift), so failures replay.
+    struct Numbers(u64);
+
+    impl Numbers {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+    }
+
+    fn key(n: u64) -> Vec<u8> {
+        format!("k{n:06}").into_bytes()
+    }
+
+    fn run_files(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> =
+            std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        names.sort();
+        names
+    }
+
+    fn assert_matches(runs: &SortedRuns, model: &BTreeMap<Vec<u8>, Vec<u8>>) {
+        let all = runs.range(b"", b"~", usize::MAX).unwrap();
+        assert_eq!(all, model.iter().map(|(k, v)| (k.clone(), v.clone())).collect::<Vec<_>>());
+        for (k, v) in model.iter().step_by(97) {
+            assert_eq!(runs.get(k).unwrap().as_ref(), Some(v));
+        }
+        assert_eq!(runs.get(b"absent").unwrap(), None);
+    }
+
+    #[test]
+    fn the_newest_write_wins_through_merges_and_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut model = BTreeMap::new();
+        let mut numbers = Numbers(0x9e37_79b9_7f4a_7c15);
+        {
+            let runs = SortedRuns::open(dir.path()).unwrap();
+            for batch in 0..70u64 {
+                let entries: Vec<Entry> = (0..300)
+                    .map(|_| (key(numbers.next() % 5_000), format!("v{batch}-{}", numbers.next() % 100).into_bytes()))
+                    .collect();
+                for (k, v) in &entries {
+                    model.insert(k.clone(), v.clone());
+                }
+                runs.turn().write(entries).unwrap();
+                if batch % 10 == 9 {
+                    assert_matches(&runs, &model);
+                }
+            }
+            // 70 writes of one tier merge eight at a time: far fewer files than writes.
+            runs.settle().unwrap();
+            assert!(run_files(dir.path()).len() < 16, "{:?}", run_files(dir.path()));
+        }
+        let reopened = SortedRuns::open(dir.path()).unwrap();
+        assert_matches(&reopened, &model);
+    }
+
+    #[test]
+    fn ranges_stop_at_their_end_and_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let runs = SortedRuns::open(dir.path()).unwrap();
+        runs.turn().write((0..200).map(|n| (key(n * 2), b"old".to_vec())).collect()).unwrap();
+        runs.turn().write((0..200).map(|n| (key(n * 3), b"new".to_vec())).collect()).unwrap();
+        let page = runs.range(&key(10), &key(20), 100).unwrap();
+        let keys: Vec<_> = page.iter().map(|(k, v)| (String::from_utf8(k.clone()).unwrap(), v.clone())).collect();
+        assert_eq!(
+            keys,
+            [(10, "old"), (12, "new"), (14, "old"), (15, "new"), (16, "old"), (18, "new")]
+                .map(|(n, v)| (format!("k{n:06}"), v.as_bytes().to_vec()))
+        );
+        assert_eq!(runs.range(&key(0), &key(1_000), 3).unwrap().len(), 3);
+    }
+
+    #[test]
+    fn leftovers_of_an_interrupted_write_or_merge_are_removed_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let runs = SortedRuns::open(dir.path()).unwrap();
+            runs.turn().write(vec![(key(1), b"a".to_vec())]).unwrap();
+            runs.turn().write(vec![(key(1), b"b".to_vec())]).unwrap();
+        }
+        // A merge of runs 1..2 finished writing its output but died before deleting its inputs,
+        // and a write died before its rename.
+        let merged = dir.path().join(file_name(1, 2));
+        let runs = SortedRuns::open(dir.path()).unwrap();
+        runs.shared.write_file(1, 2, |writer| writer.push(&key(1), b"b")).unwrap();
+        drop(runs);
+        std::fs::write(dir.path().join(file_name(3, 3)).with_extension("tmp"), b"torn").unwrap();
+        let runs = SortedRuns::open(dir.path()).unwrap();
+        assert_eq!(run_files(dir.path()), [merged.file_name().unwrap().to_string_lossy().into_owned()]);
+        assert_eq!(runs.get(&key(1)).unwrap(), Some(b"b".to_vec()));
+        runs.turn().write(vec![(key(1), b"c".to_vec())]).unwrap();
+        assert_eq!(runs.get(&key(1)).unwrap(), Some(b"c".to_vec()));
+    }
+
+    #[test]
+    fn a_damaged_run_is_reported_as_corrupt() {
+        let dir = tempfile::tempdir().unwrap();
+        SortedRuns::open(dir.path()).unwrap().turn().write(vec![(key(1), b"a".to_vec())]).unwrap();
+        let path = dir.path().join(file_name(1, 1));
+        let mut bytes = std::fs::read(&path).unwrap();
+        let at = bytes.len() - 1;
+        bytes[at] ^= 0xff;
+        std::fs::write(&path, bytes).unwrap();
+        assert!(matches!(SortedRuns::open(dir.path()), Err(StoreError::Corrupt(_))));
+    }
+
+    #[test]
+    fn expired_entries_leave_only_in_a_merge_that_reaches_the_oldest_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let runs = SortedRuns::open(dir.path()).unwrap();
+        let live = |text: &str| [i64::MAX.to_le_bytes().as_slice(), text.as_bytes()].concat();
+        let gone = i64::MIN.to_le_bytes().to_vec();
+        runs.turn().write(vec![(key(1), live("first")), (key(2), live("kept"))]).unwrap();
+        // Seven more writes make eight runs of the lowest tier: one merge, which reaches the oldest.
+        runs.turn().write(vec![(key(1), gone.clone())]).unwrap();
+        for n in 0..6 {
+            runs.turn().write(vec![(key(100 + n), live("filler"))]).unwrap();
+        }
+        runs.settle().unwrap();
+        let all = runs.range(b"", b"~", usize::MAX).unwrap();
+        assert!(all.iter().all(|(k, _)| k != &key(1)), "the removal and what it hid are gone");
+        assert!(all.iter().any(|(k, v)| k == &key(2) && v == &live("kept")));
+        assert_eq!(run_files(dir.path()).len(), 1);
+    }
+}
