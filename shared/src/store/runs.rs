@@ -23,7 +23,29 @@ const FANOUT: usize = 8;
 /// Runs below this many entries are all of the lowest tier.
 const TIER_BASE: u64 = 512;
 const MAGIC: u64 = 0x4f55_5450_4f53_5452; // "OUTPOSTR"
-const FOOTER_BYTES: u64 = 32;
+const FOOTER_BYTES: u64 = 40;
+/// Bloom filter bits per key and probes per lookup: about 1 % false positives, so a read of an
+/// absent key skips almost every run without reading a block.
+const FILTER_BITS_PER_KEY: u64 = 10;
+const FILTER_PROBES: u64 = 7;
+
+/// A stable 64-bit hash of a key (FNV-1a, then a SplitMix64 finish to spread similar keys).
+fn key_hash(key: &[u8]) -> u64 {
+    let fnv = key
+        .iter()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3));
+    let mut mixed = fnv ^ (fnv >> 30);
+    mixed = mixed.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    mixed ^= mixed >> 27;
+    mixed = mixed.wrapping_mul(0x94d0_49bb_1331_11eb);
+    mixed ^ (mixed >> 31)
+}
+
+/// The filter bits a key sets (double hashing).
+fn filter_bits(hash: u64, bit_count: u64) -> impl Iterator<Item = u64> {
+    let step = hash.rotate_left(32) | 1;
+    (0..FILTER_PROBES).map(move |probe| hash.wrapping_add(probe.wrapping_mul(step)) % bit_count)
+}
 
 /// A key and its value.
 pub type Entry = (Vec<u8>, Vec<u8>);
@@ -45,6 +67,8 @@ struct Run {
     path: PathBuf,
     file: File,
     entries: u64,
+    /// The Bloom filter of its keys.
+    filter: Vec<u64>,
     /// First key and byte offset of each block, then the end of the data as a last offset.
     block_keys: Vec<Box<[u8]>>,
     block_offsets: Vec<u64>,
@@ -76,12 +100,24 @@ impl Run {
             return Err(corrupt(&path, "shorter than its footer"));
         }
         file.read_exact_at(&mut footer, len - FOOTER_BYTES).map_err(unavailable)?;
-        let [index_at, entries, blocks, magic] = [0, 8, 16, 24].map(|at| read_u64(&footer, at).unwrap_or_default());
-        if magic != MAGIC || index_at > len - FOOTER_BYTES {
+        let [index_at, filter_at, entries, blocks, magic] =
+            [0, 8, 16, 24, 32].map(|at| read_u64(&footer, at).unwrap_or_default());
+        let filter_end = len - FOOTER_BYTES;
+        if magic != MAGIC
+            || index_at > filter_at
+            || filter_at > filter_end
+            || !(filter_end - filter_at).is_multiple_of(8)
+        {
             return Err(corrupt(&path, "bad footer"));
         }
-        let mut index = vec![0u8; usize::try_from(len - FOOTER_BYTES - index_at).map_err(unavailable)?];
+        let mut index = vec![0u8; usize::try_from(filter_at - index_at).map_err(unavailable)?];
         file.read_exact_at(&mut index, index_at).map_err(unavailable)?;
+        let mut filter_bytes = vec![0u8; usize::try_from(filter_end - filter_at).map_err(unavailable)?];
+        file.read_exact_at(&mut filter_bytes, filter_at).map_err(unavailable)?;
+        let filter: Vec<u64> = filter_bytes.chunks_exact(8).map(|word| read_u64(word, 0).unwrap_or_default()).collect();
+        if filter.is_empty() {
+            return Err(corrupt(&path, "no filter"));
+        }
         let (mut block_keys, mut block_offsets) = (Vec::new(), Vec::new());
         let mut at = 0;
         for _ in 0..blocks {
@@ -98,7 +134,7 @@ impl Run {
             return Err(corrupt(&path, "bad index"));
         }
         block_offsets.push(index_at);
-        Ok(Self { lo, hi, path, file, entries, block_keys, block_offsets })
+        Ok(Self { lo, hi, path, file, entries, filter, block_keys, block_offsets })
     }
 
     fn tier(&self) -> u32 {
@@ -118,8 +154,14 @@ impl Run {
         self.block_keys.partition_point(|first| &**first <= key).saturating_sub(1)
     }
 
+    /// Whether the run may hold `key` (never `false` when it does).
+    fn may_hold(&self, key: &[u8]) -> bool {
+        let bit_count = self.filter.len() as u64 * 64;
+        filter_bits(key_hash(key), bit_count).all(|bit| self.filter[(bit / 64) as usize] & (1 << (bit % 64)) != 0)
+    }
+
     fn get(self: &Arc<Self>, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        if self.block_keys.first().is_none_or(|first| key < &**first) {
+        if !self.may_hold(key) {
             return Ok(None);
         }
         let cursor = Cursor::new(Arc::clone(self), key)?;
@@ -234,6 +276,7 @@ struct RunWriter {
     entries: u64,
     index: Vec<u8>,
     blocks: u64,
+    key_hashes: Vec<u64>,
 }
 
 impl RunWriter {
@@ -245,6 +288,7 @@ impl RunWriter {
             entries: 0,
             index: Vec::new(),
             blocks: 0,
+            key_hashes: Vec::new(),
         })
     }
 
@@ -260,13 +304,25 @@ impl RunWriter {
         }
         self.written += 8 + (key.len() + value.len()) as u64;
         self.entries += 1;
+        self.key_hashes.push(key_hash(key));
         Ok(())
     }
 
-    /// Writes the index and footer and flushes to disk.
+    /// Writes the index, the filter and the footer, and flushes to disk.
     fn finish(mut self) -> Result<u64, StoreError> {
         self.out.write_all(&self.index).map_err(unavailable)?;
-        for word in [self.written, self.entries, self.blocks, MAGIC] {
+        let words = (self.entries * FILTER_BITS_PER_KEY).div_ceil(64).max(1);
+        let mut filter = vec![0u64; usize::try_from(words).map_err(unavailable)?];
+        for hash in &self.key_hashes {
+            for bit in filter_bits(*hash, words * 64) {
+                filter[(bit / 64) as usize] |= 1 << (bit % 64);
+            }
+        }
+        for word in &filter {
+            self.out.write_all(&word.to_le_bytes()).map_err(unavailable)?;
+        }
+        let filter_at = self.written + self.index.len() as u64;
+        for word in [self.written, filter_at, self.entries, self.blocks, MAGIC] {
             self.out.write_all(&word.to_le_bytes()).map_err(unavailable)?;
         }
         let file = self.out.into_inner().map_err(|err| unavailable(err.error()))?;
@@ -530,6 +586,12 @@ mod tests {
             assert_eq!(runs.get(k).unwrap().as_ref(), Some(v));
         }
         assert_eq!(runs.get(b"absent").unwrap(), None);
+        let runs_list = runs.shared.snapshot();
+        let false_positives = (0..10_000u64)
+            .filter(|n| runs_list.iter().any(|run| run.may_hold(format!("absent{n}").as_bytes())))
+            .count();
+        // About 1 % per run: far below one block read per run and absent key.
+        assert!(false_positives < 10_000 * runs_list.len() / 30, "{false_positives} over {} runs", runs_list.len());
     }
 
     #[test]
@@ -557,6 +619,34 @@ mod tests {
         }
         let reopened = SortedRuns::open(dir.path()).unwrap();
         assert_matches(&reopened, &model);
+    }
+
+    #[test]
+    fn readers_see_whole_writes_while_merges_replace_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let runs = SortedRuns::open(dir.path()).unwrap();
+        let version = |v: u32| v.to_le_bytes().to_vec();
+        runs.turn().write((0..500).map(|n| (key(n), version(0))).collect()).unwrap();
+        std::thread::scope(|scope| {
+            let reader = scope.spawn(|| {
+                let mut newest_seen = 0;
+                while newest_seen < 40 {
+                    let all = runs.range(b"", b"~", usize::MAX).unwrap();
+                    assert_eq!(all.len(), 500);
+                    // One snapshot: every key at the version of one and the same write.
+                    assert!(all.iter().all(|(_, v)| *v == all[0].1), "a torn read");
+                    let seen = u32::from_le_bytes(all[0].1.as_slice().try_into().unwrap());
+                    assert!(seen >= newest_seen, "went back from {newest_seen} to {seen}");
+                    newest_seen = seen;
+                }
+            });
+            for v in 1..=40 {
+                runs.turn().write((0..500).map(|n| (key(n), version(v))).collect()).unwrap();
+            }
+            reader.join().unwrap();
+        });
+        runs.settle().unwrap();
+        assert_eq!(runs.get(&key(7)).unwrap(), Some(version(40)));
     }
 
     #[test]
