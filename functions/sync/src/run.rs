@@ -321,49 +321,56 @@ impl Run<'_> {
         self.options.crash == Some((point, self.pages_written))
     }
 
-    /// Writes one page of records durably, then advances the checkpoint past it.
-    async fn write_page(
+    /// Starts writing a page's recipients and the checkpoint past them (never ahead of them) on
+    /// a task of its own, so the next page is parsed meanwhile. Pages are written one at a time:
+    /// the caller finishes this one before it starts the next.
+    async fn start_page(
         &mut self,
         object: RecipientObject,
-        rows: Vec<SyncRecord>,
-        checkpoint: &mut SyncCheckpoint,
-    ) -> Result<(), Interrupt> {
-        let Some(last) = rows.last().map(SyncRecord::cursor) else {
-            return Ok(());
-        };
-        let recipients = rows.into_iter().map(|row| row.into_recipient(object)).collect::<Result<Vec<_>, _>>()?;
-        checkpoint.cursor = Some(last);
-        self.write_durably(object, &recipients, checkpoint).await
-    }
-
-    /// Writes a page's recipients and the checkpoint past them (never ahead of them).
-    async fn write_durably(
-        &mut self,
-        object: RecipientObject,
-        recipients: &[Recipient],
-        checkpoint: &SyncCheckpoint,
-    ) -> Result<(), Interrupt> {
+        recipients: Vec<Recipient>,
+        checkpoint: SyncCheckpoint,
+    ) -> Result<PageWrite, Interrupt> {
         self.pages_written += 1;
+        let store = Arc::clone(&self.ctx.services.store);
+        let org = self.org.org_id;
         if self.crash_due(CrashPoint::BeforeCheckpoint) {
             // The state a non-transactional store (DynamoDB) passes through between the writes.
-            self.ctx.services.store.write_recipients(&self.org.org_id, recipients).await?;
+            store.write_recipients(&org, &recipients).await?;
             return Err(Stop::Crash.into());
         }
-        self.ctx.services.store.write_recipient_page(&self.org.org_id, recipients, checkpoint).await?;
-        self.count(object, recipients);
+        let pulled = recipients.len() as u64;
+        let members = recipients.iter().filter(|r| r.is_member()).count() as u64;
+        let task = tokio::spawn(async move { store.write_recipient_page(&org, &recipients, &checkpoint).await });
+        Ok(PageWrite { object, task, pulled, members })
+    }
+
+    /// Waits until a page is durable, and counts it.
+    async fn finish_page(&mut self, page: PageWrite) -> Result<(), Interrupt> {
+        page.task.await.map_err(|err| Stop::Fatal(format!("the page write stopped: {err}")))??;
+        self.count(page.object, page.pulled, page.members);
         if self.crash_due(CrashPoint::AfterCheckpoint) {
             return Err(Stop::Crash.into());
         }
         Ok(())
     }
 
-    fn count(&mut self, object: RecipientObject, recipients: &[Recipient]) {
+    /// Writes a page's recipients and the checkpoint past them, and waits until they are durable.
+    async fn write_durably(
+        &mut self,
+        object: RecipientObject,
+        recipients: Vec<Recipient>,
+        checkpoint: &SyncCheckpoint,
+    ) -> Result<(), Interrupt> {
+        let page = self.start_page(object, recipients, checkpoint.clone()).await?;
+        self.finish_page(page).await
+    }
+
+    fn count(&mut self, object: RecipientObject, pulled: u64, members: u64) {
         let counts = self.record.object_mut(object);
         counts.pages += 1;
-        counts.pulled += recipients.len() as u64;
-        let members = recipients.iter().filter(|r| r.is_member()).count() as u64;
+        counts.pulled += pulled;
         counts.upserted += members;
-        counts.deleted += recipients.len() as u64 - members;
+        counts.deleted += pulled - members;
         let (pulled, pages) = (counts.pulled, counts.pages);
         if self.last_progress.elapsed() >= self.ctx.settings.progress_interval {
             self.last_progress = Instant::now();
@@ -394,14 +401,24 @@ impl Run<'_> {
         // Dropped with this call, which aborts the fetch task when the writes stop early.
         let mut fetcher = tokio::task::JoinSet::new();
         fetcher.spawn(fetch_ahead(self.conn.clone(), options, self.limits(), first, pages));
-        // Page N is written (its run fsynced off this thread) while page N+1 is parsed.
-        let mut rows = next_rows(&mut fetched).await?;
-        while let Some(page) = rows {
-            let (written, next) = tokio::join!(self.write_page(object, page, checkpoint), next_rows(&mut fetched));
-            written?;
-            rows = next?;
+        // Page N is written on its own task while page N+1 is parsed here.
+        let mut writing: Option<PageWrite> = None;
+        loop {
+            let next = next_rows(&mut fetched).await;
+            // Whatever comes next, the page before it is saved first.
+            if let Some(page) = writing.take() {
+                self.finish_page(page).await?;
+            }
+            let Some(rows) = next? else {
+                return Ok(());
+            };
+            let Some(last) = rows.last().map(SyncRecord::cursor) else {
+                continue;
+            };
+            let recipients = rows.into_iter().map(|row| row.into_recipient(object)).collect::<Result<Vec<_>, _>>()?;
+            checkpoint.cursor = Some(last);
+            writing = Some(self.start_page(object, recipients, checkpoint.clone()).await?);
         }
-        Ok(())
     }
 
     async fn start_bulk(&mut self, object: RecipientObject, checkpoint: &mut SyncCheckpoint) -> Result<(), Interrupt> {
@@ -475,7 +492,7 @@ impl Run<'_> {
                 checkpoint.cursor = Some(SyncCursor { modstamp: job.started_at, id: String::new() });
                 checkpoint.bulk_job = None;
             }
-            self.write_durably(object, &recipients, checkpoint).await?;
+            self.write_durably(object, recipients, checkpoint).await?;
             if locator.is_none() {
                 return Ok(());
             }
@@ -616,6 +633,14 @@ impl Run<'_> {
         }
         Ok(())
     }
+}
+
+/// A page being written on its own task.
+struct PageWrite {
+    object: RecipientObject,
+    task: tokio::task::JoinHandle<Result<(), StoreError>>,
+    pulled: u64,
+    members: u64,
 }
 
 /// When a run must stop calling Salesforce.
