@@ -1,7 +1,8 @@
 //! Sorted runs: the embedded table's engine for recipient partitions, which a sync fills a page
 //! (2,000 records, random in key order) at a time. Each batch becomes one immutable file sorted by
-//! key; runs of a similar size are merged, eight at a time, so a record is rewritten about
-//! log₈(N/4,096) times and a read looks at a few dozen runs at most. Newer runs win.
+//! key; runs of a similar size are merged, eight at a time, on a background thread, so a record
+//! is rewritten about log₈(N/4,096) times. Newer runs win. A read of one key reads one block of
+//! the run that holds it: a Bloom filter per run rules out the others.
 //!
 //! A run is written to a temporary name, fsynced and renamed, then the directory is fsynced: it
 //! exists whole or not at all. Its name is the range of write sequence numbers it holds. A merge
