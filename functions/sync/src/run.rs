@@ -18,6 +18,7 @@ use outpost_shared::store::{
     SyncCursor, SyncRun, WriteBack, WriteBackRun, now_epoch,
 };
 use serde_json::{Map, Value};
+use tracing::Instrument;
 
 use crate::integration::LoginError;
 use crate::records::{self, CsvColumns, IdRecord, SyncRecord};
@@ -340,7 +341,8 @@ impl Run<'_> {
         }
         let pulled = recipients.len() as u64;
         let members = recipients.iter().filter(|r| r.is_member()).count() as u64;
-        let task = tokio::spawn(async move { store.write_recipient_page(&org, &recipients, &checkpoint).await });
+        let write = async move { store.write_recipient_page(&org, &recipients, &checkpoint).await };
+        let task = tokio::spawn(write.in_current_span());
         Ok(PageWrite { object, task, pulled, members })
     }
 
@@ -400,7 +402,7 @@ impl Run<'_> {
         let (pages, mut fetched) = tokio::sync::mpsc::channel(1);
         // Dropped with this call, which aborts the fetch task when the writes stop early.
         let mut fetcher = tokio::task::JoinSet::new();
-        fetcher.spawn(fetch_ahead(self.conn.clone(), options, self.limits(), first, pages));
+        fetcher.spawn(fetch_ahead(self.conn.clone(), options, self.limits(), first, pages).in_current_span());
         // Page N is written on its own task while page N+1 is parsed here.
         let mut writing: Option<PageWrite> = None;
         loop {

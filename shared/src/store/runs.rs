@@ -131,10 +131,12 @@ impl Run {
             block_keys.push(key.into());
             at += 12 + key.len();
         }
-        if at != index.len() || block_offsets.windows(2).any(|pair| pair[0] >= pair[1]) {
+        block_offsets.push(index_at);
+        // Blocks start at 0 and follow one another up to the index: every block read stays in bounds.
+        let ordered = block_offsets.first() == Some(&0) && block_offsets.windows(2).all(|pair| pair[0] < pair[1]);
+        if at != index.len() || !(ordered || blocks == 0) {
             return Err(corrupt(&path, "bad index"));
         }
-        block_offsets.push(index_at);
         Ok(Self { lo, hi, path, file, entries, filter, block_keys, block_offsets })
     }
 
@@ -696,6 +698,24 @@ mod tests {
         let mut bytes = std::fs::read(&path).unwrap();
         let at = bytes.len() - 1;
         bytes[at] ^= 0xff;
+        std::fs::write(&path, bytes).unwrap();
+        assert!(matches!(SortedRuns::open(dir.path()), Err(StoreError::Corrupt(_))));
+    }
+
+    #[test]
+    fn a_run_whose_index_points_outside_its_data_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        SortedRuns::open(dir.path())
+            .unwrap()
+            .turn()
+            .write((0..100).map(|n| (key(n), b"v".to_vec())).collect())
+            .unwrap();
+        let path = dir.path().join(file_name(1, 1));
+        let mut bytes = std::fs::read(&path).unwrap();
+        let index_at = read_u64(&bytes, bytes.len() - FOOTER_BYTES as usize).unwrap() as usize;
+        // The second block's offset, past the end of the data.
+        let second = index_at + 12 + key(0).len();
+        bytes[second..second + 8].copy_from_slice(&u64::MAX.to_le_bytes());
         std::fs::write(&path, bytes).unwrap();
         assert!(matches!(SortedRuns::open(dir.path()), Err(StoreError::Corrupt(_))));
     }
