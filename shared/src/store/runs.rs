@@ -24,7 +24,7 @@ const FANOUT: usize = 8;
 /// Runs below this many entries are all of the lowest tier.
 const TIER_BASE: u64 = 512;
 const MAGIC: u64 = 0x4f55_5450_4f53_5452; // "OUTPOSTR"
-const FOOTER_BYTES: u64 = 40;
+const FOOTER_BYTES: u64 = 48;
 /// Bloom filter bits per key and probes per lookup: about 1 % false positives, so a read of an
 /// absent key skips almost every run without reading a block.
 const FILTER_BITS_PER_KEY: u64 = 10;
@@ -46,6 +46,11 @@ fn key_hash(key: &[u8]) -> u64 {
 fn filter_bits(hash: u64, bit_count: u64) -> impl Iterator<Item = u64> {
     let step = hash.rotate_left(32) | 1;
     (0..FILTER_PROBES).map(move |probe| hash.wrapping_add(probe.wrapping_mul(step)) % bit_count)
+}
+
+/// Makes a directory's entries (new, renamed or removed files) durable.
+fn sync_directory(dir: &Path) -> Result<(), StoreError> {
+    File::open(dir).and_then(|dir| dir.sync_all()).map_err(unavailable)
 }
 
 /// A key and its value.
@@ -101,8 +106,8 @@ impl Run {
             return Err(corrupt(&path, "shorter than its footer"));
         }
         file.read_exact_at(&mut footer, len - FOOTER_BYTES).map_err(unavailable)?;
-        let [index_at, filter_at, entries, blocks, magic] =
-            [0, 8, 16, 24, 32].map(|at| read_u64(&footer, at).unwrap_or_default());
+        let [index_at, filter_at, entries, blocks, metadata_crc, magic] =
+            [0, 8, 16, 24, 32, 40].map(|at| read_u64(&footer, at).unwrap_or_default());
         let filter_end = len - FOOTER_BYTES;
         if magic != MAGIC
             || index_at > filter_at
@@ -115,6 +120,9 @@ impl Run {
         file.read_exact_at(&mut index, index_at).map_err(unavailable)?;
         let mut filter_bytes = vec![0u8; usize::try_from(filter_end - filter_at).map_err(unavailable)?];
         file.read_exact_at(&mut filter_bytes, filter_at).map_err(unavailable)?;
+        if u64::from(metadata_checksum(&index, &filter_bytes)) != metadata_crc {
+            return Err(corrupt(&path, "index or filter checksum mismatch"));
+        }
         let filter: Vec<u64> = filter_bytes.chunks_exact(8).map(|word| read_u64(word, 0).unwrap_or_default()).collect();
         if filter.is_empty() {
             return Err(corrupt(&path, "no filter"));
@@ -197,15 +205,20 @@ impl Cursor {
     fn fill(&mut self) -> Result<(), StoreError> {
         while self.at == self.entries.len() && self.next_block < self.run.block_keys.len() {
             self.block = self.run.block(self.next_block)?;
+            let data_len = self.block.len().checked_sub(4).ok_or_else(|| corrupt(&self.run.path, "bad block"))?;
+            let stored = read_u32(&self.block, data_len).unwrap_or_default();
+            if crc32fast::hash(&self.block[..data_len]) != stored {
+                return Err(corrupt(&self.run.path, "block checksum mismatch"));
+            }
             self.entries.clear();
             self.at = 0;
             let mut at = 0;
-            while at < self.block.len() {
+            while at < data_len {
                 let parsed = read_u32(&self.block, at).zip(read_u32(&self.block, at + 4));
                 let (key_len, value_len) = parsed.ok_or_else(|| corrupt(&self.run.path, "bad block"))?;
                 let (key_at, value_at) = (at + 8, at + 8 + key_len as usize);
                 let end = value_at + value_len as usize;
-                if end > self.block.len() {
+                if end > data_len {
                     return Err(corrupt(&self.run.path, "bad block"));
                 }
                 self.entries.push((key_at, value_at, end));
@@ -280,6 +293,13 @@ struct RunWriter {
     index: Vec<u8>,
     blocks: u64,
     key_hashes: Vec<u64>,
+    /// The checksum of the block being written.
+    block_crc: crc32fast::Hasher,
+}
+
+/// A length as the 4 bytes the format stores it in.
+fn length(bytes: &[u8]) -> Result<[u8; 4], StoreError> {
+    u32::try_from(bytes.len()).map(u32::to_le_bytes).map_err(|_| StoreError::Corrupt("an entry over 4 GiB".into()))
 }
 
 impl RunWriter {
@@ -292,28 +312,47 @@ impl RunWriter {
             index: Vec::new(),
             blocks: 0,
             key_hashes: Vec::new(),
+            block_crc: crc32fast::Hasher::new(),
         })
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
+        self.out.write_all(bytes).map_err(unavailable)?;
+        self.written += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Ends the block being written with its checksum.
+    fn end_block(&mut self) -> Result<(), StoreError> {
+        let crc = std::mem::take(&mut self.block_crc).finalize();
+        self.write(&crc.to_le_bytes())
     }
 
     fn push(&mut self, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
         if self.entries.is_multiple_of(BLOCK_ENTRIES as u64) {
+            if self.entries > 0 {
+                self.end_block()?;
+            }
             self.index.extend_from_slice(&self.written.to_le_bytes());
-            self.index.extend_from_slice(&(key.len() as u32).to_le_bytes());
+            self.index.extend_from_slice(&length(key)?);
             self.index.extend_from_slice(key);
             self.blocks += 1;
         }
-        for part in [&(key.len() as u32).to_le_bytes()[..], &(value.len() as u32).to_le_bytes(), key, value] {
-            self.out.write_all(part).map_err(unavailable)?;
+        for part in [&length(key)?[..], &length(value)?, key, value] {
+            self.block_crc.update(part);
+            self.write(part)?;
         }
-        self.written += 8 + (key.len() + value.len()) as u64;
         self.entries += 1;
         self.key_hashes.push(key_hash(key));
         Ok(())
     }
 
-    /// Writes the index, the filter and the footer, and flushes to disk.
+    /// Writes the last block's checksum, the index, the filter and the footer, and flushes to disk.
     fn finish(mut self) -> Result<u64, StoreError> {
-        self.out.write_all(&self.index).map_err(unavailable)?;
+        if self.entries > 0 {
+            self.end_block()?;
+        }
+        let index_at = self.written;
         let words = (self.entries * FILTER_BITS_PER_KEY).div_ceil(64).max(1);
         let mut filter = vec![0u64; usize::try_from(words).map_err(unavailable)?];
         for hash in &self.key_hashes {
@@ -321,17 +360,27 @@ impl RunWriter {
                 filter[(bit / 64) as usize] |= 1 << (bit % 64);
             }
         }
-        for word in &filter {
-            self.out.write_all(&word.to_le_bytes()).map_err(unavailable)?;
-        }
-        let filter_at = self.written + self.index.len() as u64;
-        for word in [self.written, filter_at, self.entries, self.blocks, MAGIC] {
-            self.out.write_all(&word.to_le_bytes()).map_err(unavailable)?;
+        let filter_bytes: Vec<u8> = filter.iter().flat_map(|word| word.to_le_bytes()).collect();
+        let metadata_crc = metadata_checksum(&self.index, &filter_bytes);
+        let index = std::mem::take(&mut self.index);
+        self.write(&index)?;
+        let filter_at = self.written;
+        self.write(&filter_bytes)?;
+        for word in [index_at, filter_at, self.entries, self.blocks, u64::from(metadata_crc), MAGIC] {
+            self.write(&word.to_le_bytes())?;
         }
         let file = self.out.into_inner().map_err(|err| unavailable(err.error()))?;
         file.sync_data().map_err(unavailable)?;
         Ok(self.entries)
     }
+}
+
+/// The checksum over a run's index and filter.
+fn metadata_checksum(index: &[u8], filter: &[u8]) -> u32 {
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(index);
+    crc.update(filter);
+    crc.finalize()
 }
 
 /// The runs of one directory, and the thread that merges them.
@@ -363,7 +412,12 @@ impl SortedRuns {
     /// Opens (or creates) the runs in `dir`, removing what an interrupted write or merge left,
     /// and starts the merger.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        std::fs::create_dir_all(dir).map_err(unavailable)?;
+        if !dir.exists() {
+            std::fs::create_dir_all(dir).map_err(unavailable)?;
+            if let Some(parent) = dir.parent() {
+                sync_directory(parent)?;
+            }
+        }
         let mut found = Vec::new();
         for entry in std::fs::read_dir(dir).map_err(unavailable)? {
             let path = entry.map_err(unavailable)?.path();
@@ -385,7 +439,10 @@ impl SortedRuns {
             }
             runs.push(Arc::new(Run::open(path, lo, hi)?));
         }
-        let next_seq = runs.first().map_or(1, |newest| newest.hi + 1);
+        let next_seq = match runs.first() {
+            Some(newest) => newest.hi.checked_add(1).ok_or_else(|| corrupt(&newest.path, "no sequence number left"))?,
+            None => 1,
+        };
         let shared = Arc::new(Shared {
             dir: dir.to_owned(),
             runs: RwLock::new(Arc::new(runs)),
@@ -420,8 +477,14 @@ impl SortedRuns {
         Ok(None)
     }
 
-    /// Entries with `from <= key < to` in key order, at most `limit`.
-    pub fn range(&self, from: &[u8], to: &[u8], limit: usize) -> Result<Vec<Entry>, StoreError> {
+    /// Entries with `from <= key < to` whose value `keep` accepts, in key order, at most `limit`.
+    pub fn range(
+        &self,
+        from: &[u8],
+        to: &[u8],
+        limit: usize,
+        keep: impl Fn(&[u8]) -> bool,
+    ) -> Result<Vec<Entry>, StoreError> {
         let mut merge = Merge::new(&self.shared.snapshot(), from)?;
         let mut entries = Vec::new();
         let mut past_end = false;
@@ -429,7 +492,7 @@ impl SortedRuns {
             && !past_end
             && merge.visit(|key, value| {
                 past_end = key >= to;
-                if !past_end {
+                if !past_end && keep(value) {
                     entries.push((key.to_vec(), value.to_vec()));
                 }
                 Ok(())
@@ -464,11 +527,12 @@ impl Shared {
         Arc::clone(&self.runs.read().unwrap_or_else(|poisoned| poisoned.into_inner()))
     }
 
-    fn publish(&self, update: impl FnOnce(&mut Vec<Arc<Run>>)) {
+    fn publish(&self, update: impl FnOnce(&mut Vec<Arc<Run>>) -> Result<(), StoreError>) -> Result<(), StoreError> {
         let mut runs = self.runs.write().unwrap_or_else(|poisoned| poisoned.into_inner());
         let mut next = runs.as_ref().clone();
-        update(&mut next);
+        update(&mut next)?;
         *runs = Arc::new(next);
+        Ok(())
     }
 
     /// Writes `entries` (any order; the last of equal keys wins) as one durable run.
@@ -488,16 +552,27 @@ impl Shared {
     ) -> Result<Arc<Run>, StoreError> {
         let path = self.dir.join(file_name(lo, hi));
         let temporary = path.with_extension("tmp");
-        let mut writer = RunWriter::create(&temporary)?;
-        fill(&mut writer)?;
-        writer.finish()?;
-        std::fs::rename(&temporary, &path).map_err(unavailable)?;
-        File::open(&self.dir).and_then(|dir| dir.sync_all()).map_err(unavailable)?;
-        Ok(Arc::new(Run::open(path, lo, hi)?))
+        let written = RunWriter::create(&temporary).and_then(|mut writer| {
+            fill(&mut writer)?;
+            writer.finish()
+        });
+        if let Err(err) = written.and_then(|_| std::fs::rename(&temporary, &path).map_err(unavailable)) {
+            let _ = std::fs::remove_file(&temporary);
+            return Err(err);
+        }
+        // Durable under its name, or gone: a failed write never reappears after a restart.
+        match sync_directory(&self.dir).and_then(|()| Run::open(path.clone(), lo, hi)) {
+            Ok(run) => Ok(Arc::new(run)),
+            Err(err) => {
+                let _ = std::fs::remove_file(&path);
+                Err(err)
+            }
+        }
     }
 
-    /// Merges groups of [`FANOUT`] neighbouring runs of one tier until none is left. Writes go
-    /// on meanwhile: they only add runs in front of the group.
+    /// Merges each group of at least [`FANOUT`] neighbouring runs of one tier (all of them, when
+    /// merging fell behind) until none is left. Writes go on meanwhile: they only add runs in
+    /// front of the group.
     fn merge_tiers(&self) -> Result<(), StoreError> {
         let _merging = self.merging.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         loop {
@@ -521,9 +596,13 @@ impl Shared {
                 Ok(())
             })?;
             self.publish(|runs| {
-                let at = runs.iter().position(|run| Arc::ptr_eq(run, &group[0])).unwrap_or(0);
+                let at = runs
+                    .iter()
+                    .position(|run| Arc::ptr_eq(run, &group[0]))
+                    .ok_or_else(|| StoreError::Unavailable("a merged run vanished".into()))?;
                 runs.splice(at..at + group.len(), [merged]);
-            });
+                Ok(())
+            })?;
             for run in &group {
                 std::fs::remove_file(&run.path).map_err(unavailable)?;
             }
@@ -545,7 +624,10 @@ impl WriteTurn<'_> {
         let seq = *self.next_seq;
         let run = self.runs.shared.write_run(seq, entries)?;
         *self.next_seq += 1;
-        self.runs.shared.publish(|runs| runs.insert(0, run));
+        self.runs.shared.publish(|runs| {
+            runs.insert(0, run);
+            Ok(())
+        })?;
         if let Some((wake, _)) = &self.runs.merger {
             let _ = wake.send(());
         }
@@ -583,7 +665,7 @@ mod tests {
     }
 
     fn assert_matches(runs: &SortedRuns, model: &BTreeMap<Vec<u8>, Vec<u8>>) {
-        let all = runs.range(b"", b"~", usize::MAX).unwrap();
+        let all = runs.range(b"", b"~", usize::MAX, |_| true).unwrap();
         assert_eq!(all, model.iter().map(|(k, v)| (k.clone(), v.clone())).collect::<Vec<_>>());
         for (k, v) in model.iter().step_by(97) {
             assert_eq!(runs.get(k).unwrap().as_ref(), Some(v));
@@ -632,9 +714,10 @@ mod tests {
         runs.turn().write((0..500).map(|n| (key(n), version(0))).collect()).unwrap();
         std::thread::scope(|scope| {
             let reader = scope.spawn(|| {
+                let started = std::time::Instant::now();
                 let mut newest_seen = 0;
-                while newest_seen < 40 {
-                    let all = runs.range(b"", b"~", usize::MAX).unwrap();
+                while newest_seen < 40 && started.elapsed() < std::time::Duration::from_secs(60) {
+                    let all = runs.range(b"", b"~", usize::MAX, |_| true).unwrap();
                     assert_eq!(all.len(), 500);
                     // One snapshot: every key at the version of one and the same write.
                     assert!(all.iter().all(|(_, v)| *v == all[0].1), "a torn read");
@@ -650,6 +733,7 @@ mod tests {
         });
         runs.settle().unwrap();
         assert_eq!(runs.get(&key(7)).unwrap(), Some(version(40)));
+        assert!(run_files(dir.path()).len() < 41, "merges ran meanwhile: {:?}", run_files(dir.path()));
     }
 
     #[test]
@@ -658,14 +742,14 @@ mod tests {
         let runs = SortedRuns::open(dir.path()).unwrap();
         runs.turn().write((0..200).map(|n| (key(n * 2), b"old".to_vec())).collect()).unwrap();
         runs.turn().write((0..200).map(|n| (key(n * 3), b"new".to_vec())).collect()).unwrap();
-        let page = runs.range(&key(10), &key(20), 100).unwrap();
+        let page = runs.range(&key(10), &key(20), 100, |_| true).unwrap();
         let keys: Vec<_> = page.iter().map(|(k, v)| (String::from_utf8(k.clone()).unwrap(), v.clone())).collect();
         assert_eq!(
             keys,
             [(10, "old"), (12, "new"), (14, "old"), (15, "new"), (16, "old"), (18, "new")]
                 .map(|(n, v)| (format!("k{n:06}"), v.as_bytes().to_vec()))
         );
-        assert_eq!(runs.range(&key(0), &key(1_000), 3).unwrap().len(), 3);
+        assert_eq!(runs.range(&key(0), &key(1_000), 3, |_| true).unwrap().len(), 3);
     }
 
     #[test]
@@ -703,6 +787,49 @@ mod tests {
     }
 
     #[test]
+    fn a_merge_that_does_not_reach_the_oldest_run_keeps_removals() {
+        let dir = tempfile::tempdir().unwrap();
+        let live = |text: &str| [i64::MAX.to_le_bytes().as_slice(), text.as_bytes()].concat();
+        {
+            let runs = SortedRuns::open(dir.path()).unwrap();
+            // An oldest run of a higher tier, which the lowest tier's merges leave alone.
+            runs.turn().write((0..5_000).map(|n| (key(n), live("old"))).collect()).unwrap();
+            runs.turn().write(vec![(key(1), i64::MIN.to_le_bytes().to_vec())]).unwrap();
+            for n in 0..7 {
+                runs.turn().write(vec![(key(10_000 + n), live("filler"))]).unwrap();
+            }
+            runs.settle().unwrap();
+            assert_eq!(run_files(dir.path()).len(), 2, "the eight small runs merged, the big one did not");
+        }
+        let runs = SortedRuns::open(dir.path()).unwrap();
+        let removal = runs.get(&key(1)).unwrap();
+        assert_eq!(removal, Some(i64::MIN.to_le_bytes().to_vec()), "the removal still hides the old value");
+        assert_eq!(runs.get(&key(2)).unwrap(), Some(live("old")));
+    }
+
+    #[test]
+    fn a_damaged_block_is_an_error_and_a_merge_keeps_its_inputs() {
+        let dir = tempfile::tempdir().unwrap();
+        let runs = SortedRuns::open(dir.path()).unwrap();
+        runs.turn().write((0..100).map(|n| (key(n), b"value".to_vec())).collect()).unwrap();
+        let path = dir.path().join(file_name(1, 1));
+        let mut bytes = std::fs::read(&path).unwrap();
+        // A value byte in the first block; the index and footer stay intact.
+        bytes[8 + key(0).len()] ^= 0x01;
+        std::fs::write(&path, bytes).unwrap();
+        drop(runs);
+        let runs = SortedRuns::open(dir.path()).unwrap();
+        assert!(matches!(runs.get(&key(0)), Err(StoreError::Corrupt(_))));
+        assert!(matches!(runs.range(b"", b"~", usize::MAX, |_| true), Err(StoreError::Corrupt(_))));
+        for n in 0..7 {
+            runs.turn().write(vec![(key(1_000 + n), b"filler".to_vec())]).unwrap();
+        }
+        assert!(matches!(runs.settle(), Err(StoreError::Corrupt(_))));
+        assert!(path.exists(), "the damaged run is kept for inspection, not merged away");
+        assert!(!run_files(dir.path()).iter().any(|name| name.ends_with(".tmp")), "no half-written merge left");
+    }
+
+    #[test]
     fn a_run_whose_index_points_outside_its_data_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         SortedRuns::open(dir.path())
@@ -733,7 +860,7 @@ mod tests {
             runs.turn().write(vec![(key(100 + n), live("filler"))]).unwrap();
         }
         runs.settle().unwrap();
-        let all = runs.range(b"", b"~", usize::MAX).unwrap();
+        let all = runs.range(b"", b"~", usize::MAX, |_| true).unwrap();
         assert!(all.iter().all(|(k, _)| k != &key(1)), "the removal and what it hid are gone");
         assert!(all.iter().any(|(k, v)| k == &key(2) && v == &live("kept")));
         assert_eq!(run_files(dir.path()).len(), 1);
