@@ -7,7 +7,9 @@
 //! A run is written to a temporary name, fsynced and renamed, then the directory is fsynced: it
 //! exists whole or not at all. Its name is the range of write sequence numbers it holds. A merge
 //! writes its output the same way before it deletes its inputs; on open, a run whose range lies
-//! inside another's is the leftover input of a merge that finished, and is removed.
+//! inside another's is the leftover input of a merge that finished, and is removed. Every block,
+//! and the index with the filter, carries a CRC-32: a damaged run is an error, never served as
+//! data nor merged into a new run.
 
 use std::fs::File;
 use std::io::{BufWriter, Write as _};
