@@ -277,7 +277,8 @@ async fn a_sync_page_lands_with_its_checkpoint<T: Table>(store: Items<T>) {
     let mut checkpoint = SyncCheckpoint::initial(org, RecipientObject::Contact);
     checkpoint.cursor =
         Some(SyncCursor { modstamp: SfDateTime::parse("2026-03-04T05:06:07Z").unwrap(), id: page[59].id.to_string() });
-    store.write_recipient_page(&org, &page, &checkpoint).await.unwrap();
+    store.write_recipients(&org, &page).await.unwrap();
+    store.put_page_checkpoint(&checkpoint).await.unwrap();
 
     assert_eq!(store.get_checkpoint(&org, RecipientObject::Contact).await.unwrap(), checkpoint);
     for written in &page {

@@ -84,7 +84,8 @@ struct Run<'a> {
     /// One renewal per run: a second expiry is not retried.
     renewed: bool,
     record: SyncRun,
-    pages_written: u64,
+    /// Pages whose write has started.
+    pages_started: u64,
     started: SfDateTime,
     /// When progress was last logged (long runs say how far they are).
     last_progress: Instant,
@@ -192,7 +193,7 @@ async fn run(ctx: &SyncContext, org: &OrgRegistration, options: &RunOptions, run
         renewed: false,
         started: record.started_at,
         record,
-        pages_written: 0,
+        pages_started: 0,
         last_progress: Instant::now(),
     };
     let stop = run.all().await;
@@ -317,53 +318,53 @@ impl Run<'_> {
         self.limits().may_call()
     }
 
-    /// Whether the test hook wants a crash at `point` of the page just written.
-    fn crash_due(&self, point: CrashPoint) -> bool {
-        self.options.crash == Some((point, self.pages_written))
+    /// Whether the test hook wants a crash at `point` of page `number`.
+    fn crash_due(&self, point: CrashPoint, number: u64) -> bool {
+        self.options.crash == Some((point, number))
     }
 
-    /// Starts writing a page's recipients and the checkpoint past them (never ahead of them) on
-    /// a task of its own, so the next page is parsed meanwhile. Pages are written one at a time:
-    /// the caller finishes this one before it starts the next.
-    async fn start_page(
+    /// Starts writing a page's recipients on a task of its own, so the next page is parsed (and
+    /// its own write started) meanwhile. Its checkpoint waits for [`Run::finish_page`].
+    fn start_page(
         &mut self,
         object: RecipientObject,
         recipients: Vec<Recipient>,
         checkpoint: SyncCheckpoint,
-    ) -> Result<PageWrite, Interrupt> {
-        self.pages_written += 1;
+    ) -> PageWrite {
+        self.pages_started += 1;
         let store = Arc::clone(&self.ctx.services.store);
         let org = self.org.org_id;
-        if self.crash_due(CrashPoint::BeforeCheckpoint) {
-            // The state a non-transactional store (DynamoDB) passes through between the writes.
-            store.write_recipients(&org, &recipients).await?;
-            return Err(Stop::Crash.into());
-        }
         let pulled = recipients.len() as u64;
         let members = recipients.iter().filter(|r| r.is_member()).count() as u64;
-        let write = async move { store.write_recipient_page(&org, &recipients, &checkpoint).await };
+        let write = async move { store.write_recipients(&org, &recipients).await };
         let task = tokio::spawn(write.in_current_span());
-        Ok(PageWrite { object, task, pulled, members })
+        PageWrite { number: self.pages_started, object, task, checkpoint, pulled, members }
     }
 
-    /// Waits until a page is durable, and counts it.
+    /// Waits until a page's recipients are durable, then saves the checkpoint past them and
+    /// counts the page. Pages are finished in the order they started, so checkpoints only advance.
     async fn finish_page(&mut self, page: PageWrite) -> Result<(), Interrupt> {
         page.task.await.map_err(|err| Stop::Fatal(format!("the page write stopped: {err}")))??;
+        if self.crash_due(CrashPoint::BeforeCheckpoint, page.number) {
+            // The state a crash between the two writes leaves.
+            return Err(Stop::Crash.into());
+        }
+        self.ctx.services.store.put_page_checkpoint(&page.checkpoint).await?;
         self.count(page.object, page.pulled, page.members);
-        if self.crash_due(CrashPoint::AfterCheckpoint) {
+        if self.crash_due(CrashPoint::AfterCheckpoint, page.number) {
             return Err(Stop::Crash.into());
         }
         Ok(())
     }
 
-    /// Writes a page's recipients and the checkpoint past them, and waits until they are durable.
+    /// Writes a page's recipients and the checkpoint past them, and waits until they are saved.
     async fn write_durably(
         &mut self,
         object: RecipientObject,
         recipients: Vec<Recipient>,
         checkpoint: &SyncCheckpoint,
     ) -> Result<(), Interrupt> {
-        let page = self.start_page(object, recipients, checkpoint.clone()).await?;
+        let page = self.start_page(object, recipients, checkpoint.clone());
         self.finish_page(page).await
     }
 
@@ -403,23 +404,32 @@ impl Run<'_> {
         // Dropped with this call, which aborts the fetch task when the writes stop early.
         let mut fetcher = tokio::task::JoinSet::new();
         fetcher.spawn(fetch_ahead(self.conn.clone(), options, self.limits(), first, pages).in_current_span());
-        // Page N is written on its own task while page N+1 is parsed here.
+        // Page N+1 is parsed, and its write started, while page N's write ends.
         let mut writing: Option<PageWrite> = None;
         loop {
-            let next = next_rows(&mut fetched).await;
-            // Whatever comes next, the page before it is saved first.
-            if let Some(page) = writing.take() {
-                self.finish_page(page).await?;
+            match next_recipients(&mut fetched, object).await {
+                Ok(Some((recipients, last))) => {
+                    checkpoint.cursor = Some(last);
+                    let page = self.start_page(object, recipients, checkpoint.clone());
+                    if let Some(previous) = writing.replace(page)
+                        && let Err(err) = self.finish_page(previous).await
+                    {
+                        // No write outlives the run; the page's records without their
+                        // checkpoint are rewritten by the next run.
+                        if let Some(page) = writing {
+                            page.abandon().await;
+                        }
+                        return Err(err);
+                    }
+                }
+                end => {
+                    // Whatever comes next, the page before it is saved first.
+                    if let Some(page) = writing.take() {
+                        self.finish_page(page).await?;
+                    }
+                    return end.map(drop);
+                }
             }
-            let Some(rows) = next? else {
-                return Ok(());
-            };
-            let Some(last) = rows.last().map(SyncRecord::cursor) else {
-                continue;
-            };
-            let recipients = rows.into_iter().map(|row| row.into_recipient(object)).collect::<Result<Vec<_>, _>>()?;
-            checkpoint.cursor = Some(last);
-            writing = Some(self.start_page(object, recipients, checkpoint.clone()).await?);
         }
     }
 
@@ -638,11 +648,22 @@ impl Run<'_> {
 }
 
 /// A page being written on its own task.
+/// A page whose recipients are being written; its checkpoint is saved when it finishes.
 struct PageWrite {
+    /// Pages of this run, counted from 1 (the crash hook's numbering).
+    number: u64,
     object: RecipientObject,
     task: tokio::task::JoinHandle<Result<(), StoreError>>,
+    checkpoint: SyncCheckpoint,
     pulled: u64,
     members: u64,
+}
+
+impl PageWrite {
+    /// Waits for a write whose checkpoint will not be saved.
+    async fn abandon(self) {
+        let _ = self.task.await;
+    }
 }
 
 /// When a run must stop calling Salesforce.
@@ -670,14 +691,20 @@ impl Limits {
     }
 }
 
-/// The records of the next fetched page; `None` after the last.
-async fn next_rows(
+/// The next page with records, as recipients and the cursor past them; `None` at the end.
+async fn next_recipients(
     fetched: &mut tokio::sync::mpsc::Receiver<Result<FetchedPage, Interrupt>>,
-) -> Result<Option<Vec<SyncRecord>>, Interrupt> {
-    match fetched.recv().await {
-        Some(page) => Ok(Some(page?.parse::<SyncRecord>()?.records)),
-        None => Ok(None),
+    object: RecipientObject,
+) -> Result<Option<(Vec<Recipient>, SyncCursor)>, Interrupt> {
+    while let Some(page) = fetched.recv().await {
+        let rows = page?.parse::<SyncRecord>()?.records;
+        let Some(last) = rows.last().map(SyncRecord::cursor) else {
+            continue;
+        };
+        let recipients = rows.into_iter().map(|row| row.into_recipient(object)).collect::<Result<_, _>>()?;
+        return Ok(Some((recipients, last)));
     }
+    Ok(None)
 }
 
 /// Sends `first` and every page after it, in order, until the query ends, a limit stops the

@@ -36,7 +36,16 @@ impl<T> QueryPage<T> {
     where
         T: DeserializeOwned,
     {
-        serde_json::from_slice(body).map_err(|err| SalesforceError::Protocol(format!("query page: {err}")))
+        let text = std::str::from_utf8(body).map_err(|err| SalesforceError::Protocol(format!("query page: {err}")))?;
+        Self::from_text(text)
+    }
+
+    /// Parses a page body already known to be UTF-8 (its strings are not checked again).
+    fn from_text(text: &str) -> Result<Self, SalesforceError>
+    where
+        T: DeserializeOwned,
+    {
+        serde_json::from_str(text).map_err(|err| SalesforceError::Protocol(format!("query page: {err}")))
     }
 
     /// Where the query goes after this page; `None` at its end.
@@ -54,17 +63,20 @@ impl<T> QueryPage<T> {
 #[derive(Debug, Clone)]
 pub struct FetchedPage {
     pub header: QueryPage<IgnoredAny>,
-    body: Bytes,
+    /// Checked as UTF-8 once, so neither parse checks each string again.
+    body: String,
 }
 
 impl FetchedPage {
     fn new(body: Bytes) -> Result<Self, SalesforceError> {
-        Ok(Self { header: QueryPage::from_slice(&body)?, body })
+        let body = String::from_utf8(body.into())
+            .map_err(|err| SalesforceError::Protocol(format!("query page: {}", err.utf8_error())))?;
+        Ok(Self { header: QueryPage::from_text(&body)?, body })
     }
 
     /// The page with its records parsed as `T`.
     pub fn parse<T: DeserializeOwned>(&self) -> Result<QueryPage<T>, SalesforceError> {
-        QueryPage::from_slice(&self.body)
+        QueryPage::from_text(&self.body)
     }
 }
 

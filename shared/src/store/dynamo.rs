@@ -342,14 +342,8 @@ impl Table for DynamoTable {
         self.write_all(requests).await
     }
 
-    async fn put_batch_then<T: Serialize + Send + Sync, U: Serialize + Send + Sync>(
-        &self,
-        items: &[BatchPut<T>],
-        last: &BatchPut<U>,
-    ) -> Result<(), StoreError> {
-        // BatchWriteItem is not a transaction: `last` is written only once every item is.
-        self.put_batch(items).await?;
-        self.put_request(&last.key, last.ttl, &last.item, &Condition::Always, now_epoch())?
+    async fn put_buffered<T: Serialize + Send + Sync>(&self, put: &BatchPut<T>) -> Result<(), StoreError> {
+        self.put_request(&put.key, put.ttl, &put.item, &Condition::Always, now_epoch())?
             .send()
             .await
             .map(drop)

@@ -245,13 +245,6 @@ impl Engine {
     fn of(pk: &str) -> Self {
         if keys::is_recipient_partition(pk) { Engine::Runs } else { Engine::Tree }
     }
-
-    fn other(self) -> Self {
-        match self {
-            Engine::Tree => Engine::Runs,
-            Engine::Runs => Engine::Tree,
-        }
-    }
 }
 
 /// Encoded keys and values, grouped by the engine that stores them.
@@ -400,6 +393,12 @@ impl EmbeddedTable {
         if encoded.is_empty() {
             return Ok(());
         }
+        if engine == Engine::Runs {
+            // Without a turn: unconditional writes overlap, one's run written while another's fsyncs.
+            let recipients = Arc::clone(&self.recipients);
+            let entries = encoded.into_iter().map(|(key, value)| (key.into_bytes(), value)).collect();
+            return tokio::task::spawn_blocking(move || recipients.write(entries)).await.map_err(unavailable)?;
+        }
         self.write_on(engine, mode, move |writing| {
             writing.insert_all(encoded);
             Ok(())
@@ -519,22 +518,11 @@ impl Table for EmbeddedTable {
         Ok(())
     }
 
-    async fn put_batch_then<T: Serialize + Send + Sync, U: Serialize + Send + Sync>(
-        &self,
-        items: &[BatchPut<T>],
-        last: &BatchPut<U>,
-    ) -> Result<(), StoreError> {
-        let mut grouped = ByEngine::split(items.iter().map(encode_put).collect::<Result<Vec<_>, _>>()?);
-        let (last_engine, last) = encode_put(last)?;
-        // Items on the other engine are durable before `last` is written.
-        let other = last_engine.other();
-        self.insert_all(other, PersistMode::SyncAll, std::mem::take(grouped.take(other))).await?;
-        // Items on `last`'s engine go in one atomic write with it, handed to the OS but not
-        // fsynced (a run is fsynced regardless): a killed process loses nothing, and a power loss
-        // rolls items and `last` back together (a sync then re-reads the page).
-        let mut with_last = std::mem::take(grouped.take(last_engine));
-        with_last.push(last);
-        self.insert_all(last_engine, PersistMode::Buffer, with_last).await
+    async fn put_buffered<T: Serialize + Send + Sync>(&self, put: &BatchPut<T>) -> Result<(), StoreError> {
+        let (engine, encoded) = encode_put(put)?;
+        // Handed to the OS, not fsynced (a run is fsynced regardless): a killed process loses
+        // nothing; a power loss may lose it.
+        self.insert_all(engine, PersistMode::Buffer, vec![encoded]).await
     }
 
     async fn delete_batch(&self, keys: &[Key]) -> Result<(), StoreError> {

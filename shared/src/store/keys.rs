@@ -49,7 +49,12 @@ pub fn recipient_shard(id: &RecordId) -> u8 {
 }
 
 pub fn recipient_partition(org: &OrgId, shard: u8) -> String {
-    format!("ORG#{org}#R{shard:02}")
+    // Built without `format!`: a sync builds one per record.
+    let digits = [b'0' + shard / 10 % 10, b'0' + shard % 10].map(char::from);
+    let mut pk = String::with_capacity(28);
+    pk.extend(["ORG#", org.as_str(), "#R"]);
+    pk.extend(digits);
+    pk
 }
 
 /// Whether `pk` is one of [`recipient_partition`]'s.
@@ -100,6 +105,8 @@ mod tests {
         assert_eq!(recipient_shard(&ids[0]), recipient_shard(&RecordId::parse(ids[0].as_str()).unwrap()));
         let org = OrgId::parse("00Dx0000000BV7z").unwrap();
         assert!(is_recipient_partition(&recipient(&org, &ids[0]).pk));
+        assert_eq!(recipient_partition(&org, 7), "ORG#00Dx0000000BV7zEAG#R07");
+        assert_eq!(recipient_partition(&org, 15), "ORG#00Dx0000000BV7zEAG#R15");
         assert!(
             !is_recipient_partition(&org_partition(&org))
                 && !is_recipient_partition(&checkpoint(&org, RecipientObject::Lead).pk)

@@ -105,6 +105,9 @@ pub trait CheckpointStore: Send + Sync {
     /// The checkpoint, or the initial one of an object never synced.
     async fn get_checkpoint(&self, org: &OrgId, object: RecipientObject) -> Result<SyncCheckpoint, StoreError>;
     async fn put_checkpoint(&self, checkpoint: &SyncCheckpoint) -> Result<(), StoreError>;
+    /// The checkpoint past a sync page whose recipients are already durable. The embedded store
+    /// does not wait for the disk: a power cut may lose it, and the next run re-reads those pages.
+    async fn put_page_checkpoint(&self, checkpoint: &SyncCheckpoint) -> Result<(), StoreError>;
 }
 
 /// Where a listing of an org's recipients continues: a shard, and the last id read in it.
@@ -120,13 +123,6 @@ pub trait RecipientStore: Send + Sync {
     /// Sync writes: unconditional, batched. Pages come from a consistent Salesforce snapshot, and a
     /// record changed meanwhile is newer than the snapshot, so the next run rewrites it.
     async fn write_recipients(&self, org: &OrgId, recipients: &[Recipient]) -> Result<(), StoreError>;
-    /// One sync page: the recipients, then the checkpoint past them, never ahead of them.
-    async fn write_recipient_page(
-        &self,
-        org: &OrgId,
-        recipients: &[Recipient],
-        checkpoint: &SyncCheckpoint,
-    ) -> Result<(), StoreError>;
     /// Callout writes: each applied only if newer than what is stored, in request order.
     async fn apply_recipients(&self, org: &OrgId, recipients: &[Recipient]) -> Result<Vec<Applied>, StoreError>;
     async fn get_recipient(&self, org: &OrgId, id: &RecordId) -> Result<Option<Recipient>, StoreError>;
@@ -372,6 +368,11 @@ impl<T: Table> CheckpointStore for Items<T> {
         let key = keys::checkpoint(&checkpoint.org_id, checkpoint.object);
         self.table.put(&key, None, checkpoint, Condition::Always).await.map(drop)
     }
+
+    async fn put_page_checkpoint(&self, checkpoint: &SyncCheckpoint) -> Result<(), StoreError> {
+        let key = keys::checkpoint(&checkpoint.org_id, checkpoint.object);
+        self.table.put_buffered(&BatchPut { key, ttl: None, item: checkpoint }).await
+    }
 }
 
 /// Tombstones outlive any callout retry or sync snapshot by far, then expire.
@@ -398,17 +399,6 @@ fn recipient_puts<'a>(org: &OrgId, recipients: &'a [Recipient]) -> Vec<BatchPut<
 impl<T: Table> RecipientStore for Items<T> {
     async fn write_recipients(&self, org: &OrgId, recipients: &[Recipient]) -> Result<(), StoreError> {
         self.table.put_batch(&recipient_puts(org, recipients)).await
-    }
-
-    async fn write_recipient_page(
-        &self,
-        org: &OrgId,
-        recipients: &[Recipient],
-        checkpoint: &SyncCheckpoint,
-    ) -> Result<(), StoreError> {
-        let last =
-            BatchPut { key: keys::checkpoint(&checkpoint.org_id, checkpoint.object), ttl: None, item: checkpoint };
-        self.table.put_batch_then(&recipient_puts(org, recipients), &last).await
     }
 
     async fn apply_recipients(&self, org: &OrgId, recipients: &[Recipient]) -> Result<Vec<Applied>, StoreError> {

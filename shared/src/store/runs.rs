@@ -1,7 +1,7 @@
 //! Sorted runs: the embedded table's engine for recipient partitions, which a sync fills a page
 //! (2,000 records, random in key order) at a time. Each batch becomes one immutable file sorted by
-//! key; runs of a similar size are merged, eight at a time, on a background thread, so a record
-//! is rewritten about log₈(N/4,096) times. Newer runs win. A read of one key reads one block of
+//! key; runs of a similar size are merged, sixteen at a time, on a background thread, so a record
+//! is rewritten about log₁₆(N/8,192) times. Newer runs win. A read of one key reads one block of
 //! the run that holds it: a Bloom filter per run rules out the others.
 //!
 //! A run is written to a temporary name, fsynced and renamed, then the directory is fsynced: it
@@ -15,14 +15,14 @@ use std::fs::File;
 use std::io::{BufWriter, Write as _};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
 
 use super::StoreError;
 
 /// Entries per block: a read fetches one block per run it looks into.
 const BLOCK_ENTRIES: usize = 64;
 /// Runs merged at once; also the size ratio between tiers.
-const FANOUT: usize = 8;
+const FANOUT: usize = 16;
 /// Runs below this many entries are all of the lowest tier.
 const TIER_BASE: u64 = 512;
 const MAGIC: u64 = 0x4f55_5450_4f53_5452; // "OUTPOSTR"
@@ -398,16 +398,38 @@ struct Shared {
     dir: PathBuf,
     /// Newest first; readers take a snapshot and never block writers or the merger.
     runs: RwLock<Arc<Vec<Arc<Run>>>>,
-    /// Writers take turns; holds the next write sequence number.
-    writer: Mutex<u64>,
+    /// Write sequence numbers; runs are published in their order.
+    sequence: Mutex<Sequence>,
+    /// Signalled whenever a write is published (or given up).
+    published: Condvar,
     /// One merge at a time.
     merging: Mutex<()>,
 }
 
-/// The turn of one writer: no other write happens until it ends.
+/// Write sequence numbers: handed out in order, and published in the same order, so a newer run
+/// always sits in front of an older one even when their files are written side by side.
+#[derive(Debug)]
+struct Sequence {
+    next: u64,
+    /// Every number below this one is published, or its write failed.
+    published: u64,
+}
+
+fn following(seq: u64) -> Result<u64, StoreError> {
+    seq.checked_add(1).ok_or_else(|| StoreError::Unavailable("no sequence number left".into()))
+}
+
+/// The turn of one writer: no other write is under way or happens until it ends.
 pub struct WriteTurn<'a> {
     runs: &'a SortedRuns,
-    next_seq: MutexGuard<'a, u64>,
+    sequence: MutexGuard<'a, Sequence>,
+}
+
+/// One unconditional write's place in the publishing order. Dropping it, however the write
+/// ended, lets the writes behind it publish.
+struct Ticket<'a> {
+    shared: &'a Shared,
+    seq: u64,
 }
 
 impl SortedRuns {
@@ -448,7 +470,8 @@ impl SortedRuns {
         let shared = Arc::new(Shared {
             dir: dir.to_owned(),
             runs: RwLock::new(Arc::new(runs)),
-            writer: Mutex::new(next_seq),
+            sequence: Mutex::new(Sequence { next: next_seq, published: next_seq }),
+            published: Condvar::new(),
             merging: Mutex::new(()),
         });
         let (wake, woken) = std::sync::mpsc::channel::<()>();
@@ -503,9 +526,39 @@ impl SortedRuns {
         Ok(entries)
     }
 
-    /// Waits for this writer's turn.
+    /// Waits for this writer's turn: every write under way is published first, so a conditional
+    /// write reads what it may overwrite.
     pub fn turn(&self) -> WriteTurn<'_> {
-        WriteTurn { runs: self, next_seq: self.shared.writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) }
+        let mut sequence = self.shared.sequence();
+        while sequence.published != sequence.next {
+            sequence = self.shared.wait_for_publishing(sequence);
+        }
+        WriteTurn { runs: self, sequence }
+    }
+
+    /// Writes `entries` as one run, durable when this returns, without taking a turn: writes
+    /// overlap (one's file is written while another's is fsynced) and publish in the order they
+    /// began. For writes that read nothing back.
+    pub fn write(&self, entries: Vec<Entry>) -> Result<(), StoreError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let ticket = {
+            let mut sequence = self.shared.sequence();
+            let seq = sequence.next;
+            sequence.next = following(seq)?;
+            Ticket { shared: &self.shared, seq }
+        };
+        let run = self.shared.write_run(ticket.seq, entries)?;
+        ticket.publish(run)?;
+        self.wake_merger();
+        Ok(())
+    }
+
+    fn wake_merger(&self) {
+        if let Some((wake, _)) = &self.merger {
+            let _ = wake.send(());
+        }
     }
 
     /// Runs every merge that is due now, waiting for one under way.
@@ -524,7 +577,41 @@ impl Drop for SortedRuns {
     }
 }
 
+impl Ticket<'_> {
+    /// Puts `run` in front once every earlier write is published.
+    fn publish(self, run: Arc<Run>) -> Result<(), StoreError> {
+        let mut sequence = self.shared.sequence();
+        while sequence.published != self.seq {
+            sequence = self.shared.wait_for_publishing(sequence);
+        }
+        self.shared.publish(|runs| {
+            runs.insert(0, run);
+            Ok(())
+        })
+    }
+}
+
+impl Drop for Ticket<'_> {
+    fn drop(&mut self) {
+        let mut sequence = self.shared.sequence();
+        while sequence.published != self.seq {
+            sequence = self.shared.wait_for_publishing(sequence);
+        }
+        sequence.published = self.seq + 1;
+        drop(sequence);
+        self.shared.published.notify_all();
+    }
+}
+
 impl Shared {
+    fn sequence(&self) -> MutexGuard<'_, Sequence> {
+        self.sequence.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn wait_for_publishing<'a>(&self, sequence: MutexGuard<'a, Sequence>) -> MutexGuard<'a, Sequence> {
+        self.published.wait(sequence).unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     fn snapshot(&self) -> Arc<Vec<Arc<Run>>> {
         Arc::clone(&self.runs.read().unwrap_or_else(|poisoned| poisoned.into_inner()))
     }
@@ -623,16 +710,15 @@ impl WriteTurn<'_> {
         if entries.is_empty() {
             return Ok(());
         }
-        let seq = *self.next_seq;
+        let seq = self.sequence.next;
         let run = self.runs.shared.write_run(seq, entries)?;
-        *self.next_seq += 1;
+        let next = following(seq)?;
+        (self.sequence.next, self.sequence.published) = (next, next);
         self.runs.shared.publish(|runs| {
             runs.insert(0, run);
             Ok(())
         })?;
-        if let Some((wake, _)) = &self.runs.merger {
-            let _ = wake.send(());
-        }
+        self.runs.wake_merger();
         Ok(())
     }
 }
@@ -700,7 +786,7 @@ mod tests {
                     assert_matches(&runs, &model);
                 }
             }
-            // 70 writes of one tier merge eight at a time: far fewer files than writes.
+            // 70 writes of one tier merge a group at a time: far fewer files than writes.
             runs.settle().unwrap();
             assert!(run_files(dir.path()).len() < 16, "{:?}", run_files(dir.path()));
         }
@@ -736,6 +822,43 @@ mod tests {
         runs.settle().unwrap();
         assert_eq!(runs.get(&key(7)).unwrap(), Some(version(40)));
         assert!(run_files(dir.path()).len() < 41, "merges ran meanwhile: {:?}", run_files(dir.path()));
+    }
+
+    #[test]
+    fn overlapping_writes_publish_in_the_order_they_began() {
+        let dir = tempfile::tempdir().unwrap();
+        let runs = SortedRuns::open(dir.path()).unwrap();
+        let newest_first = |runs: &SortedRuns| runs.shared.snapshot().windows(2).all(|pair| pair[0].lo > pair[1].hi);
+        std::thread::scope(|scope| {
+            let writers: Vec<_> = (0..4u64)
+                .map(|writer| {
+                    let runs = &runs;
+                    scope.spawn(move || {
+                        for n in 0..40u64 {
+                            runs.write(vec![(key(n % 5), format!("{writer}-{n}").into_bytes())]).unwrap();
+                        }
+                    })
+                })
+                .collect();
+            // A conditional writer's turn waits for the writes under way, and holds off new ones.
+            for _ in 0..10 {
+                let mut turn = runs.turn();
+                let before = turn.get(&key(0)).unwrap();
+                assert!(newest_first(&runs));
+                turn.write(vec![(key(99), b"turn".to_vec())]).unwrap();
+                assert_eq!(turn.get(&key(0)).unwrap(), before, "no other write landed during the turn");
+            }
+            while !writers.iter().all(std::thread::ScopedJoinHandle::is_finished) {
+                assert!(newest_first(&runs), "a run published ahead of an older one");
+            }
+        });
+        runs.settle().unwrap();
+        // Every write published: the runs' sequence ranges cover 1..=170 without a gap.
+        let mut ranges: Vec<(u64, u64)> = runs.shared.snapshot().iter().map(|run| (run.lo, run.hi)).collect();
+        ranges.sort_unstable();
+        assert_eq!(ranges.first().map(|r| r.0), Some(1));
+        assert_eq!(ranges.last().map(|r| r.1), Some(170));
+        assert!(ranges.windows(2).all(|pair| pair[0].1 + 1 == pair[1].0), "{ranges:?}");
     }
 
     #[test]
@@ -795,13 +918,13 @@ mod tests {
         {
             let runs = SortedRuns::open(dir.path()).unwrap();
             // An oldest run of a higher tier, which the lowest tier's merges leave alone.
-            runs.turn().write((0..5_000).map(|n| (key(n), live("old"))).collect()).unwrap();
+            runs.turn().write((0..TIER_BASE * FANOUT as u64).map(|n| (key(n), live("old"))).collect()).unwrap();
             runs.turn().write(vec![(key(1), i64::MIN.to_le_bytes().to_vec())]).unwrap();
-            for n in 0..7 {
+            for n in 0..FANOUT as u64 - 1 {
                 runs.turn().write(vec![(key(10_000 + n), live("filler"))]).unwrap();
             }
             runs.settle().unwrap();
-            assert_eq!(run_files(dir.path()).len(), 2, "the eight small runs merged, the big one did not");
+            assert_eq!(run_files(dir.path()).len(), 2, "the small runs merged, the big one did not");
         }
         let runs = SortedRuns::open(dir.path()).unwrap();
         let removal = runs.get(&key(1)).unwrap();
@@ -823,8 +946,8 @@ mod tests {
         let runs = SortedRuns::open(dir.path()).unwrap();
         assert!(matches!(runs.get(&key(0)), Err(StoreError::Corrupt(_))));
         assert!(matches!(runs.range(b"", b"~", usize::MAX, |_| true), Err(StoreError::Corrupt(_))));
-        for n in 0..7 {
-            runs.turn().write(vec![(key(1_000 + n), b"filler".to_vec())]).unwrap();
+        for n in 0..FANOUT as u64 - 1 {
+            runs.turn().write(vec![(key(100_000 + n), b"filler".to_vec())]).unwrap();
         }
         assert!(matches!(runs.settle(), Err(StoreError::Corrupt(_))));
         assert!(path.exists(), "the damaged run is kept for inspection, not merged away");
@@ -856,9 +979,9 @@ mod tests {
         let live = |text: &str| [i64::MAX.to_le_bytes().as_slice(), text.as_bytes()].concat();
         let gone = i64::MIN.to_le_bytes().to_vec();
         runs.turn().write(vec![(key(1), live("first")), (key(2), live("kept"))]).unwrap();
-        // Seven more writes make eight runs of the lowest tier: one merge, which reaches the oldest.
+        // More writes make a full group of the lowest tier: one merge, which reaches the oldest.
         runs.turn().write(vec![(key(1), gone.clone())]).unwrap();
-        for n in 0..6 {
+        for n in 0..FANOUT as u64 - 2 {
             runs.turn().write(vec![(key(100 + n), live("filler"))]).unwrap();
         }
         runs.settle().unwrap();

@@ -103,12 +103,10 @@ pub trait Table: Send + Sync + 'static {
     /// Writes every item unconditionally; returns only when all are durable.
     async fn put_batch<T: Serialize + Send + Sync>(&self, items: &[BatchPut<T>]) -> Result<(), StoreError>;
 
-    /// Writes every item, then `last` (a checkpoint), which is never stored ahead of them.
-    async fn put_batch_then<T: Serialize + Send + Sync, U: Serialize + Send + Sync>(
-        &self,
-        items: &[BatchPut<T>],
-        last: &BatchPut<U>,
-    ) -> Result<(), StoreError>;
+    /// Writes one item unconditionally; it survives this process at once, and reaches the disk
+    /// without being waited for where the store allows (the embedded one). For items whose loss
+    /// in a power cut is harmless, such as a sync checkpoint past records already durable.
+    async fn put_buffered<T: Serialize + Send + Sync>(&self, put: &BatchPut<T>) -> Result<(), StoreError>;
 
     /// Deletes every key; returns only when all are gone.
     async fn delete_batch(&self, keys: &[Key]) -> Result<(), StoreError>;
