@@ -93,8 +93,7 @@ impl Serialize for SalesforceId {
 
 impl<'de> Deserialize<'de> for SalesforceId {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let raw = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
-        Self::parse(&raw).map_err(serde::de::Error::custom)
+        crate::parsed::from_str_with(deserializer, "a Salesforce id", Self::parse)
     }
 }
 
@@ -155,8 +154,7 @@ macro_rules! typed_id {
 
         impl<'de> Deserialize<'de> for $name {
             fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                let raw = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
-                Self::parse(&raw).map_err(serde::de::Error::custom)
+                $crate::parsed::from_str_with(deserializer, concat!("a ", stringify!($name)), Self::parse)
             }
         }
     };
@@ -269,8 +267,7 @@ impl Serialize for RecordId {
 
 impl<'de> Deserialize<'de> for RecordId {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let raw = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
-        Self::parse(&raw).map_err(serde::de::Error::custom)
+        crate::parsed::from_str_with(deserializer, "a Contact or Lead id", Self::parse)
     }
 }
 

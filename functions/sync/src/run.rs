@@ -2,7 +2,7 @@
 //! deletes, load big first syncs through Bulk API 2.0, write queued changes back, and stop cleanly
 //! at the API budget or the deadline with the checkpoint saved.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -404,33 +404,37 @@ impl Run<'_> {
         // Dropped with this call, which aborts the fetch task when the writes stop early.
         let mut fetcher = tokio::task::JoinSet::new();
         fetcher.spawn(fetch_ahead(self.conn.clone(), options, self.limits(), first, pages).in_current_span());
-        // Page N+1 is parsed, and its write started, while page N's write ends.
-        let mut writing: Option<PageWrite> = None;
+        // Page N+1 is parsed, and its write started, while the writes before it end.
+        let mut writing = VecDeque::new();
         loop {
             match next_recipients(&mut fetched, object).await {
                 Ok(Some((recipients, last))) => {
                     checkpoint.cursor = Some(last);
-                    let page = self.start_page(object, recipients, checkpoint.clone());
-                    if let Some(previous) = writing.replace(page)
-                        && let Err(err) = self.finish_page(previous).await
-                    {
-                        // No write outlives the run; the page's records without their
-                        // checkpoint are rewritten by the next run.
-                        if let Some(page) = writing {
-                            page.abandon().await;
-                        }
-                        return Err(err);
-                    }
+                    writing.push_back(self.start_page(object, recipients, checkpoint.clone()));
+                    self.finish_pages(&mut writing, PAGES_IN_FLIGHT - 1).await?;
                 }
                 end => {
-                    // Whatever comes next, the page before it is saved first.
-                    if let Some(page) = writing.take() {
-                        self.finish_page(page).await?;
-                    }
+                    // Whatever comes next, the pages before it are saved first.
+                    self.finish_pages(&mut writing, 0).await?;
                     return end.map(drop);
                 }
             }
         }
+    }
+
+    /// Finishes the oldest pages until `keep` are left. On an error no write outlives the run:
+    /// the rest are awaited, and their records without a checkpoint are rewritten by the next run.
+    async fn finish_pages(&mut self, writing: &mut VecDeque<PageWrite>, keep: usize) -> Result<(), Interrupt> {
+        while writing.len() > keep {
+            let Some(oldest) = writing.pop_front() else { break };
+            if let Err(err) = self.finish_page(oldest).await {
+                for page in writing.drain(..) {
+                    page.abandon().await;
+                }
+                return Err(err);
+            }
+        }
+        Ok(())
     }
 
     async fn start_bulk(&mut self, object: RecipientObject, checkpoint: &mut SyncCheckpoint) -> Result<(), Interrupt> {
@@ -648,6 +652,9 @@ impl Run<'_> {
 }
 
 /// A page being written on its own task.
+/// Pages whose recipients are written at once: one page's run is written while another's fsyncs.
+const PAGES_IN_FLIGHT: usize = 3;
+
 /// A page whose recipients are being written; its checkpoint is saved when it finishes.
 struct PageWrite {
     /// Pages of this run, counted from 1 (the crash hook's numbering).

@@ -115,8 +115,7 @@ impl Serialize for SfDateTime {
 
 impl<'de> Deserialize<'de> for SfDateTime {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let raw = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
-        Self::parse(&raw).map_err(serde::de::Error::custom)
+        crate::parsed::from_str_with(deserializer, "a Salesforce datetime", Self::parse)
     }
 }
 

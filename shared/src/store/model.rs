@@ -227,20 +227,21 @@ pub struct BulkJobCheckpoint {
 
 /// A Contact or Lead as a mail recipient, keyed by its record id. Deleted records and converted
 /// leads stay as tombstones (with their modstamp) so a late, older change cannot bring them back.
+/// Empty fields are left out of the stored item (a sync writes them by the hundred thousand).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Recipient {
     pub id: RecordId,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_name: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_name: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
     pub opted_out: bool,
     pub bounced: bool,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bounce_reason: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bounced_at: Option<SfDateTime>,
     /// Leads only.
     #[serde(default)]

@@ -12,7 +12,7 @@
 //! data nor merged into a new run.
 
 use std::fs::File;
-use std::io::{BufWriter, Write as _};
+use std::io::Write as _;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
@@ -249,39 +249,64 @@ impl Cursor {
 /// Merges cursors (newest run first) into one key-ordered stream where the newest version wins.
 struct Merge {
     cursors: Vec<Cursor>,
+    /// The cursors with entries left, as a binary min-heap on (key, cursor index): among equal
+    /// keys the newest run's comes first.
+    heap: Vec<usize>,
     /// The key just visited, to skip its older versions.
     last_key: Vec<u8>,
 }
 
 impl Merge {
     fn new(runs: &[Arc<Run>], from: &[u8]) -> Result<Self, StoreError> {
-        let cursors = runs.iter().map(|run| Cursor::new(Arc::clone(run), from)).collect::<Result<_, _>>()?;
-        Ok(Self { cursors, last_key: Vec::new() })
+        let cursors: Vec<Cursor> =
+            runs.iter().map(|run| Cursor::new(Arc::clone(run), from)).collect::<Result<_, _>>()?;
+        let heap = (0..cursors.len()).filter(|&index| cursors[index].peek().is_some()).collect();
+        let mut merge = Self { cursors, heap, last_key: Vec::new() };
+        for at in (0..merge.heap.len() / 2).rev() {
+            merge.sift_down(at);
+        }
+        Ok(merge)
+    }
+
+    /// Whether cursor `a`'s entry comes before cursor `b`'s.
+    fn before(&self, a: usize, b: usize) -> bool {
+        (self.cursors[a].peek(), a) < (self.cursors[b].peek(), b)
+    }
+
+    fn sift_down(&mut self, mut at: usize) {
+        loop {
+            let (left, right) = (2 * at + 1, 2 * at + 2);
+            let mut first = at;
+            for child in [left, right] {
+                if child < self.heap.len() && self.before(self.heap[child], self.heap[first]) {
+                    first = child;
+                }
+            }
+            if first == at {
+                return;
+            }
+            self.heap.swap(at, first);
+            at = first;
+        }
     }
 
     /// Visits the next entry; `false` at the end.
     fn visit(&mut self, visit: impl FnOnce(&[u8], &[u8]) -> Result<(), StoreError>) -> Result<bool, StoreError> {
-        // The smallest key; on a tie the first cursor (the newest run) wins.
-        let mut smallest: Option<(usize, &[u8])> = None;
-        for (index, cursor) in self.cursors.iter().enumerate() {
-            if let Some(key) = cursor.peek()
-                && smallest.is_none_or(|(_, best)| key < best)
-            {
-                smallest = Some((index, key));
-            }
-        }
-        let Some((winner, _)) = smallest else {
+        let Some((key, value)) = self.heap.first().and_then(|&top| self.cursors[top].current()) else {
             return Ok(false);
         };
-        if let Some((key, value)) = self.cursors[winner].current() {
-            visit(key, value)?;
-            self.last_key.clear();
-            self.last_key.extend_from_slice(key);
-        }
-        for cursor in &mut self.cursors {
-            while cursor.peek() == Some(self.last_key.as_slice()) {
-                cursor.advance()?;
+        visit(key, value)?;
+        self.last_key.clear();
+        self.last_key.extend_from_slice(key);
+        // The visited entry and every older version of its key.
+        while let Some(&top) = self.heap.first()
+            && self.cursors[top].peek() == Some(self.last_key.as_slice())
+        {
+            self.cursors[top].advance()?;
+            if self.cursors[top].peek().is_none() {
+                self.heap.swap_remove(0);
             }
+            self.sift_down(0);
         }
         Ok(true)
     }
@@ -289,14 +314,14 @@ impl Merge {
 
 /// Writes a run file: blocks of entries, the block index, the footer.
 struct RunWriter {
-    out: BufWriter<File>,
+    out: File,
     written: u64,
     entries: u64,
     index: Vec<u8>,
     blocks: u64,
     key_hashes: Vec<u64>,
-    /// The checksum of the block being written.
-    block_crc: crc32fast::Hasher,
+    /// The block being gathered: checksummed and written whole, in one call each.
+    block: Vec<u8>,
 }
 
 /// A length as the 4 bytes the format stores it in.
@@ -306,15 +331,15 @@ fn length(bytes: &[u8]) -> Result<[u8; 4], StoreError> {
 
 impl RunWriter {
     fn create(path: &Path) -> Result<Self, StoreError> {
-        let file = File::create(path).map_err(unavailable)?;
+        let out = File::create(path).map_err(unavailable)?;
         Ok(Self {
-            out: BufWriter::with_capacity(256 * 1024, file),
+            out,
             written: 0,
             entries: 0,
             index: Vec::new(),
             blocks: 0,
             key_hashes: Vec::new(),
-            block_crc: crc32fast::Hasher::new(),
+            block: Vec::with_capacity(32 * 1024),
         })
     }
 
@@ -324,10 +349,14 @@ impl RunWriter {
         Ok(())
     }
 
-    /// Ends the block being written with its checksum.
+    /// Writes the block gathered so far, ended by its checksum.
     fn end_block(&mut self) -> Result<(), StoreError> {
-        let crc = std::mem::take(&mut self.block_crc).finalize();
-        self.write(&crc.to_le_bytes())
+        let mut block = std::mem::take(&mut self.block);
+        block.extend_from_slice(&crc32fast::hash(&block).to_le_bytes());
+        self.write(&block)?;
+        block.clear();
+        self.block = block;
+        Ok(())
     }
 
     fn push(&mut self, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
@@ -341,8 +370,7 @@ impl RunWriter {
             self.blocks += 1;
         }
         for part in [&length(key)?[..], &length(value)?, key, value] {
-            self.block_crc.update(part);
-            self.write(part)?;
+            self.block.extend_from_slice(part);
         }
         self.entries += 1;
         self.key_hashes.push(key_hash(key));
@@ -368,11 +396,12 @@ impl RunWriter {
         self.write(&index)?;
         let filter_at = self.written;
         self.write(&filter_bytes)?;
-        for word in [index_at, filter_at, self.entries, self.blocks, u64::from(metadata_crc), MAGIC] {
-            self.write(&word.to_le_bytes())?;
-        }
-        let file = self.out.into_inner().map_err(|err| unavailable(err.error()))?;
-        file.sync_data().map_err(unavailable)?;
+        let footer: Vec<u8> = [index_at, filter_at, self.entries, self.blocks, u64::from(metadata_crc), MAGIC]
+            .iter()
+            .flat_map(|word| word.to_le_bytes())
+            .collect();
+        self.write(&footer)?;
+        self.out.sync_data().map_err(unavailable)?;
         Ok(self.entries)
     }
 }
