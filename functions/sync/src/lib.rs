@@ -68,7 +68,7 @@ impl Default for SyncSettings {
 pub enum CrashPoint {
     /// After a page's records are durable, before its checkpoint.
     BeforeCheckpoint,
-    /// After a page's records and checkpoint are durable.
+    /// After a page's records are durable and its checkpoint saved.
     AfterCheckpoint,
 }
 

@@ -651,9 +651,11 @@ impl Run<'_> {
     }
 }
 
-/// A page being written on its own task.
-/// Pages whose recipients are written at once: one page's run is written while another's fsyncs.
-const PAGES_IN_FLIGHT: usize = 3;
+/// Page writes under way at most: a page's write starts before the one before it is finished, so
+/// one page's run is written while another's fsyncs (one write runs while the next page is parsed).
+/// Pages in flight may be stored in either order: a query returns each record once, so no two of
+/// them hold the same record.
+const PAGES_IN_FLIGHT: usize = 2;
 
 /// A page whose recipients are being written; its checkpoint is saved when it finishes.
 struct PageWrite {

@@ -395,9 +395,10 @@ impl EmbeddedTable {
         }
         if engine == Engine::Runs {
             // Without a turn: unconditional writes overlap, one's run written while another's fsyncs.
-            let recipients = Arc::clone(&self.recipients);
+            // The whole table goes along: its tree outlives the runs' merger however drops go.
+            let table = self.clone();
             let entries = encoded.into_iter().map(|(key, value)| (key.into_bytes(), value)).collect();
-            return tokio::task::spawn_blocking(move || recipients.write(entries)).await.map_err(unavailable)?;
+            return tokio::task::spawn_blocking(move || table.recipients.write(entries)).await.map_err(unavailable)?;
         }
         self.write_on(engine, mode, move |writing| {
             writing.insert_all(encoded);

@@ -50,6 +50,7 @@ pub fn recipient_shard(id: &RecordId) -> u8 {
 
 pub fn recipient_partition(org: &OrgId, shard: u8) -> String {
     // Built without `format!`: a sync builds one per record.
+    debug_assert!(shard < 100, "two digits");
     let digits = [b'0' + shard / 10 % 10, b'0' + shard % 10].map(char::from);
     let mut pk = String::with_capacity(28);
     pk.extend(["ORG#", org.as_str(), "#R"]);

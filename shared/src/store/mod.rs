@@ -121,7 +121,8 @@ pub struct RecipientCursor {
 #[async_trait]
 pub trait RecipientStore: Send + Sync {
     /// Sync writes: unconditional, batched. Pages come from a consistent Salesforce snapshot, and a
-    /// record changed meanwhile is newer than the snapshot, so the next run rewrites it.
+    /// record changed meanwhile is newer than the snapshot, so the next run rewrites it. Writes
+    /// that overlap may land in either order: callers never overlap two writes of one record.
     async fn write_recipients(&self, org: &OrgId, recipients: &[Recipient]) -> Result<(), StoreError>;
     /// Callout writes: each applied only if newer than what is stored, in request order.
     async fn apply_recipients(&self, org: &OrgId, recipients: &[Recipient]) -> Result<Vec<Applied>, StoreError>;

@@ -10,6 +10,12 @@
 //! inside another's is the leftover input of a merge that finished, and is removed. Every block,
 //! and the index with the filter, carries a CRC-32: a damaged run is an error, never served as
 //! data nor merged into a new run.
+//!
+//! Unconditional writes (sync pages) overlap: each takes the next sequence number, writes and
+//! fsyncs its file alongside the others, and is published only after every lower number, so readers
+//! always see runs newest first. After a crash a run may be on disk while a lower number, whose
+//! write never returned, is missing: nothing acknowledged is lost. A conditional writer takes a
+//! turn: it waits for the writes under way, and new ones wait for it.
 
 use std::fs::File;
 use std::io::Write as _;
@@ -429,8 +435,8 @@ struct Shared {
     runs: RwLock<Arc<Vec<Arc<Run>>>>,
     /// Write sequence numbers; runs are published in their order.
     sequence: Mutex<Sequence>,
-    /// Signalled whenever a write is published (or given up).
-    published: Condvar,
+    /// Signalled when a write is published (or given up) and when a turn ends.
+    sequence_changed: Condvar,
     /// One merge at a time.
     merging: Mutex<()>,
 }
@@ -442,6 +448,9 @@ struct Sequence {
     next: u64,
     /// Every number below this one is published, or its write failed.
     published: u64,
+    /// Conditional writers waiting for their turn: new unconditional writes wait for them, so a
+    /// stream of sync pages cannot starve a callout.
+    turns_waiting: usize,
 }
 
 fn following(seq: u64) -> Result<u64, StoreError> {
@@ -499,8 +508,8 @@ impl SortedRuns {
         let shared = Arc::new(Shared {
             dir: dir.to_owned(),
             runs: RwLock::new(Arc::new(runs)),
-            sequence: Mutex::new(Sequence { next: next_seq, published: next_seq }),
-            published: Condvar::new(),
+            sequence: Mutex::new(Sequence { next: next_seq, published: next_seq, turns_waiting: 0 }),
+            sequence_changed: Condvar::new(),
             merging: Mutex::new(()),
         });
         let (wake, woken) = std::sync::mpsc::channel::<()>();
@@ -559,9 +568,11 @@ impl SortedRuns {
     /// write reads what it may overwrite.
     pub fn turn(&self) -> WriteTurn<'_> {
         let mut sequence = self.shared.sequence();
+        sequence.turns_waiting += 1;
         while sequence.published != sequence.next {
-            sequence = self.shared.wait_for_publishing(sequence);
+            sequence = self.shared.wait_for_change(sequence);
         }
+        sequence.turns_waiting -= 1;
         WriteTurn { runs: self, sequence }
     }
 
@@ -574,6 +585,9 @@ impl SortedRuns {
         }
         let ticket = {
             let mut sequence = self.shared.sequence();
+            while sequence.turns_waiting > 0 {
+                sequence = self.shared.wait_for_change(sequence);
+            }
             let seq = sequence.next;
             sequence.next = following(seq)?;
             Ticket { shared: &self.shared, seq }
@@ -611,7 +625,7 @@ impl Ticket<'_> {
     fn publish(self, run: Arc<Run>) -> Result<(), StoreError> {
         let mut sequence = self.shared.sequence();
         while sequence.published != self.seq {
-            sequence = self.shared.wait_for_publishing(sequence);
+            sequence = self.shared.wait_for_change(sequence);
         }
         self.shared.publish(|runs| {
             runs.insert(0, run);
@@ -624,11 +638,11 @@ impl Drop for Ticket<'_> {
     fn drop(&mut self) {
         let mut sequence = self.shared.sequence();
         while sequence.published != self.seq {
-            sequence = self.shared.wait_for_publishing(sequence);
+            sequence = self.shared.wait_for_change(sequence);
         }
         sequence.published = self.seq + 1;
         drop(sequence);
-        self.shared.published.notify_all();
+        self.shared.sequence_changed.notify_all();
     }
 }
 
@@ -637,8 +651,8 @@ impl Shared {
         self.sequence.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn wait_for_publishing<'a>(&self, sequence: MutexGuard<'a, Sequence>) -> MutexGuard<'a, Sequence> {
-        self.published.wait(sequence).unwrap_or_else(|poisoned| poisoned.into_inner())
+    fn wait_for_change<'a>(&self, sequence: MutexGuard<'a, Sequence>) -> MutexGuard<'a, Sequence> {
+        self.sequence_changed.wait(sequence).unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn snapshot(&self) -> Arc<Vec<Arc<Run>>> {
@@ -740,8 +754,8 @@ impl WriteTurn<'_> {
             return Ok(());
         }
         let seq = self.sequence.next;
-        let run = self.runs.shared.write_run(seq, entries)?;
         let next = following(seq)?;
+        let run = self.runs.shared.write_run(seq, entries)?;
         (self.sequence.next, self.sequence.published) = (next, next);
         self.runs.shared.publish(|runs| {
             runs.insert(0, run);
@@ -749,6 +763,13 @@ impl WriteTurn<'_> {
         })?;
         self.runs.wake_merger();
         Ok(())
+    }
+}
+
+impl Drop for WriteTurn<'_> {
+    fn drop(&mut self) {
+        // Writes held off for this turn wake, and go once its lock is released.
+        self.runs.shared.sequence_changed.notify_all();
     }
 }
 
@@ -854,7 +875,79 @@ mod tests {
     }
 
     #[test]
-    fn overlapping_writes_publish_in_the_order_they_began() {
+    fn a_write_is_published_only_after_the_writes_that_began_before_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let runs = SortedRuns::open(dir.path()).unwrap();
+        std::thread::scope(|scope| {
+            // A big write takes sequence number 1 and is slow to sort and write.
+            let big = scope.spawn(|| runs.write((0..200_000).map(|n| (key(n), b"big".to_vec())).collect()));
+            while runs.shared.sequence().next == 1 {
+                std::thread::yield_now();
+            }
+            let small = scope.spawn(|| runs.write(vec![(key(1), b"small".to_vec())]));
+            // The small run is durable first, yet it waits behind the big one.
+            let small_file = dir.path().join(file_name(2, 2));
+            while !small_file.exists() {
+                std::thread::yield_now();
+            }
+            let seen = runs.get(&key(1)).unwrap();
+            assert!(!big.is_finished(), "the big write should still be under way; make it bigger");
+            assert_eq!(seen, None, "published ahead of an older write");
+            big.join().unwrap().unwrap();
+            small.join().unwrap().unwrap();
+        });
+        assert_eq!(runs.get(&key(1)).unwrap(), Some(b"small".to_vec()), "the newer write wins");
+    }
+
+    #[test]
+    fn a_turn_goes_ahead_of_a_stream_of_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let runs = SortedRuns::open(dir.path()).unwrap();
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|scope| {
+            let writers: Vec<_> = (0..8u64)
+                .map(|writer| {
+                    let (runs, stop) = (&runs, &stop);
+                    scope.spawn(move || {
+                        for n in 0..500u64 {
+                            if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                                break;
+                            }
+                            runs.write(vec![(key(writer * 10_000 + n), b"page".to_vec())]).unwrap();
+                        }
+                    })
+                })
+                .collect();
+            for n in 0..5 {
+                runs.turn().write(vec![(key(99_000 + n), b"callout".to_vec())]).unwrap();
+                assert!(
+                    !writers.iter().all(std::thread::ScopedJoinHandle::is_finished),
+                    "turn {n} waited for the whole stream"
+                );
+            }
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        });
+    }
+
+    #[test]
+    fn a_failed_write_lets_the_writes_behind_it_publish() {
+        let dir = tempfile::tempdir().unwrap();
+        let runs = Arc::new(SortedRuns::open(dir.path()).unwrap());
+        runs.write(vec![(key(1), b"a".to_vec())]).unwrap();
+        // Sequence number 2 cannot write: its temporary name is taken by a directory.
+        std::fs::create_dir(dir.path().join(file_name(2, 2)).with_extension("tmp")).unwrap();
+        assert!(runs.write(vec![(key(2), b"b".to_vec())]).is_err());
+        let (done, finished) = std::sync::mpsc::channel();
+        let writer = Arc::clone(&runs);
+        std::thread::spawn(move || done.send(writer.write(vec![(key(3), b"c".to_vec())])));
+        let third = finished.recv_timeout(std::time::Duration::from_secs(60)).expect("the third write hung");
+        assert!(third.is_ok());
+        assert_eq!(runs.get(&key(3)).unwrap(), Some(b"c".to_vec()));
+        assert_eq!(runs.get(&key(2)).unwrap(), None);
+    }
+
+    #[test]
+    fn overlapping_writes_and_turns_lose_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let runs = SortedRuns::open(dir.path()).unwrap();
         let newest_first = |runs: &SortedRuns| runs.shared.snapshot().windows(2).all(|pair| pair[0].lo > pair[1].hi);
@@ -869,7 +962,7 @@ mod tests {
                     })
                 })
                 .collect();
-            // A conditional writer's turn waits for the writes under way, and holds off new ones.
+            // A conditional writer's turn holds off new writes while it reads and writes.
             for _ in 0..10 {
                 let mut turn = runs.turn();
                 let before = turn.get(&key(0)).unwrap();
