@@ -404,14 +404,17 @@ impl Run<'_> {
         // Dropped with this call, which aborts the fetch task when the writes stop early.
         let mut fetcher = tokio::task::JoinSet::new();
         fetcher.spawn(fetch_ahead(self.conn.clone(), options, self.limits(), first, pages).in_current_span());
-        // Page N+1 is parsed, and its write started, while the writes before it end.
+        // Page N+1 is parsed, and its write started, while the writes before it end: one page's
+        // write runs while another's waits for the disk. Pages in flight may be stored in either
+        // order: a query returns each record once, so no two of them hold the same record.
+        let in_flight = self.ctx.services.store.overlapping_recipient_writes().max(1);
         let mut writing = VecDeque::new();
         loop {
             match next_recipients(&mut fetched, object).await {
                 Ok(Some((recipients, last))) => {
                     checkpoint.cursor = Some(last);
                     writing.push_back(self.start_page(object, recipients, checkpoint.clone()));
-                    self.finish_pages(&mut writing, PAGES_IN_FLIGHT - 1).await?;
+                    self.finish_pages(&mut writing, in_flight - 1).await?;
                 }
                 end => {
                     // Whatever comes next, the pages before it are saved first.
@@ -650,12 +653,6 @@ impl Run<'_> {
         Ok(())
     }
 }
-
-/// Page writes under way at most: a page's write starts before the one before it is finished, so
-/// one page's run is written while another's fsyncs (one write runs while the next page is parsed).
-/// Pages in flight may be stored in either order: a query returns each record once, so no two of
-/// them hold the same record.
-const PAGES_IN_FLIGHT: usize = 2;
 
 /// A page whose recipients are being written; its checkpoint is saved when it finishes.
 struct PageWrite {

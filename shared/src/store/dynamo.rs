@@ -205,6 +205,8 @@ impl DynamoTable {
 
 #[async_trait]
 impl Table for DynamoTable {
+    const OVERLAPPING_BATCHES: usize = 2;
+
     async fn get<T: DeserializeOwned + Send>(&self, key: &Key) -> Result<Option<T>, StoreError> {
         let output = self
             .client

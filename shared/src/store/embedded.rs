@@ -414,6 +414,8 @@ fn encode_put<T: Serialize>(put: &BatchPut<T>) -> Result<(Engine, (String, Vec<u
 
 #[async_trait]
 impl Table for EmbeddedTable {
+    const OVERLAPPING_BATCHES: usize = 4;
+
     async fn get<T: DeserializeOwned + Send>(&self, key: &Key) -> Result<Option<T>, StoreError> {
         let encoded = encode_key(key);
         let value = match Engine::of(&key.pk) {

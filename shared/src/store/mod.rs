@@ -124,6 +124,8 @@ pub trait RecipientStore: Send + Sync {
     /// record changed meanwhile is newer than the snapshot, so the next run rewrites it. Writes
     /// that overlap may land in either order: callers never overlap two writes of one record.
     async fn write_recipients(&self, org: &OrgId, recipients: &[Recipient]) -> Result<(), StoreError>;
+    /// How many [`RecipientStore::write_recipients`] calls a sync keeps under way at once.
+    fn overlapping_recipient_writes(&self) -> usize;
     /// Callout writes: each applied only if newer than what is stored, in request order.
     async fn apply_recipients(&self, org: &OrgId, recipients: &[Recipient]) -> Result<Vec<Applied>, StoreError>;
     async fn get_recipient(&self, org: &OrgId, id: &RecordId) -> Result<Option<Recipient>, StoreError>;
@@ -400,6 +402,10 @@ fn recipient_puts<'a>(org: &OrgId, recipients: &'a [Recipient]) -> Vec<BatchPut<
 impl<T: Table> RecipientStore for Items<T> {
     async fn write_recipients(&self, org: &OrgId, recipients: &[Recipient]) -> Result<(), StoreError> {
         self.table.put_batch(&recipient_puts(org, recipients)).await
+    }
+
+    fn overlapping_recipient_writes(&self) -> usize {
+        T::OVERLAPPING_BATCHES
     }
 
     async fn apply_recipients(&self, org: &OrgId, recipients: &[Recipient]) -> Result<Vec<Applied>, StoreError> {

@@ -71,6 +71,11 @@ pub struct ConditionalPut<T> {
 /// A single DynamoDB-style table.
 #[async_trait]
 pub trait Table: Send + Sync + 'static {
+    /// Unconditional batch writes worth having under way at once (a sync's pages): the embedded
+    /// store writes one page's file while others fsync; DynamoDB already spreads a page over
+    /// parallel batches.
+    const OVERLAPPING_BATCHES: usize;
+
     /// The live item under `key`.
     async fn get<T: DeserializeOwned + Send>(&self, key: &Key) -> Result<Option<T>, StoreError>;
 
