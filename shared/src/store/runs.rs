@@ -569,9 +569,7 @@ impl SortedRuns {
     pub fn turn(&self) -> WriteTurn<'_> {
         let mut sequence = self.shared.sequence();
         sequence.turns_waiting += 1;
-        while sequence.published != sequence.next {
-            sequence = self.shared.wait_for_change(sequence);
-        }
+        let mut sequence = self.shared.wait_until(sequence, |sequence| sequence.published == sequence.next);
         sequence.turns_waiting -= 1;
         WriteTurn { runs: self, sequence }
     }
@@ -584,10 +582,7 @@ impl SortedRuns {
             return Ok(());
         }
         let ticket = {
-            let mut sequence = self.shared.sequence();
-            while sequence.turns_waiting > 0 {
-                sequence = self.shared.wait_for_change(sequence);
-            }
+            let mut sequence = self.shared.wait_until(self.shared.sequence(), |sequence| sequence.turns_waiting == 0);
             let seq = sequence.next;
             sequence.next = following(seq)?;
             Ticket { shared: &self.shared, seq }
@@ -623,10 +618,7 @@ impl Drop for SortedRuns {
 impl Ticket<'_> {
     /// Puts `run` in front once every earlier write is published.
     fn publish(self, run: Arc<Run>) -> Result<(), StoreError> {
-        let mut sequence = self.shared.sequence();
-        while sequence.published != self.seq {
-            sequence = self.shared.wait_for_change(sequence);
-        }
+        let _sequence = self.shared.wait_until(self.shared.sequence(), |sequence| sequence.published == self.seq);
         self.shared.publish(|runs| {
             runs.insert(0, run);
             Ok(())
@@ -636,10 +628,7 @@ impl Ticket<'_> {
 
 impl Drop for Ticket<'_> {
     fn drop(&mut self) {
-        let mut sequence = self.shared.sequence();
-        while sequence.published != self.seq {
-            sequence = self.shared.wait_for_change(sequence);
-        }
+        let mut sequence = self.shared.wait_until(self.shared.sequence(), |sequence| sequence.published == self.seq);
         sequence.published = self.seq + 1;
         drop(sequence);
         self.shared.sequence_changed.notify_all();
@@ -651,8 +640,16 @@ impl Shared {
         self.sequence.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn wait_for_change<'a>(&self, sequence: MutexGuard<'a, Sequence>) -> MutexGuard<'a, Sequence> {
-        self.sequence_changed.wait(sequence).unwrap_or_else(|poisoned| poisoned.into_inner())
+    /// Waits, with `sequence` locked, until `done` holds (a poisoned lock is waited on all the same).
+    fn wait_until<'a>(
+        &self,
+        mut sequence: MutexGuard<'a, Sequence>,
+        done: impl Fn(&Sequence) -> bool,
+    ) -> MutexGuard<'a, Sequence> {
+        while !done(&sequence) {
+            sequence = self.sequence_changed.wait(sequence).unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+        sequence
     }
 
     fn snapshot(&self) -> Arc<Vec<Arc<Run>>> {
