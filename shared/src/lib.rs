@@ -9,7 +9,7 @@ pub mod crypto;
 pub mod hosts;
 pub mod identity;
 pub mod ids;
-mod parsed;
+pub mod parsed;
 pub mod salesforce;
 pub mod secrets;
 pub mod services;

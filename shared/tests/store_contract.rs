@@ -277,7 +277,7 @@ async fn a_sync_page_lands_with_its_checkpoint<T: Table>(store: Items<T>) {
     let mut checkpoint = SyncCheckpoint::initial(org, RecipientObject::Contact);
     checkpoint.cursor =
         Some(SyncCursor { modstamp: SfDateTime::parse("2026-03-04T05:06:07Z").unwrap(), id: page[59].id.to_string() });
-    store.write_recipients(&org, &page).await.unwrap();
+    store.write_recipients(&org, &borrowed(&page)).await.unwrap();
     store.put_page_checkpoint(&checkpoint).await.unwrap();
 
     assert_eq!(store.get_checkpoint(&org, RecipientObject::Contact).await.unwrap(), checkpoint);
@@ -353,6 +353,11 @@ async fn conditional_writes_follow_the_condition<T: Table>(store: Items<T>) {
     assert_eq!(table.get::<Thing>(&key).await.unwrap(), None);
 }
 
+/// Recipients as a sync hands them to the store.
+fn borrowed(recipients: &[Recipient]) -> Vec<RecipientRef<'_>> {
+    recipients.iter().map(Recipient::borrowed).collect()
+}
+
 fn recipient(id: &str, modstamp: i64, email: &str) -> Recipient {
     Recipient {
         id: RecordId::parse(id).unwrap(),
@@ -396,7 +401,7 @@ async fn recipients_keep_the_newest_modstamp<T: Table>(store: Items<T>) {
     assert!(!store.get_recipient(&org, &RecordId::parse(id).unwrap()).await.unwrap().unwrap().is_member());
 
     // Sync writes are unconditional: a snapshot page overwrites.
-    store.write_recipients(&org, &[recipient(id, 4_000, "synced@example.com")]).await.unwrap();
+    store.write_recipients(&org, &[recipient(id, 4_000, "synced@example.com").borrowed()]).await.unwrap();
     let synced = store.get_recipient(&org, &RecordId::parse(id).unwrap()).await.unwrap().unwrap();
     assert!(synced.is_member());
     assert_eq!(synced.email.as_deref(), Some("synced@example.com"));
@@ -408,8 +413,8 @@ async fn recipients_list_across_shards_per_object<T: Table>(store: Items<T>) {
         (0..75).map(|n| recipient(&format!("003q0000{n:07}"), n, &format!("c{n}@example.com"))).collect();
     let leads: Vec<Recipient> =
         (0..30).map(|n| recipient(&format!("00Qq0000{n:07}"), n, &format!("l{n}@example.com"))).collect();
-    store.write_recipients(&org, &contacts).await.unwrap();
-    store.write_recipients(&org, &leads).await.unwrap();
+    store.write_recipients(&org, &borrowed(&contacts)).await.unwrap();
+    store.write_recipients(&org, &borrowed(&leads)).await.unwrap();
 
     let mut seen = Vec::new();
     let mut cursor = None;

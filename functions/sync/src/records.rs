@@ -1,9 +1,12 @@
 //! What the sync reads: the SOQL it sends, the record shape it parses (REST JSON and Bulk CSV),
 //! and how a Contact or Lead becomes a recipient.
 
+use std::borrow::Cow;
+
 use outpost_shared::ids::{RecipientObject, RecordId};
+use outpost_shared::parsed::optional_text;
 use outpost_shared::salesforce::{SalesforceError, SfDateTime};
-use outpost_shared::store::{Recipient, SyncCursor};
+use outpost_shared::store::{Recipient, RecipientRef, SyncCursor};
 use serde::Deserialize;
 
 const CONTACT_FIELDS: &str = "Id, FirstName, LastName, Email, HasOptedOutOfEmail, IsEmailBounced, EmailBouncedReason, EmailBouncedDate, SystemModstamp, IsDeleted";
@@ -47,23 +50,23 @@ pub fn all_ids(object: RecipientObject) -> String {
     format!("SELECT Id FROM {}", object.api_name())
 }
 
-/// A Contact or Lead row as REST returns it.
+/// A Contact or Lead row as REST returns it, its text borrowed from the page.
 #[derive(Debug, Deserialize)]
-pub struct SyncRecord {
+pub struct SyncRecord<'a> {
     #[serde(rename = "Id")]
-    pub id: String,
-    #[serde(rename = "FirstName", default)]
-    pub first_name: Option<String>,
-    #[serde(rename = "LastName", default)]
-    pub last_name: Option<String>,
-    #[serde(rename = "Email", default)]
-    pub email: Option<String>,
+    pub id: RecordId,
+    #[serde(rename = "FirstName", borrow, default, deserialize_with = "optional_text")]
+    pub first_name: Option<Cow<'a, str>>,
+    #[serde(rename = "LastName", borrow, default, deserialize_with = "optional_text")]
+    pub last_name: Option<Cow<'a, str>>,
+    #[serde(rename = "Email", borrow, default, deserialize_with = "optional_text")]
+    pub email: Option<Cow<'a, str>>,
     #[serde(rename = "HasOptedOutOfEmail", default)]
     pub opted_out: Option<bool>,
     #[serde(rename = "IsEmailBounced", default)]
     pub bounced: Option<bool>,
-    #[serde(rename = "EmailBouncedReason", default)]
-    pub bounce_reason: Option<String>,
+    #[serde(rename = "EmailBouncedReason", borrow, default, deserialize_with = "optional_text")]
+    pub bounce_reason: Option<Cow<'a, str>>,
     #[serde(rename = "EmailBouncedDate", default)]
     pub bounced_at: Option<SfDateTime>,
     #[serde(rename = "SystemModstamp")]
@@ -81,18 +84,19 @@ pub struct IdRecord {
     pub id: String,
 }
 
-impl SyncRecord {
+impl<'a> SyncRecord<'a> {
     /// The cursor position of this record.
     pub fn cursor(&self) -> SyncCursor {
-        SyncCursor { modstamp: self.modstamp, id: self.id.clone() }
+        SyncCursor { modstamp: self.modstamp, id: self.id.as_str().to_owned() }
     }
 
     /// The recipient this record is (a tombstone when deleted).
-    pub fn into_recipient(self, object: RecipientObject) -> Result<Recipient, SalesforceError> {
-        let id = RecordId::parse_for(object, &self.id)
-            .map_err(|_| SalesforceError::Protocol(format!("{} returned a malformed id", object.api_name())))?;
+    pub fn into_recipient(self, object: RecipientObject) -> Result<RecipientRef<'a>, SalesforceError> {
+        if self.id.object() != object {
+            return Err(SalesforceError::Protocol(format!("{} returned a malformed id", object.api_name())));
+        }
         Ok(Recipient {
-            id,
+            id: self.id,
             first_name: self.first_name,
             last_name: self.last_name,
             email: self.email,
@@ -137,7 +141,7 @@ impl CsvColumns {
     }
 
     /// A CSV row as a record (empty cells are null).
-    pub fn record(&self, row: &[String]) -> Result<SyncRecord, SalesforceError> {
+    pub fn record(&self, row: &[String]) -> Result<SyncRecord<'static>, SalesforceError> {
         let mut json = serde_json::Map::new();
         for (index, name) in &self.positions {
             let Some(cell) = row.get(*index).filter(|cell| !cell.is_empty()) else {
@@ -151,7 +155,7 @@ impl CsvColumns {
             };
             json.insert((*name).to_owned(), value);
         }
-        serde_json::from_value(serde_json::Value::Object(json))
+        SyncRecord::deserialize(serde_json::Value::Object(json))
             .map_err(|err| SalesforceError::Protocol(format!("bulk row: {err}")))
     }
 }

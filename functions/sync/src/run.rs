@@ -14,8 +14,8 @@ use outpost_shared::salesforce::{
     SalesforceError, SfDateTime,
 };
 use outpost_shared::store::{
-    BulkJobCheckpoint, Change, ObjectRun, OrgRegistration, Recipient, RunStatus, StoreError, SyncCheckpoint,
-    SyncCursor, SyncRun, WriteBack, WriteBackRun, now_epoch,
+    BulkJobCheckpoint, Change, ObjectRun, OrgRegistration, Recipient, RecipientRef, RunStatus, StoreError,
+    SyncCheckpoint, SyncCursor, SyncRun, WriteBack, WriteBackRun, now_epoch,
 };
 use serde_json::{Map, Value};
 use tracing::Instrument;
@@ -323,49 +323,63 @@ impl Run<'_> {
         self.options.crash == Some((point, number))
     }
 
-    /// Starts writing a page's recipients on a task of its own, so the next page is parsed (and
-    /// its own write started) meanwhile. Its checkpoint waits for [`Run::finish_page`].
+    /// Runs a page's write on a task of its own, so the pages after it are fetched, parsed and
+    /// written meanwhile. Its checkpoint waits for [`Run::finish_page`].
     fn start_page(
         &mut self,
         object: RecipientObject,
-        recipients: Vec<Recipient>,
-        checkpoint: SyncCheckpoint,
+        write: impl Future<Output = Result<PageWritten, Interrupt>> + Send + 'static,
     ) -> PageWrite {
         self.pages_started += 1;
-        let store = Arc::clone(&self.ctx.services.store);
-        let org = self.org.org_id;
-        let pulled = recipients.len() as u64;
-        let members = recipients.iter().filter(|r| r.is_member()).count() as u64;
-        let write = async move { store.write_recipients(&org, &recipients).await };
         let task = tokio::spawn(write.in_current_span());
-        PageWrite { number: self.pages_started, object, task, checkpoint, pulled, members }
+        PageWrite { number: self.pages_started, object, task }
     }
 
-    /// Waits until a page's recipients are durable, then saves the checkpoint past them and
+    /// Parses a query page and writes its recipients, on the page's own task: the records borrow
+    /// their text from the page body, which the task owns.
+    fn start_query_page(&mut self, object: RecipientObject, page: FetchedPage) -> PageWrite {
+        let (store, org) = (Arc::clone(&self.ctx.services.store), self.org.org_id);
+        self.start_page(object, async move {
+            let rows = page.parse::<SyncRecord>()?.records;
+            let cursor = rows.last().map(SyncRecord::cursor);
+            let recipients = rows.into_iter().map(|row| row.into_recipient(object)).collect::<Result<Vec<_>, _>>()?;
+            store.write_recipients(&org, &recipients).await?;
+            Ok(PageWritten::of(&recipients, cursor))
+        })
+    }
+
+    /// Waits until a page's recipients are durable, then moves `checkpoint` past them, saves it and
     /// counts the page. Pages are finished in the order they started, so checkpoints only advance.
-    async fn finish_page(&mut self, page: PageWrite) -> Result<(), Interrupt> {
-        page.task.await.map_err(|err| Stop::Fatal(format!("the page write stopped: {err}")))??;
+    async fn finish_page(&mut self, page: PageWrite, checkpoint: &mut SyncCheckpoint) -> Result<(), Interrupt> {
+        let written = page.task.await.map_err(|err| Stop::Fatal(format!("the page write stopped: {err}")))??;
         if self.crash_due(CrashPoint::BeforeCheckpoint, page.number) {
             // The state a crash between the two writes leaves.
             return Err(Stop::Crash.into());
         }
-        self.ctx.services.store.put_page_checkpoint(&page.checkpoint).await?;
-        self.count(page.object, page.pulled, page.members);
+        if let Some(cursor) = written.cursor {
+            checkpoint.cursor = Some(cursor);
+        }
+        self.ctx.services.store.put_page_checkpoint(checkpoint).await?;
+        self.count(page.object, written.pulled, written.members);
         if self.crash_due(CrashPoint::AfterCheckpoint, page.number) {
             return Err(Stop::Crash.into());
         }
         Ok(())
     }
 
-    /// Writes a page's recipients and the checkpoint past them, and waits until they are saved.
+    /// Writes a Bulk page's recipients, then saves `checkpoint` as it is, and waits for both.
     async fn write_durably(
         &mut self,
         object: RecipientObject,
-        recipients: Vec<Recipient>,
-        checkpoint: &SyncCheckpoint,
+        recipients: Vec<RecipientRef<'static>>,
+        checkpoint: &mut SyncCheckpoint,
     ) -> Result<(), Interrupt> {
-        let page = self.start_page(object, recipients, checkpoint.clone());
-        self.finish_page(page).await
+        let (store, org) = (Arc::clone(&self.ctx.services.store), self.org.org_id);
+        let page = self.start_page(object, async move {
+            store.write_recipients(&org, &recipients).await?;
+            Ok(PageWritten::of(&recipients, None))
+        });
+        self.finish_page(page, checkpoint).await
     }
 
     fn count(&mut self, object: RecipientObject, pulled: u64, members: u64) {
@@ -404,33 +418,40 @@ impl Run<'_> {
         // Dropped with this call, which aborts the fetch task when the writes stop early.
         let mut fetcher = tokio::task::JoinSet::new();
         fetcher.spawn(fetch_ahead(self.conn.clone(), options, self.limits(), first, pages).in_current_span());
-        // Page N+1 is parsed, and its write started, while the writes before it end: one page's
-        // write runs while another's waits for the disk. Pages in flight may be stored in either
-        // order: a query returns each record once, so no two of them hold the same record.
+        // Each page is parsed and written on its own task while the pages before it end: one page
+        // is parsed while another's write waits for the disk. Pages in flight may be stored in
+        // either order: a query returns each record once, so no two of them hold the same record.
         let in_flight = self.ctx.services.store.overlapping_recipient_writes().max(1);
         let mut writing = VecDeque::new();
-        loop {
-            match next_recipients(&mut fetched, object).await {
-                Ok(Some((recipients, last))) => {
-                    checkpoint.cursor = Some(last);
-                    writing.push_back(self.start_page(object, recipients, checkpoint.clone()));
-                    self.finish_pages(&mut writing, in_flight - 1).await?;
+        while let Some(page) = fetched.recv().await {
+            let page = match page {
+                Ok(page) => page,
+                Err(err) => {
+                    // The pages before the failure are saved first.
+                    self.finish_pages(&mut writing, 0, checkpoint).await?;
+                    return Err(err);
                 }
-                end => {
-                    // Whatever comes next, the pages before it are saved first.
-                    self.finish_pages(&mut writing, 0).await?;
-                    return end.map(drop);
-                }
+            };
+            // An empty page (a query with no rows) has nothing to write and no cursor to move.
+            if !page.header.records.is_empty() {
+                writing.push_back(self.start_query_page(object, page));
+                self.finish_pages(&mut writing, in_flight - 1, checkpoint).await?;
             }
         }
+        self.finish_pages(&mut writing, 0, checkpoint).await
     }
 
     /// Finishes the oldest pages until `keep` are left. On an error no write outlives the run:
     /// the rest are awaited, and their records without a checkpoint are rewritten by the next run.
-    async fn finish_pages(&mut self, writing: &mut VecDeque<PageWrite>, keep: usize) -> Result<(), Interrupt> {
+    async fn finish_pages(
+        &mut self,
+        writing: &mut VecDeque<PageWrite>,
+        keep: usize,
+        checkpoint: &mut SyncCheckpoint,
+    ) -> Result<(), Interrupt> {
         while writing.len() > keep {
             let Some(oldest) = writing.pop_front() else { break };
-            if let Err(err) = self.finish_page(oldest).await {
+            if let Err(err) = self.finish_page(oldest, checkpoint).await {
                 for page in writing.drain(..) {
                     page.abandon().await;
                 }
@@ -501,7 +522,7 @@ impl Run<'_> {
             };
             let recipients = rows
                 .map(|row| columns.record(&row?)?.into_recipient(object))
-                .collect::<Result<Vec<Recipient>, SalesforceError>>()?;
+                .collect::<Result<Vec<_>, SalesforceError>>()?;
             locator = page.next_locator;
             let Some(bulk) = checkpoint.bulk_job.as_mut() else {
                 return Ok(());
@@ -659,10 +680,22 @@ struct PageWrite {
     /// Pages of this run, counted from 1 (the crash hook's numbering).
     number: u64,
     object: RecipientObject,
-    task: tokio::task::JoinHandle<Result<(), StoreError>>,
-    checkpoint: SyncCheckpoint,
+    task: tokio::task::JoinHandle<Result<PageWritten, Interrupt>>,
+}
+
+/// What a page's write stored.
+struct PageWritten {
     pulled: u64,
     members: u64,
+    /// The cursor past the page's records, for a page of the cursor-ordered REST query.
+    cursor: Option<SyncCursor>,
+}
+
+impl PageWritten {
+    fn of(recipients: &[RecipientRef<'_>], cursor: Option<SyncCursor>) -> Self {
+        let members = recipients.iter().filter(|r| r.is_member()).count() as u64;
+        Self { pulled: recipients.len() as u64, members, cursor }
+    }
 }
 
 impl PageWrite {
@@ -695,22 +728,6 @@ impl Limits {
         }
         Ok(())
     }
-}
-
-/// The next page with records, as recipients and the cursor past them; `None` at the end.
-async fn next_recipients(
-    fetched: &mut tokio::sync::mpsc::Receiver<Result<FetchedPage, Interrupt>>,
-    object: RecipientObject,
-) -> Result<Option<(Vec<Recipient>, SyncCursor)>, Interrupt> {
-    while let Some(page) = fetched.recv().await {
-        let rows = page?.parse::<SyncRecord>()?.records;
-        let Some(last) = rows.last().map(SyncRecord::cursor) else {
-            continue;
-        };
-        let recipients = rows.into_iter().map(|row| row.into_recipient(object)).collect::<Result<_, _>>()?;
-        return Ok(Some((recipients, last)));
-    }
-    Ok(None)
 }
 
 /// Sends `first` and every page after it, in order, until the query ends, a limit stops the

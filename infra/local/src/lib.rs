@@ -162,7 +162,7 @@ pub async fn queue_optout(store: &SharedStore, org: OrgId, record: RecordId) -> 
     let queued = store.enqueue_write_back(&WriteBack::due_now(org, record, Change::OptOut)).await?;
     if let Some(mut recipient) = store.get_recipient(&org, &record).await? {
         recipient.opted_out = true;
-        store.write_recipients(&org, &[recipient]).await?;
+        store.write_recipients(&org, &[recipient.borrowed()]).await?;
     }
     Ok(serde_json::json!({"org_id": org, "record": record, "queued": queued == Created::Created}))
 }

@@ -40,10 +40,11 @@ impl<T> QueryPage<T> {
         Self::from_text(text)
     }
 
-    /// Parses a page body already known to be UTF-8 (its strings are not checked again).
-    fn from_text(text: &str) -> Result<Self, SalesforceError>
+    /// Parses a page body already known to be UTF-8 (its strings are not checked again); the
+    /// records may borrow from it.
+    pub fn from_text<'a>(text: &'a str) -> Result<Self, SalesforceError>
     where
-        T: DeserializeOwned,
+        T: Deserialize<'a>,
     {
         serde_json::from_str(text).map_err(|err| SalesforceError::Protocol(format!("query page: {err}")))
     }
@@ -74,8 +75,8 @@ impl FetchedPage {
         Ok(Self { header: QueryPage::from_text(&body)?, body })
     }
 
-    /// The page with its records parsed as `T`.
-    pub fn parse<T: DeserializeOwned>(&self) -> Result<QueryPage<T>, SalesforceError> {
+    /// The page with its records parsed as `T`, which may borrow from the page.
+    pub fn parse<'a, T: Deserialize<'a>>(&'a self) -> Result<QueryPage<T>, SalesforceError> {
         QueryPage::from_text(&self.body)
     }
 }

@@ -123,7 +123,7 @@ pub trait RecipientStore: Send + Sync {
     /// Sync writes: unconditional, batched. Pages come from a consistent Salesforce snapshot, and a
     /// record changed meanwhile is newer than the snapshot, so the next run rewrites it. Writes
     /// that overlap may land in either order: callers never overlap two writes of one record.
-    async fn write_recipients(&self, org: &OrgId, recipients: &[Recipient]) -> Result<(), StoreError>;
+    async fn write_recipients(&self, org: &OrgId, recipients: &[RecipientRef<'_>]) -> Result<(), StoreError>;
     /// How many [`RecipientStore::write_recipients`] calls a sync keeps under way at once.
     fn overlapping_recipient_writes(&self) -> usize;
     /// Callout writes: each applied only if newer than what is stored, in request order.
@@ -383,11 +383,11 @@ const TOMBSTONE_LIFETIME: i64 = 30 * 24 * 3600;
 /// Run records are kept this long.
 const RUN_RETENTION: i64 = 90 * 24 * 3600;
 
-fn recipient_ttl(recipient: &Recipient) -> Option<EpochSeconds> {
+fn recipient_ttl<Text>(recipient: &Recipient<Text>) -> Option<EpochSeconds> {
     (!recipient.is_member()).then(|| now_epoch() + TOMBSTONE_LIFETIME)
 }
 
-fn recipient_puts<'a>(org: &OrgId, recipients: &'a [Recipient]) -> Vec<BatchPut<&'a Recipient>> {
+fn recipient_puts<'a, Text>(org: &OrgId, recipients: &'a [Recipient<Text>]) -> Vec<BatchPut<&'a Recipient<Text>>> {
     recipients
         .iter()
         .map(|recipient| BatchPut {
@@ -400,7 +400,7 @@ fn recipient_puts<'a>(org: &OrgId, recipients: &'a [Recipient]) -> Vec<BatchPut<
 
 #[async_trait]
 impl<T: Table> RecipientStore for Items<T> {
-    async fn write_recipients(&self, org: &OrgId, recipients: &[Recipient]) -> Result<(), StoreError> {
+    async fn write_recipients(&self, org: &OrgId, recipients: &[RecipientRef<'_>]) -> Result<(), StoreError> {
         self.table.put_batch(&recipient_puts(org, recipients)).await
     }
 

@@ -1,6 +1,8 @@
 //! What Outpost keeps (DESIGN.md "Data"). No password and no Salesforce session id appears here:
 //! sessions are keyed by the SHA-256 of their token.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 
 use crate::hosts::{HostError, HostPolicy, SalesforceHost};
@@ -228,19 +230,20 @@ pub struct BulkJobCheckpoint {
 /// A Contact or Lead as a mail recipient, keyed by its record id. Deleted records and converted
 /// leads stay as tombstones (with their modstamp) so a late, older change cannot bring them back.
 /// Empty fields are left out of the stored item (a sync writes them by the hundred thousand).
+/// `Text` is how its strings are held: owned, or borrowed from the page a sync parsed them from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Recipient {
+pub struct Recipient<Text = String> {
     pub id: RecordId,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub first_name: Option<String>,
+    pub first_name: Option<Text>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_name: Option<String>,
+    pub last_name: Option<Text>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub email: Option<String>,
+    pub email: Option<Text>,
     pub opted_out: bool,
     pub bounced: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bounce_reason: Option<String>,
+    pub bounce_reason: Option<Text>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bounced_at: Option<SfDateTime>,
     /// Leads only.
@@ -251,12 +254,18 @@ pub struct Recipient {
     pub modstamp: i64,
 }
 
-impl Recipient {
+/// A recipient whose strings borrow from the text it was read from, where no escape made that
+/// impossible: what a sync writes, without a copy per field.
+pub type RecipientRef<'a> = Recipient<Cow<'a, str>>;
+
+impl<Text> Recipient<Text> {
     /// Whether the record belongs in the recipient set (not deleted, not a converted lead).
     pub fn is_member(&self) -> bool {
         !self.deleted && !self.converted
     }
+}
 
+impl Recipient {
     /// A tombstone for a record deleted as of `modstamp`.
     pub fn tombstone(id: RecordId, modstamp: i64) -> Self {
         Self {
@@ -271,6 +280,26 @@ impl Recipient {
             converted: false,
             deleted: true,
             modstamp,
+        }
+    }
+
+    /// The same recipient, its strings borrowed.
+    pub fn borrowed(&self) -> RecipientRef<'_> {
+        fn text(field: &Option<String>) -> Option<Cow<'_, str>> {
+            field.as_deref().map(Cow::Borrowed)
+        }
+        Recipient {
+            id: self.id,
+            first_name: text(&self.first_name),
+            last_name: text(&self.last_name),
+            email: text(&self.email),
+            opted_out: self.opted_out,
+            bounced: self.bounced,
+            bounce_reason: text(&self.bounce_reason),
+            bounced_at: self.bounced_at,
+            converted: self.converted,
+            deleted: self.deleted,
+            modstamp: self.modstamp,
         }
     }
 }
