@@ -1,7 +1,8 @@
 //! Sorted runs: the embedded table's engine for recipient partitions, which a sync fills a page
 //! (2,000 records, random in key order) at a time. Each batch becomes one immutable file sorted by
 //! key; runs of a similar size are merged, sixteen at a time, on a background thread, so a record
-//! is rewritten about log₁₆(N/8,192) times. Newer runs win. A read of one key reads one block of
+//! is rewritten about log₁₆(N/8,192) times. A stream of unconditional writes (a sync) is merged
+//! once it pauses, unless its runs pile up. Newer runs win. A read of one key reads one block of
 //! the run that holds it: a Bloom filter per run rules out the others.
 //!
 //! A run is written to a temporary name, fsynced and renamed, then the directory is fsynced: it
@@ -21,7 +22,9 @@ use std::fs::File;
 use std::io::Write as _;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
+use std::time::Duration;
 
 use super::StoreError;
 
@@ -33,6 +36,12 @@ const FANOUT: usize = 16;
 const TIER_BASE: u64 = 512;
 const MAGIC: u64 = 0x4f55_5450_4f53_5452; // "OUTPOSTR"
 const FOOTER_BYTES: u64 = 48;
+/// A stream of unconditional writes (a sync's pages) is merged once it pauses this long, as bulk
+/// loads are: merging under it would slow every page and merge the same records no less.
+const STREAM_PAUSE: Duration = Duration::from_millis(250);
+/// Runs at which the merger stops waiting for a stream to pause: each is a file every range read
+/// looks into.
+const STREAM_RUNS: usize = 8 * FANOUT;
 /// Bloom filter bits per key and probes per lookup: about 1 % false positives, so a read of an
 /// absent key skips almost every run without reading a block.
 const FILTER_BITS_PER_KEY: u64 = 10;
@@ -420,12 +429,39 @@ fn metadata_checksum(index: &[u8], filter: &[u8]) -> u32 {
     crc.finalize()
 }
 
+/// Why the merger is woken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wake {
+    /// Runs may be due: merge them.
+    Now,
+    /// An unconditional write published: merge once the writes pause.
+    Stream,
+}
+
+/// The merger thread: merges what is due each time it is woken, until the runs are dropped.
+fn merge_when_woken(shared: &Shared, woken: &Receiver<Wake>) {
+    while let Ok(mut wake) = woken.recv() {
+        while wake == Wake::Stream && shared.snapshot().len() < STREAM_RUNS {
+            wake = match woken.recv_timeout(STREAM_PAUSE) {
+                Ok(next) => next,
+                Err(RecvTimeoutError::Timeout) => Wake::Now,
+                Err(RecvTimeoutError::Disconnected) => return,
+            };
+        }
+        while woken.try_recv().is_ok() {}
+        if let Err(err) = shared.merge_tiers() {
+            // The runs stay as they are (reads remain right); the next write retries.
+            tracing::error!(error = %err, "merging sorted runs failed");
+        }
+    }
+}
+
 /// The runs of one directory, and the thread that merges them.
 #[derive(Debug)]
 pub struct SortedRuns {
     shared: Arc<Shared>,
     /// Wakes the merger after a write; dropping it stops the merger, which is then joined.
-    merger: Option<(std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>)>,
+    merger: Option<(Sender<Wake>, std::thread::JoinHandle<()>)>,
 }
 
 #[derive(Debug)]
@@ -512,21 +548,13 @@ impl SortedRuns {
             sequence_changed: Condvar::new(),
             merging: Mutex::new(()),
         });
-        let (wake, woken) = std::sync::mpsc::channel::<()>();
+        let (wake, woken) = std::sync::mpsc::channel();
         let merging = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
             .name("outpost-merge".into())
-            .spawn(move || {
-                while woken.recv().is_ok() {
-                    while woken.try_recv().is_ok() {}
-                    if let Err(err) = merging.merge_tiers() {
-                        // The runs stay as they are (reads remain right); the next write retries.
-                        tracing::error!(error = %err, "merging sorted runs failed");
-                    }
-                }
-            })
+            .spawn(move || merge_when_woken(&merging, &woken))
             .map_err(unavailable)?;
-        let _ = wake.send(());
+        let _ = wake.send(Wake::Now);
         Ok(Self { shared, merger: Some((wake, thread)) })
     }
 
@@ -589,13 +617,13 @@ impl SortedRuns {
         };
         let run = self.shared.write_run(ticket.seq, entries)?;
         ticket.publish(run)?;
-        self.wake_merger();
+        self.wake_merger(Wake::Stream);
         Ok(())
     }
 
-    fn wake_merger(&self) {
-        if let Some((wake, _)) = &self.merger {
-            let _ = wake.send(());
+    fn wake_merger(&self, wake: Wake) {
+        if let Some((merger, _)) = &self.merger {
+            let _ = merger.send(wake);
         }
     }
 
@@ -758,7 +786,7 @@ impl WriteTurn<'_> {
             runs.insert(0, run);
             Ok(())
         })?;
-        self.runs.wake_merger();
+        self.runs.wake_merger(Wake::Now);
         Ok(())
     }
 }
@@ -924,6 +952,28 @@ mod tests {
             }
             stop.store(true, std::sync::atomic::Ordering::Relaxed);
         });
+    }
+
+    #[test]
+    fn a_stream_of_writes_is_merged_once_it_pauses() {
+        let dir = tempfile::tempdir().unwrap();
+        let runs = SortedRuns::open(dir.path()).unwrap();
+        let count = 2 * FANOUT as u64;
+        let started = std::time::Instant::now();
+        for n in 0..count {
+            runs.write(vec![(key(n), b"page".to_vec())]).unwrap();
+        }
+        assert!(started.elapsed() < STREAM_PAUSE, "the stream paused: {:?}", started.elapsed());
+        assert_eq!(runs.shared.snapshot().len(), 2 * FANOUT, "merged under the stream");
+        let paused = std::time::Instant::now();
+        while runs.shared.snapshot().len() >= FANOUT {
+            assert!(paused.elapsed() < Duration::from_secs(30), "no merge after the stream paused");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(paused.elapsed() >= STREAM_PAUSE - Duration::from_millis(50), "merged before the pause");
+        for n in 0..count {
+            assert_eq!(runs.get(&key(n)).unwrap(), Some(b"page".to_vec()), "key {n}");
+        }
     }
 
     #[test]
