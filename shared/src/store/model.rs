@@ -229,7 +229,8 @@ pub struct BulkJobCheckpoint {
 
 /// A Contact or Lead as a mail recipient, keyed by its record id. Deleted records and converted
 /// leads stay as tombstones (with their modstamp) so a late, older change cannot bring them back.
-/// Empty fields are left out of the stored item (a sync writes them by the hundred thousand).
+/// Empty and false fields are left out of the stored item (a sync writes them by the hundred
+/// thousand).
 /// `Text` is how its strings are held: owned, or borrowed from the page a sync parsed them from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Recipient<Text = String> {
@@ -240,18 +241,25 @@ pub struct Recipient<Text = String> {
     pub last_name: Option<Text>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<Text>,
+    #[serde(default, skip_serializing_if = "is_false")]
     pub opted_out: bool,
+    #[serde(default, skip_serializing_if = "is_false")]
     pub bounced: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bounce_reason: Option<Text>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bounced_at: Option<SfDateTime>,
     /// Leads only.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_false")]
     pub converted: bool,
+    #[serde(default, skip_serializing_if = "is_false")]
     pub deleted: bool,
     /// `SystemModstamp` in epoch milliseconds: newer wins.
     pub modstamp: i64,
+}
+
+fn is_false(flag: &bool) -> bool {
+    !flag
 }
 
 /// A recipient whose strings borrow from the text it was read from, where no escape made that
@@ -425,5 +433,27 @@ impl SyncRun {
             RecipientObject::Contact => &mut self.contacts,
             RecipientObject::Lead => &mut self.leads,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_recipient_is_stored_without_its_empty_and_false_fields_and_reads_back_either_way() {
+        let id = RecordId::parse("003q000000KvQ1tAAF").unwrap();
+        let member = Recipient { email: Some("ada@example.com".to_owned()), ..Recipient::tombstone(id, 7) };
+        let member = Recipient { deleted: false, ..member };
+        let stored = serde_json::to_value(&member).unwrap();
+        assert_eq!(stored, serde_json::json!({"id": "003q000000KvQ1tAAF", "email": "ada@example.com", "modstamp": 7}));
+        assert_eq!(serde_json::from_value::<Recipient>(stored).unwrap(), member);
+
+        let tombstone = Recipient::tombstone(id, 9);
+        assert_eq!(serde_json::to_value(&tombstone).unwrap()["deleted"], true);
+        let spelled_out = serde_json::json!({"id": "003q000000KvQ1tAAF", "first_name": null, "opted_out": false,
+            "bounced": false, "converted": false, "deleted": true, "modstamp": 9});
+        assert_eq!(serde_json::from_value::<Recipient>(spelled_out).unwrap(), tombstone);
+        assert_eq!(serde_json::to_value(member.borrowed()).unwrap(), serde_json::to_value(&member).unwrap());
     }
 }
