@@ -93,7 +93,7 @@ impl<'a> SyncRecord<'a> {
     /// The recipient this record is (a tombstone when deleted).
     pub fn into_recipient(self, object: RecipientObject) -> Result<RecipientRef<'a>, SalesforceError> {
         if self.id.object() != object {
-            return Err(SalesforceError::Protocol(format!("{} returned a malformed id", object.api_name())));
+            return Err(SalesforceError::Protocol(format!("{} returned another object's id", object.api_name())));
         }
         Ok(Recipient {
             id: self.id,

@@ -230,8 +230,7 @@ pub struct BulkJobCheckpoint {
 /// A Contact or Lead as a mail recipient, keyed by its record id. Deleted records and converted
 /// leads stay as tombstones (with their modstamp) so a late, older change cannot bring them back.
 /// Empty and false fields are left out of the stored item (a sync writes them by the hundred
-/// thousand).
-/// `Text` is how its strings are held: owned, or borrowed from the page a sync parsed them from.
+/// thousand). `Text` is how its strings are held: owned, or borrowed from the page a sync parsed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Recipient<Text = String> {
     pub id: RecordId,
@@ -443,8 +442,8 @@ mod tests {
     #[test]
     fn a_recipient_is_stored_without_its_empty_and_false_fields_and_reads_back_either_way() {
         let id = RecordId::parse("003q000000KvQ1tAAF").unwrap();
-        let member = Recipient { email: Some("ada@example.com".to_owned()), ..Recipient::tombstone(id, 7) };
-        let member = Recipient { deleted: false, ..member };
+        let member =
+            Recipient { email: Some("ada@example.com".to_owned()), deleted: false, ..Recipient::tombstone(id, 7) };
         let stored = serde_json::to_value(&member).unwrap();
         assert_eq!(stored, serde_json::json!({"id": "003q000000KvQ1tAAF", "email": "ada@example.com", "modstamp": 7}));
         assert_eq!(serde_json::from_value::<Recipient>(stored).unwrap(), member);
