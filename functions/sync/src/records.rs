@@ -50,7 +50,8 @@ pub fn all_ids(object: RecipientObject) -> String {
     format!("SELECT Id FROM {}", object.api_name())
 }
 
-/// A Contact or Lead row as REST returns it, its text borrowed from the page.
+/// A Contact or Lead row as REST returns it, its text borrowed from the page (a Bulk CSV row
+/// becomes one with owned text).
 #[derive(Debug, Deserialize)]
 pub struct SyncRecord<'a> {
     #[serde(rename = "Id")]

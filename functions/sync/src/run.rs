@@ -323,8 +323,8 @@ impl Run<'_> {
         self.options.crash == Some((point, number))
     }
 
-    /// Runs a page's write on a task of its own, so the pages after it are fetched, parsed and
-    /// written meanwhile. Its checkpoint waits for [`Run::finish_page`].
+    /// Runs a page's write on a task of its own, so that a REST pull fetches, parses and writes
+    /// the pages after it meanwhile. Its checkpoint waits for [`Run::finish_page`].
     fn start_page(
         &mut self,
         object: RecipientObject,
@@ -348,8 +348,9 @@ impl Run<'_> {
         })
     }
 
-    /// Waits until a page's recipients are durable, then moves `checkpoint` past them, saves it and
-    /// counts the page. Pages are finished in the order they started, so checkpoints only advance.
+    /// Waits until a page's recipients are durable, then saves `checkpoint` (moved past them first,
+    /// for a REST page; a Bulk page's caller has moved it already) and counts the page. Pages are
+    /// finished in the order they started, so checkpoints only advance.
     async fn finish_page(&mut self, page: PageWrite, checkpoint: &mut SyncCheckpoint) -> Result<(), Interrupt> {
         let written = page.task.await.map_err(|err| Stop::Fatal(format!("the page write stopped: {err}")))??;
         if self.crash_due(CrashPoint::BeforeCheckpoint, page.number) {

@@ -229,8 +229,10 @@ pub struct BulkJobCheckpoint {
 
 /// A Contact or Lead as a mail recipient, keyed by its record id. Deleted records and converted
 /// leads stay as tombstones (with their modstamp) so a late, older change cannot bring them back.
-/// Empty and false fields are left out of the stored item (a sync writes them by the hundred
-/// thousand). `Text` is how its strings are held: owned, or borrowed from the page a sync parsed.
+/// Empty fields are left out of the stored item (a sync writes them by the hundred thousand); its
+/// flags read as false when absent, so that a later release can leave false ones out as well
+/// without breaking this one. `Text` is how its strings are held: owned, or borrowed from the page
+/// a sync parsed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Recipient<Text = String> {
     pub id: RecordId,
@@ -240,25 +242,21 @@ pub struct Recipient<Text = String> {
     pub last_name: Option<Text>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<Text>,
-    #[serde(default, skip_serializing_if = "is_false")]
+    #[serde(default)]
     pub opted_out: bool,
-    #[serde(default, skip_serializing_if = "is_false")]
+    #[serde(default)]
     pub bounced: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bounce_reason: Option<Text>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bounced_at: Option<SfDateTime>,
     /// Leads only.
-    #[serde(default, skip_serializing_if = "is_false")]
+    #[serde(default)]
     pub converted: bool,
-    #[serde(default, skip_serializing_if = "is_false")]
+    #[serde(default)]
     pub deleted: bool,
     /// `SystemModstamp` in epoch milliseconds: newer wins.
     pub modstamp: i64,
-}
-
-fn is_false(flag: &bool) -> bool {
-    !flag
 }
 
 /// A recipient whose strings borrow from the text it was read from, where no escape made that
@@ -440,19 +438,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_recipient_is_stored_without_its_empty_and_false_fields_and_reads_back_either_way() {
+    fn a_recipient_is_stored_without_its_empty_fields_and_reads_back_without_its_false_flags() {
         let id = RecordId::parse("003q000000KvQ1tAAF").unwrap();
         let member =
             Recipient { email: Some("ada@example.com".to_owned()), deleted: false, ..Recipient::tombstone(id, 7) };
         let stored = serde_json::to_value(&member).unwrap();
-        assert_eq!(stored, serde_json::json!({"id": "003q000000KvQ1tAAF", "email": "ada@example.com", "modstamp": 7}));
+        assert_eq!(
+            stored,
+            serde_json::json!({"id": "003q000000KvQ1tAAF", "email": "ada@example.com", "opted_out": false,
+                "bounced": false, "converted": false, "deleted": false, "modstamp": 7})
+        );
         assert_eq!(serde_json::from_value::<Recipient>(stored).unwrap(), member);
-
-        let tombstone = Recipient::tombstone(id, 9);
-        assert_eq!(serde_json::to_value(&tombstone).unwrap()["deleted"], true);
-        let spelled_out = serde_json::json!({"id": "003q000000KvQ1tAAF", "first_name": null, "opted_out": false,
-            "bounced": false, "converted": false, "deleted": true, "modstamp": 9});
-        assert_eq!(serde_json::from_value::<Recipient>(spelled_out).unwrap(), tombstone);
+        let without_flags = serde_json::json!({"id": "003q000000KvQ1tAAF", "email": "ada@example.com", "modstamp": 7});
+        assert_eq!(serde_json::from_value::<Recipient>(without_flags).unwrap(), member);
         assert_eq!(serde_json::to_value(member.borrowed()).unwrap(), serde_json::to_value(&member).unwrap());
     }
 }
