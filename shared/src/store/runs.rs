@@ -659,10 +659,7 @@ impl Ticket<'_> {
     /// Puts `run` in front once every earlier write is published.
     fn publish(self, run: Arc<Run>) -> Result<(), StoreError> {
         let _sequence = self.shared.wait_until(self.shared.sequence(), |sequence| sequence.published == self.seq);
-        self.shared.publish(|runs| {
-            runs.insert(0, run);
-            Ok(())
-        })
+        self.shared.publish_newest(run)
     }
 }
 
@@ -702,6 +699,14 @@ impl Shared {
         update(&mut next)?;
         *runs = Arc::new(next);
         Ok(())
+    }
+
+    /// Puts a newly written run in front of the others.
+    fn publish_newest(&self, run: Arc<Run>) -> Result<(), StoreError> {
+        self.publish(|runs| {
+            runs.insert(0, run);
+            Ok(())
+        })
     }
 
     /// Writes `entries` (any order; the last of equal keys wins) as one durable run.
@@ -794,10 +799,7 @@ impl WriteTurn<'_> {
         let next = following(seq)?;
         let run = self.runs.shared.write_run(seq, entries)?;
         (self.sequence.next, self.sequence.published) = (next, next);
-        self.runs.shared.publish(|runs| {
-            runs.insert(0, run);
-            Ok(())
-        })?;
+        self.runs.shared.publish_newest(run)?;
         self.runs.wake_merger(Wake::Now);
         Ok(())
     }
