@@ -70,6 +70,19 @@ fn peak_rss_mib() -> f64 {
         .map_or(0.0, |kib| kib / 1024.0)
 }
 
+/// CPU time this process has used (user + system), in seconds.
+fn cpu_seconds() -> f64 {
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|stat| {
+            // The fields after the parenthesised command name; utime and stime are the 12th and 13th.
+            let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+            Some(fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?)
+        })
+        // USER_HZ, the unit of utime and stime, is 100 on Linux.
+        .map_or(f64::NAN, |ticks| ticks / 100.0)
+}
+
 /// `raw|sync <sim url> <key dir>`: one measured phase; prints one JSON line.
 fn phase(args: &[String], phase: Phase) -> Result<(), Box<dyn std::error::Error>> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
@@ -147,6 +160,7 @@ async fn raw_floor(
     let conn = OrgConnection::new(services.salesforce.clone(), host, token.access_token, Arc::clone(&meter));
     let options = QueryOptions { include_deleted: true, batch_size: Some(2000) };
     let started = Instant::now();
+    let cpu_before = cpu_seconds();
     let mut records = 0u64;
     for object in RecipientObject::ALL {
         let soql = changes_after(object, None);
@@ -157,7 +171,8 @@ async fn raw_floor(
             records += page.header.records.len() as u64;
         }
     }
-    Ok(json!({"seconds": started.elapsed().as_secs_f64(), "records": records, "api_calls": meter.calls()}))
+    Ok(json!({"seconds": started.elapsed().as_secs_f64(), "cpu_seconds": cpu_seconds() - cpu_before,
+        "records": records, "api_calls": meter.calls()}))
 }
 
 async fn run_sync(
@@ -169,15 +184,18 @@ async fn run_sync(
     let options =
         RunOptions { trigger: "bench".into(), deadline: Instant::now() + Duration::from_secs(3600), crash: None };
     let started = Instant::now();
+    let cpu_before = cpu_seconds();
     let RunOutcome::Ran(run) = sync_org(&ctx, org, &options).await else {
         return Err("the sync did not run".into());
     };
     let seconds = started.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu_before;
     // The merges still due when the run ends, done now: the sync's deferred work, reported apart.
     tokio::task::spawn_blocking(move || table.settle()).await??;
     let settled = started.elapsed().as_secs_f64();
     Ok(json!({
         "seconds": seconds,
+        "cpu_seconds": cpu,
         "settled_seconds": settled,
         "records": run.contacts.pulled + run.leads.pulled,
         "floor_calls": run.contacts.pulled.div_ceil(2000) + run.leads.pulled.div_ceil(2000),

@@ -16,11 +16,12 @@ use serde::de::DeserializeOwned;
 use super::StoreError;
 use super::keys;
 use super::model::{EpochSeconds, now_epoch};
-use super::runs::{Entry, SortedRuns, WriteTurn};
+use super::runs::{Entries, SortedRuns, WriteTurn};
 use super::table::{BatchPut, Condition, ConditionalPut, Key, Page, Table, Write};
 
 /// Separates `pk` from `sk`; sorts below every printable character.
 const SEPARATOR: char = '\u{1f}';
+const SEPARATOR_TEXT: &str = "\u{1f}";
 /// The character after [`SEPARATOR`]: the exclusive end of a partition's range.
 const AFTER_SEPARATOR: char = '\u{20}';
 
@@ -28,6 +29,9 @@ const AFTER_SEPARATOR: char = '\u{20}';
 const CACHE_BYTES: u64 = 8 * 1024 * 1024;
 const MEMTABLE_BYTES: u64 = 8 * 1024 * 1024;
 const JOURNAL_BYTES: u64 = 64 * 1024 * 1024;
+
+/// About what a recipient's key and value take, enough for most.
+const ENCODED_RECIPIENT_BYTES: usize = 256;
 
 /// A file-backed single table. One process opens a data directory at a time.
 #[derive(Clone)]
@@ -54,20 +58,33 @@ fn corrupt(err: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(err.to_string())
 }
 
+/// A stored key: `pk`, the separator, `sk`.
+fn key_parts(key: &Key) -> [&str; 3] {
+    [&key.pk, SEPARATOR_TEXT, &key.sk]
+}
+
 fn encode_key(key: &Key) -> String {
-    let mut encoded = String::with_capacity(key.pk.len() + 1 + key.sk.len());
-    encoded.push_str(&key.pk);
-    encoded.push(SEPARATOR);
-    encoded.push_str(&key.sk);
-    encoded
+    key_parts(key).concat()
 }
 
 /// A stored value: the `ttl` (or `i64::MAX`) as 8 little-endian bytes, then the item's JSON.
+fn write_value<T: Serialize>(out: &mut Vec<u8>, ttl: Option<EpochSeconds>, item: &T) -> Result<(), StoreError> {
+    out.extend_from_slice(&ttl.unwrap_or(i64::MAX).to_le_bytes());
+    serde_json::to_writer(out, item).map_err(corrupt)
+}
+
 fn encode_value<T: Serialize>(ttl: Option<EpochSeconds>, item: &T) -> Result<Vec<u8>, StoreError> {
     let mut bytes = Vec::with_capacity(256);
-    bytes.extend_from_slice(&ttl.unwrap_or(i64::MAX).to_le_bytes());
-    serde_json::to_writer(&mut bytes, item).map_err(corrupt)?;
+    write_value(&mut bytes, ttl, item)?;
     Ok(bytes)
+}
+
+/// Encodes `put` straight into a run's entries.
+fn push_put<T: Serialize>(entries: &mut Entries, put: &BatchPut<T>) -> Result<(), StoreError> {
+    entries.push_with(
+        |out| key_parts(&put.key).iter().for_each(|part| out.extend_from_slice(part.as_bytes())),
+        |out| write_value(out, put.ttl, &put.item),
+    )
 }
 
 /// What a removal leaves in the sorted runs: a value that expired at the start of time.
@@ -137,7 +154,7 @@ impl Sink for TreeBatch<'_> {
 /// The sorted runs' side of a write: one run, written when the write ends.
 struct RunBatch<'a> {
     turn: WriteTurn<'a>,
-    entries: Vec<Entry>,
+    entries: Entries,
 }
 
 impl Sink for RunBatch<'_> {
@@ -146,11 +163,11 @@ impl Sink for RunBatch<'_> {
     }
 
     fn insert(&mut self, key: String, value: Vec<u8>) {
-        self.entries.push((key.into_bytes(), value));
+        self.entries.push(key.as_bytes(), &value);
     }
 
     fn remove(&mut self, key: &str) {
-        self.insert(key.to_owned(), REMOVED.to_vec());
+        self.entries.push(key.as_bytes(), &REMOVED);
     }
 
     fn commit(mut self: Box<Self>) -> Result<(), StoreError> {
@@ -332,12 +349,13 @@ impl EmbeddedTable {
     fn move_recipients_out_of_the_tree(&self) -> Result<(), StoreError> {
         const CHUNK: usize = 20_000;
         loop {
-            let mut moving: Vec<Entry> = Vec::new();
+            let (mut moving, mut batch) = (Entries::default(), self.db.batch().durability(Some(PersistMode::SyncAll)));
             for entry in self.items.prefix("ORG#") {
                 let (key, value) = entry.into_inner().map_err(unavailable)?;
                 let pk = key.split(|byte| *byte == SEPARATOR as u8).next().unwrap_or_default();
                 if Engine::of(&String::from_utf8_lossy(pk)) == Engine::Runs {
-                    moving.push((key.to_vec(), value.to_vec()));
+                    moving.push(&key, &value);
+                    batch.remove(&self.items, key);
                     if moving.len() == CHUNK {
                         break;
                     }
@@ -347,10 +365,6 @@ impl EmbeddedTable {
                 return Ok(());
             }
             tracing::info!(count = moving.len(), "moving recipients to the sorted runs");
-            let mut batch = self.db.batch().durability(Some(PersistMode::SyncAll));
-            for (key, _) in &moving {
-                batch.remove(&self.items, key.as_slice());
-            }
             self.recipients.turn().write(moving)?;
             batch.commit().map_err(unavailable)?;
         }
@@ -372,7 +386,7 @@ impl EmbeddedTable {
                     _turn = table.writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
                     Box::new(TreeBatch { batch: table.db.batch().durability(Some(mode)), items: &table.items })
                 }
-                Engine::Runs => Box::new(RunBatch { turn: table.recipients.turn(), entries: Vec::new() }),
+                Engine::Runs => Box::new(RunBatch { turn: table.recipients.turn(), entries: Entries::default() }),
             };
             let mut writing = Writing::new(sink);
             let result = work(&mut writing)?;
@@ -383,33 +397,32 @@ impl EmbeddedTable {
         .map_err(unavailable)?
     }
 
-    /// Writes every entry unconditionally on `engine` (nothing when there are none).
-    async fn insert_all(
-        &self,
-        engine: Engine,
-        mode: PersistMode,
-        encoded: Vec<(String, Vec<u8>)>,
-    ) -> Result<(), StoreError> {
+    /// Writes every entry unconditionally in the tree (nothing when there are none).
+    async fn insert_in_tree(&self, mode: PersistMode, encoded: Vec<(String, Vec<u8>)>) -> Result<(), StoreError> {
         if encoded.is_empty() {
             return Ok(());
         }
-        if engine == Engine::Runs {
-            // Without a turn: unconditional writes overlap, one's run written while another's fsyncs.
-            // The whole table goes along: its tree outlives the runs' merger however drops go.
-            let table = self.clone();
-            let entries = encoded.into_iter().map(|(key, value)| (key.into_bytes(), value)).collect();
-            return tokio::task::spawn_blocking(move || table.recipients.write(entries)).await.map_err(unavailable)?;
-        }
-        self.write_on(engine, mode, move |writing| {
+        self.write_on(Engine::Tree, mode, move |writing| {
             writing.insert_all(encoded);
             Ok(())
         })
         .await
     }
+
+    /// Writes `entries` as one run (nothing when there are none), without a turn: unconditional
+    /// writes overlap, one's run written while another's fsyncs.
+    async fn write_run(&self, entries: Entries) -> Result<(), StoreError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        // The whole table goes along: its tree outlives the runs' merger however drops go.
+        let table = self.clone();
+        tokio::task::spawn_blocking(move || table.recipients.write(entries)).await.map_err(unavailable)?
+    }
 }
 
-fn encode_put<T: Serialize>(put: &BatchPut<T>) -> Result<(Engine, (String, Vec<u8>)), StoreError> {
-    Ok((Engine::of(&put.key.pk), (encode_key(&put.key), encode_value(put.ttl, &put.item)?)))
+fn encode_put<T: Serialize>(put: &BatchPut<T>) -> Result<(String, Vec<u8>), StoreError> {
+    Ok((encode_key(&put.key), encode_value(put.ttl, &put.item)?))
 }
 
 #[async_trait]
@@ -514,18 +527,34 @@ impl Table for EmbeddedTable {
     }
 
     async fn put_batch<T: Serialize + Send + Sync>(&self, items: &[BatchPut<T>]) -> Result<(), StoreError> {
-        let mut grouped = ByEngine::split(items.iter().map(encode_put).collect::<Result<Vec<_>, _>>()?);
-        for engine in [Engine::Tree, Engine::Runs] {
-            self.insert_all(engine, PersistMode::SyncAll, std::mem::take(grouped.take(engine))).await?;
+        let (mut tree, mut runs) = (Vec::new(), Entries::default());
+        for put in items {
+            match Engine::of(&put.key.pk) {
+                Engine::Tree => tree.push(encode_put(put)?),
+                Engine::Runs => {
+                    // Sized for a page of recipients at once: one allocation, not a dozen regrowths.
+                    if runs.is_empty() {
+                        runs = Entries::with_capacity(items.len(), items.len() * ENCODED_RECIPIENT_BYTES);
+                    }
+                    push_put(&mut runs, put)?;
+                }
+            }
         }
-        Ok(())
+        self.insert_in_tree(PersistMode::SyncAll, tree).await?;
+        self.write_run(runs).await
     }
 
     async fn put_buffered<T: Serialize + Send + Sync>(&self, put: &BatchPut<T>) -> Result<(), StoreError> {
-        let (engine, encoded) = encode_put(put)?;
         // Handed to the OS, not fsynced (a run is fsynced regardless): a killed process loses
         // nothing; a power loss may lose it.
-        self.insert_all(engine, PersistMode::Buffer, vec![encoded]).await
+        match Engine::of(&put.key.pk) {
+            Engine::Tree => self.insert_in_tree(PersistMode::Buffer, vec![encode_put(put)?]).await,
+            Engine::Runs => {
+                let mut entries = Entries::default();
+                push_put(&mut entries, put)?;
+                self.write_run(entries).await
+            }
+        }
     }
 
     async fn delete_batch(&self, keys: &[Key]) -> Result<(), StoreError> {

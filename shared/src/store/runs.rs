@@ -74,6 +74,97 @@ fn sync_directory(dir: &Path) -> Result<(), StoreError> {
 /// A key and its value.
 pub type Entry = (Vec<u8>, Vec<u8>);
 
+/// The entries of one write, keys and values side by side in one buffer: a 2,000-record page is
+/// two allocations, not two per record, and is freed at once by whichever thread writes it.
+#[derive(Debug, Default)]
+pub struct Entries {
+    bytes: Vec<u8>,
+    /// Where each entry's key starts, where its value starts, and where its value ends.
+    spans: Vec<[usize; 3]>,
+}
+
+impl Entries {
+    pub fn with_capacity(entries: usize, bytes: usize) -> Self {
+        Self { bytes: Vec::with_capacity(bytes), spans: Vec::with_capacity(entries) }
+    }
+
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    pub fn push(&mut self, key: &[u8], value: &[u8]) {
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(key);
+        self.bytes.extend_from_slice(value);
+        self.spans.push([start, start + key.len(), self.bytes.len()]);
+    }
+
+    /// Appends an entry written in place: `key` appends the key's bytes, then `value` the value's.
+    /// When `value` fails, nothing of the entry is left.
+    pub fn push_with(
+        &mut self,
+        key: impl FnOnce(&mut Vec<u8>),
+        value: impl FnOnce(&mut Vec<u8>) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let start = self.bytes.len();
+        key(&mut self.bytes);
+        let value_start = self.bytes.len();
+        if let Err(err) = value(&mut self.bytes) {
+            self.bytes.truncate(start);
+            return Err(err);
+        }
+        self.spans.push([start, value_start, self.bytes.len()]);
+        Ok(())
+    }
+
+    /// The entries in key order, the last pushed of equal keys alone.
+    fn in_key_order(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        let key = |[start, value_start, _]: &[usize; 3]| &self.bytes[*start..*value_start];
+        // A page's keys share a long prefix (the org's partition): sorting first by the 16 bytes
+        // after it, a number, settles nearly every comparison without comparing whole keys.
+        let first = self.spans.first().map(key).unwrap_or_default();
+        let shared = self.spans.iter().map(|span| common_prefix(first, key(span))).min().unwrap_or_default();
+        let mut order: Vec<(u128, [usize; 3])> = self
+            .spans
+            .iter()
+            .map(|span| {
+                let mut head = [0u8; 16];
+                let rest = &key(span)[shared..];
+                let len = rest.len().min(16);
+                head[..len].copy_from_slice(&rest[..len]);
+                (u128::from_be_bytes(head), *span)
+            })
+            .collect();
+        // Later pushes start further into the buffer: among equal keys they sort first and stay.
+        order.sort_unstable_by(|(a_head, a), (b_head, b)| {
+            a_head.cmp(b_head).then_with(|| key(a).cmp(key(b))).then(b[0].cmp(&a[0]))
+        });
+        order.dedup_by(|(later_head, later), (earlier_head, earlier)| {
+            later_head == earlier_head && key(later) == key(earlier)
+        });
+        order.into_iter().map(move |(_, span @ [_, value_start, end])| (key(&span), &self.bytes[value_start..end]))
+    }
+}
+
+/// How many leading bytes `a` and `b` share.
+fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    a.iter().zip(b).take_while(|(x, y)| x == y).count()
+}
+
+impl<K: AsRef<[u8]>, V: AsRef<[u8]>> FromIterator<(K, V)> for Entries {
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(entries: I) -> Self {
+        let mut packed = Self::default();
+        for (key, value) in entries {
+            packed.push(key.as_ref(), value.as_ref());
+        }
+        packed
+    }
+}
+
 fn unavailable(err: impl std::fmt::Display) -> StoreError {
     StoreError::Unavailable(err.to_string())
 }
@@ -617,7 +708,7 @@ impl SortedRuns {
     /// Writes `entries` as one run, durable when this returns, without taking a turn: writes
     /// overlap (one's file is written while another's is fsynced) and publish in the order they
     /// began. For writes that read nothing back.
-    pub fn write(&self, entries: Vec<Entry>) -> Result<(), StoreError> {
+    pub fn write(&self, entries: Entries) -> Result<(), StoreError> {
         if entries.is_empty() {
             return Ok(());
         }
@@ -627,7 +718,7 @@ impl SortedRuns {
             sequence.next = following(seq)?;
             Ticket { shared: &self.shared, seq }
         };
-        let run = self.shared.write_run(ticket.seq, entries)?;
+        let run = self.shared.write_run(ticket.seq, &entries)?;
         ticket.publish(run)?;
         self.wake_merger(Wake::Stream);
         Ok(())
@@ -710,11 +801,8 @@ impl Shared {
     }
 
     /// Writes `entries` (any order; the last of equal keys wins) as one durable run.
-    fn write_run(&self, seq: u64, mut entries: Vec<Entry>) -> Result<Arc<Run>, StoreError> {
-        entries.reverse();
-        entries.sort_by(|a, b| a.0.cmp(&b.0));
-        entries.dedup_by(|later, earlier| later.0 == earlier.0);
-        self.write_file(seq, seq, |writer| entries.iter().try_for_each(|(key, value)| writer.push(key, value)))
+    fn write_run(&self, seq: u64, entries: &Entries) -> Result<Arc<Run>, StoreError> {
+        self.write_file(seq, seq, |writer| entries.in_key_order().try_for_each(|(key, value)| writer.push(key, value)))
     }
 
     /// Writes a run file under a temporary name, then makes it durable under its own.
@@ -791,13 +879,13 @@ impl WriteTurn<'_> {
     }
 
     /// Writes `entries` as one run, durable when this returns; merging follows in the background.
-    pub fn write(&mut self, entries: Vec<Entry>) -> Result<(), StoreError> {
+    pub fn write(&mut self, entries: Entries) -> Result<(), StoreError> {
         if entries.is_empty() {
             return Ok(());
         }
         let seq = self.sequence.next;
         let next = following(seq)?;
-        let run = self.runs.shared.write_run(seq, entries)?;
+        let run = self.runs.shared.write_run(seq, &entries)?;
         (self.sequence.next, self.sequence.published) = (next, next);
         self.runs.shared.publish_newest(run)?;
         self.runs.wake_merger(Wake::Now);
@@ -870,7 +958,7 @@ mod tests {
                 for (k, v) in &entries {
                     model.insert(k.clone(), v.clone());
                 }
-                runs.turn().write(entries).unwrap();
+                runs.turn().write(entries.into_iter().collect()).unwrap();
                 if batch % 10 == 9 {
                     assert_matches(&runs, &model);
                 }
@@ -923,7 +1011,7 @@ mod tests {
             while runs.shared.sequence().next == 1 {
                 std::thread::yield_now();
             }
-            let small = scope.spawn(|| runs.write(vec![(key(1), b"small".to_vec())]));
+            let small = scope.spawn(|| runs.write(vec![(key(1), b"small".to_vec())].into_iter().collect()));
             // The small run is durable first, yet it waits behind the big one.
             let small_file = dir.path().join(file_name(2, 2));
             while !small_file.exists() {
@@ -952,13 +1040,14 @@ mod tests {
                             if stop.load(std::sync::atomic::Ordering::Relaxed) {
                                 break;
                             }
-                            runs.write(vec![(key(writer * 10_000 + n), b"page".to_vec())]).unwrap();
+                            runs.write(vec![(key(writer * 10_000 + n), b"page".to_vec())].into_iter().collect())
+                                .unwrap();
                         }
                     })
                 })
                 .collect();
             for n in 0..5 {
-                runs.turn().write(vec![(key(99_000 + n), b"callout".to_vec())]).unwrap();
+                runs.turn().write(vec![(key(99_000 + n), b"callout".to_vec())].into_iter().collect()).unwrap();
                 assert!(
                     !writers.iter().all(std::thread::ScopedJoinHandle::is_finished),
                     "turn {n} waited for the whole stream"
@@ -976,7 +1065,7 @@ mod tests {
         let runs = SortedRuns::open_with_stream_pause(dir.path(), pause).unwrap();
         let count = 2 * FANOUT as u64;
         for n in 0..count {
-            runs.write(vec![(key(n), b"page".to_vec())]).unwrap();
+            runs.write(vec![(key(n), b"page".to_vec())].into_iter().collect()).unwrap();
         }
         let paused = std::time::Instant::now();
         assert_eq!(runs.shared.snapshot().len(), 2 * FANOUT, "merged under the stream");
@@ -997,7 +1086,7 @@ mod tests {
         {
             let runs = SortedRuns::open_with_stream_pause(dir.path(), pause).unwrap();
             for n in 0..FANOUT as u64 {
-                runs.write(vec![(key(n), b"page".to_vec())]).unwrap();
+                runs.write(vec![(key(n), b"page".to_vec())].into_iter().collect()).unwrap();
             }
             assert_eq!(runs.shared.snapshot().len(), FANOUT);
         }
@@ -1010,9 +1099,9 @@ mod tests {
             std::thread::sleep(Duration::from_millis(20));
         }
         for n in 0..FANOUT as u64 {
-            runs.write(vec![(key(100 + n), b"page".to_vec())]).unwrap();
+            runs.write(vec![(key(100 + n), b"page".to_vec())].into_iter().collect()).unwrap();
         }
-        runs.turn().write(vec![(key(999), b"callout".to_vec())]).unwrap();
+        runs.turn().write(vec![(key(999), b"callout".to_vec())].into_iter().collect()).unwrap();
         let turned = std::time::Instant::now();
         while runs.shared.snapshot().len() > 2 {
             assert!(turned.elapsed() < Duration::from_secs(60), "the turn write did not wake the merger");
@@ -1026,13 +1115,13 @@ mod tests {
     fn a_failed_write_lets_the_writes_behind_it_publish() {
         let dir = tempfile::tempdir().unwrap();
         let runs = Arc::new(SortedRuns::open(dir.path()).unwrap());
-        runs.write(vec![(key(1), b"a".to_vec())]).unwrap();
+        runs.write(vec![(key(1), b"a".to_vec())].into_iter().collect()).unwrap();
         // Sequence number 2 cannot write: its temporary name is taken by a directory.
         std::fs::create_dir(dir.path().join(file_name(2, 2)).with_extension("tmp")).unwrap();
-        assert!(runs.write(vec![(key(2), b"b".to_vec())]).is_err());
+        assert!(runs.write(vec![(key(2), b"b".to_vec())].into_iter().collect()).is_err());
         let (done, finished) = std::sync::mpsc::channel();
         let writer = Arc::clone(&runs);
-        std::thread::spawn(move || done.send(writer.write(vec![(key(3), b"c".to_vec())])));
+        std::thread::spawn(move || done.send(writer.write(vec![(key(3), b"c".to_vec())].into_iter().collect())));
         let third = finished.recv_timeout(std::time::Duration::from_secs(60)).expect("the third write hung");
         assert!(third.is_ok());
         assert_eq!(runs.get(&key(3)).unwrap(), Some(b"c".to_vec()));
@@ -1050,7 +1139,8 @@ mod tests {
                     let runs = &runs;
                     scope.spawn(move || {
                         for n in 0..40u64 {
-                            runs.write(vec![(key(n % 5), format!("{writer}-{n}").into_bytes())]).unwrap();
+                            runs.write(vec![(key(n % 5), format!("{writer}-{n}").into_bytes())].into_iter().collect())
+                                .unwrap();
                         }
                     })
                 })
@@ -1060,7 +1150,7 @@ mod tests {
                 let mut turn = runs.turn();
                 let before = turn.get(&key(0)).unwrap();
                 assert!(newest_first(&runs));
-                turn.write(vec![(key(99), b"turn".to_vec())]).unwrap();
+                turn.write(vec![(key(99), b"turn".to_vec())].into_iter().collect()).unwrap();
                 assert_eq!(turn.get(&key(0)).unwrap(), before, "no other write landed during the turn");
             }
             while !writers.iter().all(std::thread::ScopedJoinHandle::is_finished) {
@@ -1074,6 +1164,25 @@ mod tests {
         assert_eq!(ranges.first().map(|r| r.0), Some(1));
         assert_eq!(ranges.last().map(|r| r.1), Some(170));
         assert!(ranges.windows(2).all(|pair| pair[0].1 + 1 == pair[1].0), "{ranges:?}");
+    }
+
+    #[test]
+    fn entries_come_out_in_key_order_with_the_last_of_equal_keys() {
+        let mut numbers = Numbers(0x2545_f491_4f6c_dd1d);
+        let mut model = BTreeMap::new();
+        let mut entries = Entries::default();
+        for n in 0..3_000u64 {
+            // A long shared prefix, then keys that differ early, late (past 16 bytes), or only in
+            // length, with zero bytes that the sort's padding must not confuse.
+            let tail: Vec<u8> =
+                (0..numbers.next() % 24).map(|_| [0, b'a', b'b'][(numbers.next() % 3) as usize]).collect();
+            let key = [b"ORG#00D000000000001#R07\x1f".as_slice(), &tail].concat();
+            let value = n.to_le_bytes();
+            model.insert(key.clone(), value.to_vec());
+            entries.push(&key, &value);
+        }
+        let sorted: Vec<(Vec<u8>, Vec<u8>)> = entries.in_key_order().map(|(k, v)| (k.to_vec(), v.to_vec())).collect();
+        assert_eq!(sorted, model.into_iter().collect::<Vec<_>>());
     }
 
     #[test]
@@ -1097,8 +1206,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         {
             let runs = SortedRuns::open(dir.path()).unwrap();
-            runs.turn().write(vec![(key(1), b"a".to_vec())]).unwrap();
-            runs.turn().write(vec![(key(1), b"b".to_vec())]).unwrap();
+            runs.turn().write(vec![(key(1), b"a".to_vec())].into_iter().collect()).unwrap();
+            runs.turn().write(vec![(key(1), b"b".to_vec())].into_iter().collect()).unwrap();
         }
         // A merge of runs 1..2 finished writing its output but died before deleting its inputs,
         // and a write died before its rename.
@@ -1110,14 +1219,18 @@ mod tests {
         let runs = SortedRuns::open(dir.path()).unwrap();
         assert_eq!(run_files(dir.path()), [merged.file_name().unwrap().to_string_lossy().into_owned()]);
         assert_eq!(runs.get(&key(1)).unwrap(), Some(b"b".to_vec()));
-        runs.turn().write(vec![(key(1), b"c".to_vec())]).unwrap();
+        runs.turn().write(vec![(key(1), b"c".to_vec())].into_iter().collect()).unwrap();
         assert_eq!(runs.get(&key(1)).unwrap(), Some(b"c".to_vec()));
     }
 
     #[test]
     fn a_damaged_run_is_reported_as_corrupt() {
         let dir = tempfile::tempdir().unwrap();
-        SortedRuns::open(dir.path()).unwrap().turn().write(vec![(key(1), b"a".to_vec())]).unwrap();
+        SortedRuns::open(dir.path())
+            .unwrap()
+            .turn()
+            .write(vec![(key(1), b"a".to_vec())].into_iter().collect())
+            .unwrap();
         let path = dir.path().join(file_name(1, 1));
         let mut bytes = std::fs::read(&path).unwrap();
         let at = bytes.len() - 1;
@@ -1134,9 +1247,9 @@ mod tests {
             let runs = SortedRuns::open(dir.path()).unwrap();
             // An oldest run of a higher tier, which the lowest tier's merges leave alone.
             runs.turn().write((0..TIER_BASE * FANOUT as u64).map(|n| (key(n), live("old"))).collect()).unwrap();
-            runs.turn().write(vec![(key(1), i64::MIN.to_le_bytes().to_vec())]).unwrap();
+            runs.turn().write(vec![(key(1), i64::MIN.to_le_bytes().to_vec())].into_iter().collect()).unwrap();
             for n in 0..FANOUT as u64 - 1 {
-                runs.turn().write(vec![(key(10_000 + n), live("filler"))]).unwrap();
+                runs.turn().write(vec![(key(10_000 + n), live("filler"))].into_iter().collect()).unwrap();
             }
             runs.settle().unwrap();
             assert_eq!(run_files(dir.path()).len(), 2, "the small runs merged, the big one did not");
@@ -1162,7 +1275,7 @@ mod tests {
         assert!(matches!(runs.get(&key(0)), Err(StoreError::Corrupt(_))));
         assert!(matches!(runs.range(b"", b"~", usize::MAX, |_| true), Err(StoreError::Corrupt(_))));
         for n in 0..FANOUT as u64 - 1 {
-            runs.turn().write(vec![(key(100_000 + n), b"filler".to_vec())]).unwrap();
+            runs.turn().write(vec![(key(100_000 + n), b"filler".to_vec())].into_iter().collect()).unwrap();
         }
         assert!(matches!(runs.settle(), Err(StoreError::Corrupt(_))));
         assert!(path.exists(), "the damaged run is kept for inspection, not merged away");
@@ -1193,11 +1306,11 @@ mod tests {
         let runs = SortedRuns::open(dir.path()).unwrap();
         let live = |text: &str| [i64::MAX.to_le_bytes().as_slice(), text.as_bytes()].concat();
         let gone = i64::MIN.to_le_bytes().to_vec();
-        runs.turn().write(vec![(key(1), live("first")), (key(2), live("kept"))]).unwrap();
+        runs.turn().write(vec![(key(1), live("first")), (key(2), live("kept"))].into_iter().collect()).unwrap();
         // More writes make a full group of the lowest tier: one merge, which reaches the oldest.
-        runs.turn().write(vec![(key(1), gone.clone())]).unwrap();
+        runs.turn().write(vec![(key(1), gone.clone())].into_iter().collect()).unwrap();
         for n in 0..FANOUT as u64 - 2 {
-            runs.turn().write(vec![(key(100 + n), live("filler"))]).unwrap();
+            runs.turn().write(vec![(key(100 + n), live("filler"))].into_iter().collect()).unwrap();
         }
         runs.settle().unwrap();
         let all = runs.range(b"", b"~", usize::MAX, |_| true).unwrap();
