@@ -237,9 +237,9 @@ fn orchestrate(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
     std::fs::write(dir.path().join("private.pem"), private_pem)?;
     std::fs::write(dir.path().join("public.pem"), public_pem)?;
     println!(
-        "| Contacts + Leads | raw floor s | sync s | ratio | merges settled s | sync records/s | API calls (floor) | peak RSS sync / raw MiB |"
+        "| Contacts + Leads | raw floor s | sync s | ratio | merges settled s | sync records/s | API calls (floor) | peak RSS sync / raw MiB | client CPU sync / raw s |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|");
     for (contacts, leads) in sizes {
         let mut sim: Child = self_command(&[
             "serve-sim",
@@ -262,7 +262,7 @@ fn orchestrate(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
         let sync_s = sync["seconds"].as_f64().unwrap_or(f64::NAN);
         let records = sync["records"].as_u64().unwrap_or(0);
         println!(
-            "| {contacts} + {leads} | {raw_s:.3} | {sync_s:.3} | {:.3} | {:.3} | {:.0} | {} ({}) | {:.1} / {:.1} |",
+            "| {contacts} + {leads} | {raw_s:.3} | {sync_s:.3} | {:.3} | {:.3} | {:.0} | {} ({}) | {:.1} / {:.1} | {:.2} / {:.2} |",
             sync_s / raw_s,
             sync["settled_seconds"].as_f64().unwrap_or(f64::NAN),
             records as f64 / sync_s,
@@ -270,6 +270,8 @@ fn orchestrate(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
             sync["floor_calls"],
             sync["peak_rss_mib"].as_f64().unwrap_or(0.0),
             raw["peak_rss_mib"].as_f64().unwrap_or(0.0),
+            sync["cpu_seconds"].as_f64().unwrap_or(f64::NAN),
+            raw["cpu_seconds"].as_f64().unwrap_or(f64::NAN),
         );
         if sync["status"] != "complete" {
             return Err(format!("sync ended {}", sync["status"]).into());
