@@ -1011,7 +1011,7 @@ mod tests {
             while runs.shared.sequence().next == 1 {
                 std::thread::yield_now();
             }
-            let small = scope.spawn(|| runs.write(vec![(key(1), b"small".to_vec())].into_iter().collect()));
+            let small = scope.spawn(|| runs.write([(key(1), b"small".to_vec())].into_iter().collect()));
             // The small run is durable first, yet it waits behind the big one.
             let small_file = dir.path().join(file_name(2, 2));
             while !small_file.exists() {
@@ -1040,14 +1040,13 @@ mod tests {
                             if stop.load(std::sync::atomic::Ordering::Relaxed) {
                                 break;
                             }
-                            runs.write(vec![(key(writer * 10_000 + n), b"page".to_vec())].into_iter().collect())
-                                .unwrap();
+                            runs.write([(key(writer * 10_000 + n), b"page".to_vec())].into_iter().collect()).unwrap();
                         }
                     })
                 })
                 .collect();
             for n in 0..5 {
-                runs.turn().write(vec![(key(99_000 + n), b"callout".to_vec())].into_iter().collect()).unwrap();
+                runs.turn().write([(key(99_000 + n), b"callout".to_vec())].into_iter().collect()).unwrap();
                 assert!(
                     !writers.iter().all(std::thread::ScopedJoinHandle::is_finished),
                     "turn {n} waited for the whole stream"
@@ -1065,7 +1064,7 @@ mod tests {
         let runs = SortedRuns::open_with_stream_pause(dir.path(), pause).unwrap();
         let count = 2 * FANOUT as u64;
         for n in 0..count {
-            runs.write(vec![(key(n), b"page".to_vec())].into_iter().collect()).unwrap();
+            runs.write([(key(n), b"page".to_vec())].into_iter().collect()).unwrap();
         }
         let paused = std::time::Instant::now();
         assert_eq!(runs.shared.snapshot().len(), 2 * FANOUT, "merged under the stream");
@@ -1086,7 +1085,7 @@ mod tests {
         {
             let runs = SortedRuns::open_with_stream_pause(dir.path(), pause).unwrap();
             for n in 0..FANOUT as u64 {
-                runs.write(vec![(key(n), b"page".to_vec())].into_iter().collect()).unwrap();
+                runs.write([(key(n), b"page".to_vec())].into_iter().collect()).unwrap();
             }
             assert_eq!(runs.shared.snapshot().len(), FANOUT);
         }
@@ -1099,9 +1098,9 @@ mod tests {
             std::thread::sleep(Duration::from_millis(20));
         }
         for n in 0..FANOUT as u64 {
-            runs.write(vec![(key(100 + n), b"page".to_vec())].into_iter().collect()).unwrap();
+            runs.write([(key(100 + n), b"page".to_vec())].into_iter().collect()).unwrap();
         }
-        runs.turn().write(vec![(key(999), b"callout".to_vec())].into_iter().collect()).unwrap();
+        runs.turn().write([(key(999), b"callout".to_vec())].into_iter().collect()).unwrap();
         let turned = std::time::Instant::now();
         while runs.shared.snapshot().len() > 2 {
             assert!(turned.elapsed() < Duration::from_secs(60), "the turn write did not wake the merger");
@@ -1115,13 +1114,13 @@ mod tests {
     fn a_failed_write_lets_the_writes_behind_it_publish() {
         let dir = tempfile::tempdir().unwrap();
         let runs = Arc::new(SortedRuns::open(dir.path()).unwrap());
-        runs.write(vec![(key(1), b"a".to_vec())].into_iter().collect()).unwrap();
+        runs.write([(key(1), b"a".to_vec())].into_iter().collect()).unwrap();
         // Sequence number 2 cannot write: its temporary name is taken by a directory.
         std::fs::create_dir(dir.path().join(file_name(2, 2)).with_extension("tmp")).unwrap();
-        assert!(runs.write(vec![(key(2), b"b".to_vec())].into_iter().collect()).is_err());
+        assert!(runs.write([(key(2), b"b".to_vec())].into_iter().collect()).is_err());
         let (done, finished) = std::sync::mpsc::channel();
         let writer = Arc::clone(&runs);
-        std::thread::spawn(move || done.send(writer.write(vec![(key(3), b"c".to_vec())].into_iter().collect())));
+        std::thread::spawn(move || done.send(writer.write([(key(3), b"c".to_vec())].into_iter().collect())));
         let third = finished.recv_timeout(std::time::Duration::from_secs(60)).expect("the third write hung");
         assert!(third.is_ok());
         assert_eq!(runs.get(&key(3)).unwrap(), Some(b"c".to_vec()));
@@ -1139,7 +1138,7 @@ mod tests {
                     let runs = &runs;
                     scope.spawn(move || {
                         for n in 0..40u64 {
-                            runs.write(vec![(key(n % 5), format!("{writer}-{n}").into_bytes())].into_iter().collect())
+                            runs.write([(key(n % 5), format!("{writer}-{n}").into_bytes())].into_iter().collect())
                                 .unwrap();
                         }
                     })
@@ -1150,7 +1149,7 @@ mod tests {
                 let mut turn = runs.turn();
                 let before = turn.get(&key(0)).unwrap();
                 assert!(newest_first(&runs));
-                turn.write(vec![(key(99), b"turn".to_vec())].into_iter().collect()).unwrap();
+                turn.write([(key(99), b"turn".to_vec())].into_iter().collect()).unwrap();
                 assert_eq!(turn.get(&key(0)).unwrap(), before, "no other write landed during the turn");
             }
             while !writers.iter().all(std::thread::ScopedJoinHandle::is_finished) {
@@ -1206,8 +1205,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         {
             let runs = SortedRuns::open(dir.path()).unwrap();
-            runs.turn().write(vec![(key(1), b"a".to_vec())].into_iter().collect()).unwrap();
-            runs.turn().write(vec![(key(1), b"b".to_vec())].into_iter().collect()).unwrap();
+            runs.turn().write([(key(1), b"a".to_vec())].into_iter().collect()).unwrap();
+            runs.turn().write([(key(1), b"b".to_vec())].into_iter().collect()).unwrap();
         }
         // A merge of runs 1..2 finished writing its output but died before deleting its inputs,
         // and a write died before its rename.
@@ -1219,18 +1218,14 @@ mod tests {
         let runs = SortedRuns::open(dir.path()).unwrap();
         assert_eq!(run_files(dir.path()), [merged.file_name().unwrap().to_string_lossy().into_owned()]);
         assert_eq!(runs.get(&key(1)).unwrap(), Some(b"b".to_vec()));
-        runs.turn().write(vec![(key(1), b"c".to_vec())].into_iter().collect()).unwrap();
+        runs.turn().write([(key(1), b"c".to_vec())].into_iter().collect()).unwrap();
         assert_eq!(runs.get(&key(1)).unwrap(), Some(b"c".to_vec()));
     }
 
     #[test]
     fn a_damaged_run_is_reported_as_corrupt() {
         let dir = tempfile::tempdir().unwrap();
-        SortedRuns::open(dir.path())
-            .unwrap()
-            .turn()
-            .write(vec![(key(1), b"a".to_vec())].into_iter().collect())
-            .unwrap();
+        SortedRuns::open(dir.path()).unwrap().turn().write([(key(1), b"a".to_vec())].into_iter().collect()).unwrap();
         let path = dir.path().join(file_name(1, 1));
         let mut bytes = std::fs::read(&path).unwrap();
         let at = bytes.len() - 1;
@@ -1247,9 +1242,9 @@ mod tests {
             let runs = SortedRuns::open(dir.path()).unwrap();
             // An oldest run of a higher tier, which the lowest tier's merges leave alone.
             runs.turn().write((0..TIER_BASE * FANOUT as u64).map(|n| (key(n), live("old"))).collect()).unwrap();
-            runs.turn().write(vec![(key(1), i64::MIN.to_le_bytes().to_vec())].into_iter().collect()).unwrap();
+            runs.turn().write([(key(1), i64::MIN.to_le_bytes().to_vec())].into_iter().collect()).unwrap();
             for n in 0..FANOUT as u64 - 1 {
-                runs.turn().write(vec![(key(10_000 + n), live("filler"))].into_iter().collect()).unwrap();
+                runs.turn().write([(key(10_000 + n), live("filler"))].into_iter().collect()).unwrap();
             }
             runs.settle().unwrap();
             assert_eq!(run_files(dir.path()).len(), 2, "the small runs merged, the big one did not");
@@ -1275,7 +1270,7 @@ mod tests {
         assert!(matches!(runs.get(&key(0)), Err(StoreError::Corrupt(_))));
         assert!(matches!(runs.range(b"", b"~", usize::MAX, |_| true), Err(StoreError::Corrupt(_))));
         for n in 0..FANOUT as u64 - 1 {
-            runs.turn().write(vec![(key(100_000 + n), b"filler".to_vec())].into_iter().collect()).unwrap();
+            runs.turn().write([(key(100_000 + n), b"filler".to_vec())].into_iter().collect()).unwrap();
         }
         assert!(matches!(runs.settle(), Err(StoreError::Corrupt(_))));
         assert!(path.exists(), "the damaged run is kept for inspection, not merged away");
@@ -1306,11 +1301,11 @@ mod tests {
         let runs = SortedRuns::open(dir.path()).unwrap();
         let live = |text: &str| [i64::MAX.to_le_bytes().as_slice(), text.as_bytes()].concat();
         let gone = i64::MIN.to_le_bytes().to_vec();
-        runs.turn().write(vec![(key(1), live("first")), (key(2), live("kept"))].into_iter().collect()).unwrap();
+        runs.turn().write([(key(1), live("first")), (key(2), live("kept"))].into_iter().collect()).unwrap();
         // More writes make a full group of the lowest tier: one merge, which reaches the oldest.
-        runs.turn().write(vec![(key(1), gone.clone())].into_iter().collect()).unwrap();
+        runs.turn().write([(key(1), gone.clone())].into_iter().collect()).unwrap();
         for n in 0..FANOUT as u64 - 2 {
-            runs.turn().write(vec![(key(100 + n), live("filler"))].into_iter().collect()).unwrap();
+            runs.turn().write([(key(100 + n), live("filler"))].into_iter().collect()).unwrap();
         }
         runs.settle().unwrap();
         let all = runs.range(b"", b"~", usize::MAX, |_| true).unwrap();
