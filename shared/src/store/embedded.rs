@@ -21,6 +21,7 @@ use super::table::{BatchPut, Condition, ConditionalPut, Key, Page, Table, Write}
 
 /// Separates `pk` from `sk`; sorts below every printable character.
 const SEPARATOR: char = '\u{1f}';
+/// [`SEPARATOR`] as text, to join with the key's parts.
 const SEPARATOR_TEXT: &str = "\u{1f}";
 /// The character after [`SEPARATOR`]: the exclusive end of a partition's range.
 const AFTER_SEPARATOR: char = '\u{20}';
@@ -70,13 +71,20 @@ fn encode_key(key: &Key) -> String {
 /// A stored value: the `ttl` (or `i64::MAX`) as 8 little-endian bytes, then the item as a
 /// MessagePack map with its field names, so items read across versions as JSON ones do, at half
 /// JSON's encoding cost and three quarters of its size. Items written by earlier versions are JSON.
+/// Only structs and maps are stored: [`decode`] tells the two formats apart by their first byte.
 fn write_value<T: Serialize>(out: &mut Vec<u8>, ttl: Option<EpochSeconds>, item: &T) -> Result<(), StoreError> {
     out.extend_from_slice(&ttl.unwrap_or(i64::MAX).to_le_bytes());
-    item.serialize(&mut rmp_serde::Serializer::new(out).with_struct_map().with_human_readable()).map_err(corrupt)
+    let start = out.len();
+    item.serialize(&mut rmp_serde::Serializer::new(&mut *out).with_struct_map().with_human_readable())
+        .map_err(corrupt)?;
+    match out.get(start) {
+        Some(0x80..=0x8f | 0xde | 0xdf) => Ok(()),
+        _ => Err(corrupt("only structs and maps are stored")),
+    }
 }
 
-/// An item as [`write_value`] stored it, or as JSON (which starts with `{`, never a map's first
-/// byte in MessagePack) from a data directory an earlier version wrote.
+/// An item as [`write_value`] stored it, or as JSON (an object, which starts with `{`, never a
+/// MessagePack map's first byte) from a data directory an earlier version wrote.
 fn decode<T: DeserializeOwned>(item: &[u8]) -> Result<T, StoreError> {
     if item.first() == Some(&b'{') {
         return serde_json::from_slice(item).map_err(corrupt);
@@ -422,7 +430,7 @@ impl EmbeddedTable {
 
     /// Writes `entries` as one run (nothing when there are none), without a turn: unconditional
     /// writes overlap, one's run written while another's fsyncs.
-    async fn write_run(&self, entries: Entries) -> Result<(), StoreError> {
+    async fn write_to_runs(&self, entries: Entries) -> Result<(), StoreError> {
         if entries.is_empty() {
             return Ok(());
         }
@@ -550,7 +558,7 @@ impl Table for EmbeddedTable {
             }
         }
         self.insert_in_tree(PersistMode::SyncAll, tree).await?;
-        self.write_run(runs).await
+        self.write_to_runs(runs).await
     }
 
     async fn put_buffered<T: Serialize + Send + Sync>(&self, put: &BatchPut<T>) -> Result<(), StoreError> {
@@ -561,7 +569,7 @@ impl Table for EmbeddedTable {
             Engine::Runs => {
                 let mut entries = Entries::default();
                 push_put(&mut entries, put)?;
-                self.write_run(entries).await
+                self.write_to_runs(entries).await
             }
         }
     }
@@ -620,6 +628,16 @@ mod tests {
         let in_runs = paged_after_deletes(&table, &recipients).await;
         assert_eq!(in_tree.len(), 91);
         assert_eq!(in_tree, in_runs);
+    }
+
+    #[test]
+    fn only_maps_are_stored_so_json_and_messagepack_tell_apart() {
+        let stored = encode_value(Some(7), &serde_json::json!({"n": 123})).unwrap();
+        assert_eq!(stored[..8], 7i64.to_le_bytes());
+        assert_eq!(decode::<serde_json::Value>(&stored[8..]).unwrap(), serde_json::json!({"n": 123}));
+        // 123 would encode as 0x7b, JSON's `{`.
+        assert!(matches!(encode_value(None, &123), Err(StoreError::Corrupt(_))));
+        assert!(matches!(encode_value(None, &"text"), Err(StoreError::Corrupt(_))));
     }
 
     /// A value as versions before MessagePack stored it: the ttl, then JSON.

@@ -123,30 +123,32 @@ impl Entries {
 
     /// The entries in key order, the last pushed of equal keys alone.
     fn in_key_order(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
-        let key = |[start, value_start, _]: &[usize; 3]| &self.bytes[*start..*value_start];
+        let key = |index: usize| {
+            let [start, value_start, _] = self.spans[index];
+            &self.bytes[start..value_start]
+        };
         // A page's keys share a long prefix (the org's partition): sorting first by the 16 bytes
         // after it, a number, settles nearly every comparison without comparing whole keys.
-        let first = self.spans.first().map(key).unwrap_or_default();
-        let shared = self.spans.iter().map(|span| common_prefix(first, key(span))).min().unwrap_or_default();
-        let mut order: Vec<(u128, [usize; 3])> = self
-            .spans
-            .iter()
-            .map(|span| {
+        let first = if self.spans.is_empty() { &[][..] } else { key(0) };
+        let shared = (0..self.spans.len()).map(|index| common_prefix(first, key(index))).min().unwrap_or_default();
+        let mut order: Vec<(u128, usize)> = (0..self.spans.len())
+            .map(|index| {
                 let mut head = [0u8; 16];
-                let rest = &key(span)[shared..];
+                let rest = &key(index)[shared..];
                 let len = rest.len().min(16);
                 head[..len].copy_from_slice(&rest[..len]);
-                (u128::from_be_bytes(head), *span)
+                (u128::from_be_bytes(head), index)
             })
             .collect();
-        // Later pushes start further into the buffer: among equal keys they sort first and stay.
+        // Among equal keys the later push sorts first, and stays.
         order.sort_unstable_by(|(a_head, a), (b_head, b)| {
-            a_head.cmp(b_head).then_with(|| key(a).cmp(key(b))).then(b[0].cmp(&a[0]))
+            a_head.cmp(b_head).then_with(|| key(*a).cmp(key(*b))).then(b.cmp(a))
         });
-        order.dedup_by(|(later_head, later), (earlier_head, earlier)| {
-            later_head == earlier_head && key(later) == key(earlier)
-        });
-        order.into_iter().map(move |(_, span @ [_, value_start, end])| (key(&span), &self.bytes[value_start..end]))
+        order.dedup_by(|(head, index), (kept_head, kept)| head == kept_head && key(*index) == key(*kept));
+        order.into_iter().map(move |(_, index)| {
+            let [_, value_start, end] = self.spans[index];
+            (key(index), &self.bytes[value_start..end])
+        })
     }
 }
 
@@ -719,6 +721,8 @@ impl SortedRuns {
             Ticket { shared: &self.shared, seq }
         };
         let run = self.shared.write_run(ticket.seq, &entries)?;
+        // Durable now: the page's memory goes before this waits to publish behind older writes.
+        drop(entries);
         ticket.publish(run)?;
         self.wake_merger(Wake::Stream);
         Ok(())
@@ -1182,6 +1186,27 @@ mod tests {
         }
         let sorted: Vec<(Vec<u8>, Vec<u8>)> = entries.in_key_order().map(|(k, v)| (k.to_vec(), v.to_vec())).collect();
         assert_eq!(sorted, model.into_iter().collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn an_entry_whose_value_fails_to_encode_leaves_nothing_behind() {
+        let mut entries = Entries::default();
+        entries.push(b"a", b"1");
+        let failed = entries.push_with(
+            |out| out.extend_from_slice(b"b"),
+            |out| {
+                out.extend_from_slice(b"half");
+                Err(StoreError::Corrupt("unencodable".into()))
+            },
+        );
+        assert!(failed.is_err());
+        entries.push(b"c", b"3");
+        // An empty entry takes no bytes: the one pushed after it starts at the same place, and wins.
+        entries.push(b"", b"");
+        entries.push(b"", b"4");
+        let sorted: Vec<(&[u8], &[u8])> = entries.in_key_order().collect();
+        assert_eq!(sorted, [(&b""[..], &b"4"[..]), (b"a", b"1"), (b"c", b"3")]);
+        assert_eq!(entries.bytes, b"a1c34");
     }
 
     #[test]
