@@ -10,7 +10,7 @@ use outpost_shared::crypto;
 use outpost_shared::ids::{OrgId, RecipientObject, RecordId, UserId};
 use outpost_shared::salesforce::SfDateTime;
 use outpost_shared::services::aws_clients;
-use outpost_shared::store::table::{BatchPut, Condition, Key, Table, Write};
+use outpost_shared::store::table::{BatchPut, Condition, Key, KeyRef, Table, Write};
 use outpost_shared::store::*;
 use serde::{Deserialize, Serialize};
 
@@ -298,9 +298,11 @@ struct Thing {
 async fn batches_and_pages_cover_every_item<T: Table>(store: Items<T>) {
     let table = store.table();
     let pk = format!("TEST#{}", crypto::random_token());
+    let sort_keys: Vec<String> = (0..137).map(|n| format!("T#{n:04}")).collect();
     let puts: Vec<BatchPut<Thing>> = (0..137)
-        .map(|n| BatchPut {
-            key: Key::new(pk.clone(), format!("T#{n:04}")),
+        .zip(&sort_keys)
+        .map(|(n, sk)| BatchPut {
+            key: KeyRef { pk: &pk, sk },
             ttl: (n % 10 == 0).then_some(now_epoch() - 1),
             item: Thing { n, label: format!("thing {n}") },
         })
@@ -320,7 +322,7 @@ async fn batches_and_pages_cover_every_item<T: Table>(store: Items<T>) {
     let expected: Vec<i64> = (0..137).filter(|n| n % 10 != 0).collect();
     assert_eq!(seen, expected, "expired items are skipped, live ones all seen in order");
 
-    let keys: Vec<Key> = puts.iter().map(|p| p.key.clone()).collect();
+    let keys: Vec<Key> = sort_keys.iter().map(|sk| Key::new(pk.clone(), sk.clone())).collect();
     table.delete_batch(&keys).await.unwrap();
     let page = table.query::<Thing>(&pk, "T#", None, 500).await.unwrap();
     assert!(page.items.is_empty());

@@ -20,7 +20,7 @@ use serde::de::DeserializeOwned;
 
 use super::StoreError;
 use super::model::{EpochSeconds, now_epoch};
-use super::table::{BatchPut, Condition, ConditionalPut, Key, Page, Table, Write};
+use super::table::{BatchPut, Condition, ConditionalPut, Key, KeyRef, Page, Table, Write};
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -46,14 +46,15 @@ fn corrupt(err: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(err.to_string())
 }
 
-fn key_item(key: &Key) -> Item {
+fn key_item<'a>(key: impl Into<KeyRef<'a>>) -> Item {
+    let key = key.into();
     HashMap::from([
-        ("pk".to_owned(), AttributeValue::S(key.pk.clone())),
-        ("sk".to_owned(), AttributeValue::S(key.sk.clone())),
+        ("pk".to_owned(), AttributeValue::S(key.pk.to_owned())),
+        ("sk".to_owned(), AttributeValue::S(key.sk.to_owned())),
     ])
 }
 
-fn full_item<T: Serialize>(key: &Key, ttl: Option<EpochSeconds>, item: &T) -> Result<Item, StoreError> {
+fn full_item<T: Serialize>(key: KeyRef<'_>, ttl: Option<EpochSeconds>, item: &T) -> Result<Item, StoreError> {
     let mut attributes: Item = serde_dynamo::to_item(item).map_err(corrupt)?;
     attributes.extend(key_item(key));
     if let Some(ttl) = ttl {
@@ -154,7 +155,7 @@ impl DynamoTable {
     /// A PutItem of `item` under `key`, guarded by `condition`.
     fn put_request<T: Serialize>(
         &self,
-        key: &Key,
+        key: KeyRef<'_>,
         ttl: Option<EpochSeconds>,
         item: &T,
         condition: &Condition,
@@ -233,7 +234,7 @@ impl Table for DynamoTable {
     ) -> Result<Write<T>, StoreError> {
         let now = now_epoch();
         let request = self
-            .put_request(key, ttl, item, &condition, now)?
+            .put_request(key.into(), ttl, item, &condition, now)?
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         match request.send().await {
             Ok(_) => Ok(Write::Done),
@@ -311,7 +312,7 @@ impl Table for DynamoTable {
         let now = now_epoch();
         let puts = items
             .iter()
-            .map(|put| self.put_request(&put.key, put.ttl, &put.item, &put.condition, now))
+            .map(|put| self.put_request((&put.key).into(), put.ttl, &put.item, &put.condition, now))
             .collect::<Result<Vec<_>, StoreError>>()?;
         futures::stream::iter(puts)
             .map(|request| async move {
@@ -330,12 +331,12 @@ impl Table for DynamoTable {
             .await
     }
 
-    async fn put_batch<T: Serialize + Send + Sync>(&self, items: &[BatchPut<T>]) -> Result<(), StoreError> {
+    async fn put_batch<T: Serialize + Send + Sync>(&self, items: &[BatchPut<'_, T>]) -> Result<(), StoreError> {
         let requests = items
             .iter()
             .map(|put| {
                 let request = PutRequest::builder()
-                    .set_item(Some(full_item(&put.key, put.ttl, &put.item)?))
+                    .set_item(Some(full_item(put.key, put.ttl, &put.item)?))
                     .build()
                     .map_err(corrupt)?;
                 Ok(WriteRequest::builder().put_request(request).build())
@@ -344,8 +345,8 @@ impl Table for DynamoTable {
         self.write_all(requests).await
     }
 
-    async fn put_buffered<T: Serialize + Send + Sync>(&self, put: &BatchPut<T>) -> Result<(), StoreError> {
-        self.put_request(&put.key, put.ttl, &put.item, &Condition::Always, now_epoch())?
+    async fn put_buffered<T: Serialize + Send + Sync>(&self, put: &BatchPut<'_, T>) -> Result<(), StoreError> {
+        self.put_request(put.key, put.ttl, &put.item, &Condition::Always, now_epoch())?
             .send()
             .await
             .map(drop)

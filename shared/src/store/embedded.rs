@@ -17,7 +17,7 @@ use super::StoreError;
 use super::keys;
 use super::model::{EpochSeconds, now_epoch};
 use super::runs::{Entries, SortedRuns, WriteTurn};
-use super::table::{BatchPut, Condition, ConditionalPut, Key, Page, Table, Write};
+use super::table::{BatchPut, Condition, ConditionalPut, Key, KeyRef, Page, Table, Write};
 
 /// Separates `pk` from `sk`; sorts below every printable character.
 const SEPARATOR: char = '\u{1f}';
@@ -60,12 +60,12 @@ fn corrupt(err: impl std::fmt::Display) -> StoreError {
 }
 
 /// A stored key: `pk`, the separator, `sk`.
-fn key_parts(key: &Key) -> [&str; 3] {
-    [&key.pk, SEPARATOR_TEXT, &key.sk]
+fn key_parts(key: KeyRef<'_>) -> [&str; 3] {
+    [key.pk, SEPARATOR_TEXT, key.sk]
 }
 
-fn encode_key(key: &Key) -> String {
-    key_parts(key).concat()
+fn encode_key<'a>(key: impl Into<KeyRef<'a>>) -> String {
+    key_parts(key.into()).concat()
 }
 
 /// A stored value: the `ttl` (or `i64::MAX`) as 8 little-endian bytes, then the item as a
@@ -99,9 +99,9 @@ fn encode_value<T: Serialize>(ttl: Option<EpochSeconds>, item: &T) -> Result<Vec
 }
 
 /// Encodes `put` straight into a run's entries.
-fn push_put<T: Serialize>(entries: &mut Entries, put: &BatchPut<T>) -> Result<(), StoreError> {
+fn push_put<T: Serialize>(entries: &mut Entries, put: &BatchPut<'_, T>) -> Result<(), StoreError> {
     entries.push_with(
-        |out| key_parts(&put.key).iter().for_each(|part| out.extend_from_slice(part.as_bytes())),
+        |out| key_parts(put.key).iter().for_each(|part| out.extend_from_slice(part.as_bytes())),
         |out| write_value(out, put.ttl, &put.item),
     )
 }
@@ -440,8 +440,8 @@ impl EmbeddedTable {
     }
 }
 
-fn encode_put<T: Serialize>(put: &BatchPut<T>) -> Result<(String, Vec<u8>), StoreError> {
-    Ok((encode_key(&put.key), encode_value(put.ttl, &put.item)?))
+fn encode_put<T: Serialize>(put: &BatchPut<'_, T>) -> Result<(String, Vec<u8>), StoreError> {
+    Ok((encode_key(put.key), encode_value(put.ttl, &put.item)?))
 }
 
 #[async_trait]
@@ -543,10 +543,10 @@ impl Table for EmbeddedTable {
         Ok(written)
     }
 
-    async fn put_batch<T: Serialize + Send + Sync>(&self, items: &[BatchPut<T>]) -> Result<(), StoreError> {
+    async fn put_batch<T: Serialize + Send + Sync>(&self, items: &[BatchPut<'_, T>]) -> Result<(), StoreError> {
         let (mut tree, mut runs) = (Vec::new(), Entries::default());
         for put in items {
-            match Engine::of(&put.key.pk) {
+            match Engine::of(put.key.pk) {
                 Engine::Tree => tree.push(encode_put(put)?),
                 Engine::Runs => {
                     // Sized for a page of recipients at once: one allocation, not a dozen regrowths.
@@ -561,10 +561,10 @@ impl Table for EmbeddedTable {
         self.write_to_runs(runs).await
     }
 
-    async fn put_buffered<T: Serialize + Send + Sync>(&self, put: &BatchPut<T>) -> Result<(), StoreError> {
+    async fn put_buffered<T: Serialize + Send + Sync>(&self, put: &BatchPut<'_, T>) -> Result<(), StoreError> {
         // Handed to the OS, not fsynced (a run is fsynced regardless): a killed process loses
         // nothing; a power loss may lose it.
-        match Engine::of(&put.key.pk) {
+        match Engine::of(put.key.pk) {
             Engine::Tree => self.insert_in_tree(PersistMode::Buffer, vec![encode_put(put)?]).await,
             Engine::Runs => {
                 let mut entries = Entries::default();

@@ -1,7 +1,7 @@
 //! Where each kind of item lives in the single table. Both adapters use these keys, so a
 //! DynamoDB table and an embedded file hold the same layout.
 
-use super::table::Key;
+use super::table::{Key, KeyRef};
 use crate::ids::{OrgId, RecipientObject, RecordId, UserId};
 
 use super::model::Change;
@@ -49,13 +49,7 @@ pub fn recipient_shard(id: &RecordId) -> u8 {
 }
 
 pub fn recipient_partition(org: &OrgId, shard: u8) -> String {
-    // Built without `format!`: a sync builds one per record.
-    debug_assert!(shard < 100, "two digits");
-    let digits = [b'0' + shard / 10 % 10, b'0' + shard % 10].map(char::from);
-    let mut pk = String::with_capacity(28);
-    pk.extend(["ORG#", org.as_str(), "#R"]);
-    pk.extend(digits);
-    pk
+    format!("ORG#{org}#R{shard:02}")
 }
 
 /// Whether `pk` is one of [`recipient_partition`]'s.
@@ -67,6 +61,22 @@ pub fn is_recipient_partition(pk: &str) -> bool {
 
 pub fn recipient(org: &OrgId, id: &RecordId) -> Key {
     Key::new(recipient_partition(org, recipient_shard(id)), id.as_str())
+}
+
+/// The keys of many recipients of one org, as [`recipient`]'s: a page of 2,000 shares the
+/// org's 16 partitions, built once, and each key borrows its record's id.
+pub struct RecipientKeys {
+    partitions: Vec<String>,
+}
+
+impl RecipientKeys {
+    pub fn new(org: &OrgId) -> Self {
+        Self { partitions: (0..RECIPIENT_SHARDS).map(|shard| recipient_partition(org, shard)).collect() }
+    }
+
+    pub fn key<'a>(&'a self, id: &'a RecordId) -> KeyRef<'a> {
+        KeyRef { pk: &self.partitions[usize::from(recipient_shard(id))], sk: id.as_str() }
+    }
 }
 
 pub fn write_back(org: &OrgId, record: &RecordId, change: &Change) -> Key {
@@ -112,6 +122,16 @@ mod tests {
             !is_recipient_partition(&org_partition(&org))
                 && !is_recipient_partition(&checkpoint(&org, RecipientObject::Lead).pk)
         );
+    }
+
+    #[test]
+    fn recipient_keys_of_a_batch_are_each_recipients_key() {
+        let org = OrgId::parse("00Dx0000000BV7z").unwrap();
+        let batch = RecipientKeys::new(&org);
+        for n in 0..200 {
+            let id = RecordId::parse(&format!("00Qq0000{n:07}")).unwrap();
+            assert_eq!(batch.key(&id), KeyRef::from(&recipient(&org, &id)));
+        }
     }
 
     #[test]

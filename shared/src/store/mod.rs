@@ -374,7 +374,7 @@ impl<T: Table> CheckpointStore for Items<T> {
 
     async fn put_page_checkpoint(&self, checkpoint: &SyncCheckpoint) -> Result<(), StoreError> {
         let key = keys::checkpoint(&checkpoint.org_id, checkpoint.object);
-        self.table.put_buffered(&BatchPut { key, ttl: None, item: checkpoint }).await
+        self.table.put_buffered(&BatchPut { key: (&key).into(), ttl: None, item: checkpoint }).await
     }
 }
 
@@ -387,21 +387,21 @@ fn recipient_ttl<Text>(recipient: &Recipient<Text>) -> Option<EpochSeconds> {
     (!recipient.is_member()).then(|| now_epoch() + TOMBSTONE_LIFETIME)
 }
 
-fn recipient_puts<'a, Text>(org: &OrgId, recipients: &'a [Recipient<Text>]) -> Vec<BatchPut<&'a Recipient<Text>>> {
+fn recipient_puts<'a, Text>(
+    keys: &'a keys::RecipientKeys,
+    recipients: &'a [Recipient<Text>],
+) -> Vec<BatchPut<'a, &'a Recipient<Text>>> {
     recipients
         .iter()
-        .map(|recipient| BatchPut {
-            key: keys::recipient(org, &recipient.id),
-            ttl: recipient_ttl(recipient),
-            item: recipient,
-        })
+        .map(|recipient| BatchPut { key: keys.key(&recipient.id), ttl: recipient_ttl(recipient), item: recipient })
         .collect()
 }
 
 #[async_trait]
 impl<T: Table> RecipientStore for Items<T> {
     async fn write_recipients(&self, org: &OrgId, recipients: &[RecipientRef<'_>]) -> Result<(), StoreError> {
-        self.table.put_batch(&recipient_puts(org, recipients)).await
+        let keys = keys::RecipientKeys::new(org);
+        self.table.put_batch(&recipient_puts(&keys, recipients)).await
     }
 
     fn overlapping_recipient_writes(&self) -> usize {

@@ -22,6 +22,20 @@ impl Key {
     }
 }
 
+/// An item's key, borrowed: a batch's keys need not own their parts (a page of recipients
+/// shares a few partitions, and each sort key is the record's id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyRef<'a> {
+    pub pk: &'a str,
+    pub sk: &'a str,
+}
+
+impl<'a> From<&'a Key> for KeyRef<'a> {
+    fn from(key: &'a Key) -> Self {
+        Self { pk: &key.pk, sk: &key.sk }
+    }
+}
+
 /// When a conditional write may happen; expired items count as absent throughout.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Condition {
@@ -53,8 +67,8 @@ pub struct Page<T> {
 
 /// One item of a batch write.
 #[derive(Debug, Clone)]
-pub struct BatchPut<T> {
-    pub key: Key,
+pub struct BatchPut<'a, T> {
+    pub key: KeyRef<'a>,
     pub ttl: Option<EpochSeconds>,
     pub item: T,
 }
@@ -106,12 +120,12 @@ pub trait Table: Send + Sync + 'static {
     async fn put_each<T: Serialize + Send + Sync>(&self, items: &[ConditionalPut<T>]) -> Result<Vec<bool>, StoreError>;
 
     /// Writes every item unconditionally; returns only when all are durable.
-    async fn put_batch<T: Serialize + Send + Sync>(&self, items: &[BatchPut<T>]) -> Result<(), StoreError>;
+    async fn put_batch<T: Serialize + Send + Sync>(&self, items: &[BatchPut<'_, T>]) -> Result<(), StoreError>;
 
     /// Writes one item unconditionally; it survives this process at once, and reaches the disk
     /// without being waited for where the store allows (the embedded one). For items whose loss
     /// in a power cut is harmless, such as a sync checkpoint past records already durable.
-    async fn put_buffered<T: Serialize + Send + Sync>(&self, put: &BatchPut<T>) -> Result<(), StoreError>;
+    async fn put_buffered<T: Serialize + Send + Sync>(&self, put: &BatchPut<'_, T>) -> Result<(), StoreError>;
 
     /// Deletes every key; returns only when all are gone.
     async fn delete_batch(&self, keys: &[Key]) -> Result<(), StoreError>;
