@@ -2,7 +2,9 @@
 //! into the embedded store, beside a "raw floor" that only fetches and discards the same pages
 //! with the same client. Each phase runs in its own process so its peak RSS is its own.
 //!
-//! `cargo bench -p outpost-tests --bench sync [-- 100000:50000 15000:7500 …]`
+//! `cargo bench -p outpost-tests --bench sync [-- 100000:50000 15000:7500 … --runs 5]`: each size
+//! runs a floor then a sync, `--runs` times (the machine's noise is larger than the differences
+//! worth seeing), and reports medians and ranges.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -222,20 +224,51 @@ fn measure(kind: &str, url: &str, dir: &Path) -> Result<serde_json::Value, Box<d
     Ok(serde_json::from_slice(&output.stdout)?)
 }
 
+/// The median of `values` (NaN for none).
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    match sorted.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => sorted[n / 2],
+        n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
+    }
+}
+
+/// `median [min–max]` of `values`, to `digits` decimals.
+fn spread(values: &[f64], digits: usize) -> String {
+    let (min, max) = values.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(*v), hi.max(*v)));
+    format!("{:.digits$} [{min:.digits$}–{max:.digits$}]", median(values))
+}
+
+fn number(result: &serde_json::Value, field: &str) -> f64 {
+    result[field].as_f64().unwrap_or(f64::NAN)
+}
+
 fn orchestrate(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
-    let sizes: Vec<(usize, usize)> = if args.is_empty() {
-        vec![(15_000, 7_500), (50_000, 25_000), (100_000, 50_000)]
-    } else {
-        args.iter()
-            .filter_map(|arg| arg.split_once(':'))
-            .map(|(c, l)| Ok::<_, std::num::ParseIntError>((c.parse()?, l.parse()?)))
-            .collect::<Result<_, _>>()?
-    };
+    let mut runs = 5usize;
+    let mut sizes: Vec<(usize, usize)> = Vec::new();
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        if arg == "--runs" {
+            runs = args.next().ok_or("--runs needs a number")?.parse()?;
+        } else if let Some((contacts, leads)) = arg.split_once(':') {
+            sizes.push((contacts.parse()?, leads.parse()?));
+        }
+    }
+    if runs == 0 {
+        return Err("--runs must be at least 1".into());
+    }
+    if sizes.is_empty() {
+        sizes = vec![(15_000, 7_500), (50_000, 25_000), (100_000, 50_000)];
+    }
     let dir = tempfile::tempdir()?;
     let (private_pem, public_pem) =
         salesforce_sim::oauth::generate_integration_key_pair().map_err(|err| err.to_string())?;
     std::fs::write(dir.path().join("private.pem"), private_pem)?;
     std::fs::write(dir.path().join("public.pem"), public_pem)?;
+    println!("Each size: {runs} runs, a floor then a sync each time; median [min–max]. The ratio is taken run by run.");
+    println!();
     println!(
         "| Contacts + Leads | raw floor s | sync s | ratio | merges settled s | sync records/s | API calls (floor) | peak RSS sync / raw MiB | client CPU sync / raw s |"
     );
@@ -254,28 +287,38 @@ fn orchestrate(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
         let mut url = String::new();
         BufReader::new(sim.stdout.take().ok_or("sim stdout")?).read_line(&mut url)?;
         let url = url.trim().to_owned();
-        let raw = measure("raw", &url, dir.path())?;
-        let sync = measure("sync", &url, dir.path())?;
+        let (mut raws, mut syncs) = (Vec::new(), Vec::new());
+        for _ in 0..runs {
+            raws.push(measure("raw", &url, dir.path())?);
+            let sync = measure("sync", &url, dir.path())?;
+            if sync["status"] != "complete" {
+                return Err(format!("sync ended {}", sync["status"]).into());
+            }
+            syncs.push(sync);
+        }
         drop(sim.stdin.take());
         sim.wait()?;
-        let raw_s = raw["seconds"].as_f64().unwrap_or(f64::NAN);
-        let sync_s = sync["seconds"].as_f64().unwrap_or(f64::NAN);
-        let records = sync["records"].as_u64().unwrap_or(0);
+        let column = |results: &[serde_json::Value], field: &str| -> Vec<f64> {
+            results.iter().map(|result| number(result, field)).collect()
+        };
+        let (raw_s, sync_s) = (column(&raws, "seconds"), column(&syncs, "seconds"));
+        let ratios: Vec<f64> = sync_s.iter().zip(&raw_s).map(|(sync, raw)| sync / raw).collect();
+        let records = syncs.iter().map(|sync| number(sync, "records")).fold(0.0, f64::max);
+        let peak = |results: &[serde_json::Value]| column(results, "peak_rss_mib").into_iter().fold(0.0, f64::max);
         println!(
-            "| {contacts} + {leads} | {raw_s:.3} | {sync_s:.3} | {:.3} | {:.3} | {:.0} | {} ({}) | {:.1} / {:.1} | {:.2} / {:.2} |",
-            sync_s / raw_s,
-            sync["settled_seconds"].as_f64().unwrap_or(f64::NAN),
-            records as f64 / sync_s,
-            sync["api_calls"],
-            sync["floor_calls"],
-            sync["peak_rss_mib"].as_f64().unwrap_or(0.0),
-            raw["peak_rss_mib"].as_f64().unwrap_or(0.0),
-            sync["cpu_seconds"].as_f64().unwrap_or(f64::NAN),
-            raw["cpu_seconds"].as_f64().unwrap_or(f64::NAN),
+            "| {contacts} + {leads} | {} | {} | {} | {} | {:.0} | {} ({}) | {:.1} / {:.1} | {:.2} / {:.2} |",
+            spread(&raw_s, 3),
+            spread(&sync_s, 3),
+            spread(&ratios, 2),
+            spread(&column(&syncs, "settled_seconds"), 3),
+            records / median(&sync_s),
+            syncs.iter().map(|sync| sync["api_calls"].as_u64().unwrap_or(0)).max().unwrap_or(0),
+            syncs[0]["floor_calls"],
+            peak(&syncs),
+            peak(&raws),
+            median(&column(&syncs, "cpu_seconds")),
+            median(&column(&raws, "cpu_seconds")),
         );
-        if sync["status"] != "complete" {
-            return Err(format!("sync ended {}", sync["status"]).into());
-        }
     }
     Ok(())
 }
