@@ -1,6 +1,7 @@
 //! The sync benchmark: Contacts + Leads from a simulated org (its own process, no added latency)
 //! into the embedded store, beside a "raw floor" that only fetches and discards the same pages
-//! with the same client. Each phase runs in its own process so its peak RSS is its own.
+//! with the same client. Each phase runs in its own process, so that its peak RSS is its own, with
+//! the allocator settings the sync function is deployed with.
 //!
 //! `cargo bench -p outpost-tests --bench sync [-- 100000:50000 15000:7500 … --runs 5]`: each size
 //! runs a floor then a sync, `--runs` times (the machine's noise is larger than the differences
@@ -213,9 +214,18 @@ fn self_command(args: &[&str]) -> Command {
     command
 }
 
-fn measure(kind: &str, url: &str, dir: &Path) -> Result<serde_json::Value, Box<dyn std::error::Error>> {
+/// The allocator settings the sync function is deployed with (template.yaml): both phases run with
+/// them, as the function does.
+fn deployed_glibc_tunables() -> Result<String, Box<dyn std::error::Error>> {
+    let template = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml"))?;
+    let value = template.lines().find_map(|line| line.trim().strip_prefix("GLIBC_TUNABLES:"));
+    Ok(value.ok_or("template.yaml sets no GLIBC_TUNABLES")?.trim().to_owned())
+}
+
+fn measure(kind: &str, url: &str, dir: &Path, tunables: &str) -> Result<serde_json::Value, Box<dyn std::error::Error>> {
     let output = self_command(&[kind, url, &dir.display().to_string()])
         .env("RUST_LOG", "error")
+        .env("GLIBC_TUNABLES", tunables)
         .stderr(Stdio::inherit())
         .output()?;
     if !output.status.success() {
@@ -262,12 +272,14 @@ fn orchestrate(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
     if sizes.is_empty() {
         sizes = vec![(15_000, 7_500), (50_000, 25_000), (100_000, 50_000)];
     }
+    let tunables = deployed_glibc_tunables()?;
     let dir = tempfile::tempdir()?;
     let (private_pem, public_pem) =
         salesforce_sim::oauth::generate_integration_key_pair().map_err(|err| err.to_string())?;
     std::fs::write(dir.path().join("private.pem"), private_pem)?;
     std::fs::write(dir.path().join("public.pem"), public_pem)?;
     println!("Each size: {runs} runs, a floor then a sync each time; median [min–max]. The ratio is taken run by run.");
+    println!("Both phases run with the sync function's GLIBC_TUNABLES={tunables} (template.yaml).");
     println!();
     println!(
         "| Contacts + Leads | raw floor s | sync s | ratio | merges settled s | sync records/s | API calls (floor) | peak RSS sync / raw MiB | client CPU sync / raw s |"
@@ -289,8 +301,8 @@ fn orchestrate(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
         let url = url.trim().to_owned();
         let (mut raws, mut syncs) = (Vec::new(), Vec::new());
         for _ in 0..runs {
-            raws.push(measure("raw", &url, dir.path())?);
-            let sync = measure("sync", &url, dir.path())?;
+            raws.push(measure("raw", &url, dir.path(), &tunables)?);
+            let sync = measure("sync", &url, dir.path(), &tunables)?;
             if sync["status"] != "complete" {
                 return Err(format!("sync ended {}", sync["status"]).into());
             }
