@@ -88,23 +88,28 @@ fn cpu_seconds() -> f64 {
 
 /// `raw|sync <sim url> <key dir>`: one measured phase; prints one JSON line.
 fn phase(args: &[String], phase: Phase) -> Result<(), Box<dyn std::error::Error>> {
+    let dir = Path::new(&args[1]);
+    let store_dir = dir.join(format!("store-{}", std::process::id()));
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(async {
-        let (services, table, registration) = setup(&args[0], Path::new(&args[1])).await?;
-        let result = match phase {
-            Phase::Raw => raw_floor(&services, &registration, Path::new(&args[1])).await?,
-            Phase::Sync => run_sync(services, table, &registration).await?,
-        };
-        let mut result = result;
-        result["peak_rss_mib"] = json!(peak_rss_mib());
-        println!("{result}");
-        Ok(())
-    })
+    let mut result = runtime.block_on(async {
+        let (services, table, registration) = setup(&args[0], dir, &store_dir).await?;
+        match phase {
+            Phase::Raw => raw_floor(&services, &registration, dir).await,
+            Phase::Sync => run_sync(services, table, &registration).await,
+        }
+    })?;
+    result["peak_rss_mib"] = json!(peak_rss_mib());
+    // The store is closed (its merger joined) with the block above; later runs need not share
+    // the disk and page cache with it.
+    std::fs::remove_dir_all(&store_dir)?;
+    println!("{result}");
+    Ok(())
 }
 
 async fn setup(
     sim_url: &str,
     dir: &Path,
+    store_dir: &Path,
 ) -> Result<(Services, EmbeddedTable, OrgRegistration), Box<dyn std::error::Error>> {
     let org_id = OrgId::parse(ORG)?;
     let secrets = LocalSecretFiles::new(dir.join("secrets"));
@@ -116,7 +121,6 @@ async fn setup(
             "username": "integration@acme-sim.example", "private_key_pem": private_pem, "my_domain_url": sim_url})
         .to_string(),
     )?;
-    let store_dir = dir.join(format!("store-{}", std::process::id()));
     let table = EmbeddedTable::open(&store_dir.join("store"))?;
     let services = Services {
         config: Arc::new(outpost_tests::outpost_shared::config::Config {
@@ -219,7 +223,7 @@ fn self_command(args: &[&str]) -> Command {
 fn deployed_glibc_tunables() -> Result<String, Box<dyn std::error::Error>> {
     let template = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml"))?;
     let value = template.lines().find_map(|line| line.trim().strip_prefix("GLIBC_TUNABLES:"));
-    Ok(value.ok_or("template.yaml sets no GLIBC_TUNABLES")?.trim().to_owned())
+    Ok(value.ok_or("template.yaml sets no GLIBC_TUNABLES")?.trim().trim_matches(['"', '\'']).to_owned())
 }
 
 fn measure(kind: &str, url: &str, dir: &Path, tunables: &str) -> Result<serde_json::Value, Box<dyn std::error::Error>> {
@@ -264,6 +268,8 @@ fn orchestrate(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
             runs = args.next().ok_or("--runs needs a number")?.parse()?;
         } else if let Some((contacts, leads)) = arg.split_once(':') {
             sizes.push((contacts.parse()?, leads.parse()?));
+        } else {
+            return Err(format!("unknown argument {arg:?}: expected <contacts>:<leads> or --runs N").into());
         }
     }
     if runs == 0 {

@@ -1203,7 +1203,8 @@ mod tests {
         let mut previous = Vec::new();
         for n in 0..3_000u64 {
             // Like a page's keys: a shard digit inside the shared prefix, then ids that differ in
-            // more than 16 bytes; now and then a key cut short, run long, or pushed again.
+            // more than 16 bytes; now and then a key cut short, run long, pushed again, or the one
+            // before it changed past the bytes the sort reads first.
             let mut key = b"ORG#00D000000000001#R0?\x1f003".to_vec();
             key[22] = b'0' + (numbers.next() % 3) as u8;
             key.extend((0..30).map(|_| [0, b'a', b'b'][(numbers.next() % 3) as usize]));
@@ -1211,6 +1212,10 @@ mod tests {
                 0 => key.truncate(45 + (numbers.next() % 12) as usize),
                 1 => key.extend_from_slice(&numbers.next().to_be_bytes()[..(numbers.next() % 8) as usize]),
                 2 => key.clone_from(&previous),
+                3 if previous.len() > 45 => {
+                    key.clone_from(&previous);
+                    key[45] ^= 1;
+                }
                 _ => {}
             }
             let value = n.to_le_bytes();
@@ -1218,6 +1223,8 @@ mod tests {
             entries.push(&key, &value);
             previous = key;
         }
+        let telling = telling_positions(model.keys().map(Vec::as_slice));
+        assert!(telling.len() == 16 && telling.iter().all(|&at| at < 45), "{telling:?}");
         let sorted: Vec<(Vec<u8>, Vec<u8>)> = entries.in_key_order().map(|(k, v)| (k.to_vec(), v.to_vec())).collect();
         assert_eq!(sorted, model.into_iter().collect::<Vec<_>>());
     }
