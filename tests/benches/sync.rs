@@ -172,10 +172,9 @@ async fn raw_floor(
     for object in RecipientObject::ALL {
         let soql = changes_after(object, None);
         let mut page = conn.query_first(&soql, options).await?;
-        records += page.header.records.len() as u64;
+        records += page.header.total_size;
         while let Some(next) = page.header.next()?.map(str::to_owned) {
             page = conn.query_next(&next, options).await?;
-            records += page.header.records.len() as u64;
         }
     }
     Ok(json!({"seconds": started.elapsed().as_secs_f64(), "cpu_seconds": cpu_seconds() - cpu_before,

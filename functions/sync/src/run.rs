@@ -434,7 +434,7 @@ impl Run<'_> {
                 }
             };
             // An empty page (a query with no rows) has nothing to write and no cursor to move.
-            if !page.header.records.is_empty() {
+            if page.header.has_records {
                 writing.push_back(self.start_query_page(object, page));
                 self.finish_pages(&mut writing, in_flight - 1, checkpoint).await?;
             }

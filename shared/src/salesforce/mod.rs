@@ -27,7 +27,7 @@ pub use deleted::{DeletedRecord, DeletedRecords};
 pub use error::SalesforceError;
 pub use identity::{ApiVersion, UserInfo, parse_identity_url};
 pub use oauth::{AuthorizationCode, JwtBearer, RsaSigningKey, TokenResponse};
-pub use query::{FetchedPage, QueryOptions, QueryPage};
+pub use query::{FetchedPage, PageHeader, QueryOptions, QueryPage};
 pub use usage::{ApiMeter, ApiUsage};
 
 use crate::hosts::SalesforceHost;

@@ -51,11 +51,68 @@ impl<T> QueryPage<T> {
 
     /// Where the query goes after this page; `None` at its end.
     pub fn next(&self) -> Result<Option<&str>, SalesforceError> {
-        match (&self.next_records_url, self.done) {
-            (Some(url), false) => Ok(Some(url)),
-            (None, false) => Err(SalesforceError::Protocol("a page not done without nextRecordsUrl".into())),
-            (_, true) => Ok(None),
+        next_page(self.next_records_url.as_deref(), self.done)
+    }
+}
+
+fn next_page(next_records_url: Option<&str>, done: bool) -> Result<Option<&str>, SalesforceError> {
+    match (next_records_url, done) {
+        (Some(url), false) => Ok(Some(url)),
+        (None, false) => Err(SalesforceError::Protocol("a page not done without nextRecordsUrl".into())),
+        (_, true) => Ok(None),
+    }
+}
+
+/// What a page says about itself: enough to ask for the next one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageHeader {
+    /// Rows matched by the whole query, not this page.
+    pub total_size: u64,
+    pub done: bool,
+    pub next_records_url: Option<String>,
+    /// Whether this page holds any row.
+    pub has_records: bool,
+}
+
+impl PageHeader {
+    /// Reads a page's header without scanning its records when, as Salesforce writes them, the
+    /// header's fields come before `records` (§5.1); otherwise from the whole page.
+    fn read(body: &str) -> Result<Self, SalesforceError> {
+        if let Some(header) = Self::read_leading(body) {
+            return Ok(header);
         }
+        let page = QueryPage::<IgnoredAny>::from_text(body)?;
+        Ok(Self {
+            total_size: page.total_size,
+            done: page.done,
+            next_records_url: page.next_records_url,
+            has_records: !page.records.is_empty(),
+        })
+    }
+
+    /// The header from the fields before the first `"records"` key, if they hold all of it.
+    fn read_leading(body: &str) -> Option<Self> {
+        const KEY: &str = "\"records\"";
+        const JSON_SPACE: [char; 4] = [' ', '\t', '\n', '\r'];
+        let at = body.find(KEY)?;
+        let rows = body[at + KEY.len()..].trim_start_matches(JSON_SPACE).strip_prefix(':')?;
+        let rows = rows.trim_start_matches(JSON_SPACE).strip_prefix('[')?;
+        // Closed with an empty `records`, the text before the key parses only if the key is one of
+        // the page's own (not inside a string or a nested object).
+        let leading = format!("{}{KEY}:[]}}", &body[..at]);
+        let page = QueryPage::<IgnoredAny>::from_text(&leading).ok()?;
+        // A `nextRecordsUrl` after the records would be missed: such a page is read whole.
+        (page.done || page.next_records_url.is_some()).then(|| Self {
+            total_size: page.total_size,
+            done: page.done,
+            next_records_url: page.next_records_url,
+            has_records: !rows.trim_start_matches(JSON_SPACE).starts_with(']'),
+        })
+    }
+
+    /// Where the query goes after this page; `None` at its end.
+    pub fn next(&self) -> Result<Option<&str>, SalesforceError> {
+        next_page(self.next_records_url.as_deref(), self.done)
     }
 }
 
@@ -63,7 +120,7 @@ impl<T> QueryPage<T> {
 /// before it parses this one.
 #[derive(Debug, Clone)]
 pub struct FetchedPage {
-    pub header: QueryPage<IgnoredAny>,
+    pub header: PageHeader,
     /// Checked as UTF-8 once, so neither parse checks each string again.
     body: String,
 }
@@ -72,7 +129,7 @@ impl FetchedPage {
     fn new(body: Bytes) -> Result<Self, SalesforceError> {
         let body = String::from_utf8(body.into())
             .map_err(|err| SalesforceError::Protocol(format!("query page: {}", err.utf8_error())))?;
-        Ok(Self { header: QueryPage::from_text(&body)?, body })
+        Ok(Self { header: PageHeader::read(&body)?, body })
     }
 
     /// The page with its records parsed as `T`, which may borrow from the page.
@@ -166,6 +223,50 @@ mod tests {
         assert!(checked_next_path(page.next_records_url.as_deref().unwrap()).is_ok());
         let empty: QueryPage<Row> = QueryPage::from_slice(br#"{"totalSize":0,"done":true,"records":[]}"#).unwrap();
         assert!(empty.done && empty.next_records_url.is_none());
+    }
+
+    #[test]
+    fn reads_a_leading_header_without_reading_the_records() {
+        // Records that are not even JSON: only a read that stops at `records` gets through them.
+        let first = r#"{"totalSize":4001,"done":false,"nextRecordsUrl":"/services/data/v66.0/query/01gxx-2000","records":[{not json"#;
+        let header = PageHeader::read(first).unwrap();
+        assert_eq!(
+            header,
+            PageHeader {
+                total_size: 4001,
+                done: false,
+                next_records_url: Some("/services/data/v66.0/query/01gxx-2000".into()),
+                has_records: true,
+            }
+        );
+        let empty = PageHeader::read("{ \"totalSize\" : 0 ,\n \"done\" : true , \"records\" :\t[ \r\n] }").unwrap();
+        assert!(empty.done && !empty.has_records && empty.next().unwrap().is_none());
+    }
+
+    #[test]
+    fn reads_the_whole_page_when_the_header_is_not_all_before_the_records() {
+        let next = "/services/data/v66.0/query/01gxx-2000";
+        for body in [
+            format!(r#"{{"totalSize":3,"done":false,"records":[{{"Id":"003A"}}],"nextRecordsUrl":"{next}"}}"#),
+            format!(r#"{{"records":[{{"Id":"003A"}}],"nextRecordsUrl":"{next}","done":false,"totalSize":3}}"#),
+            // The first `"records"` is a value, then a nested object's key.
+            format!(
+                r#"{{"note":"records","totalSize":3,"done":false,"nextRecordsUrl":"{next}","records":[{{"Id":"003A"}}]}}"#
+            ),
+            format!(
+                r#"{{"meta":{{"records":[]}},"totalSize":3,"done":false,"nextRecordsUrl":"{next}","records":[{{"Id":"003A"}}]}}"#
+            ),
+        ] {
+            let header = PageHeader::read(&body).unwrap();
+            assert_eq!(
+                (header.total_size, header.next().unwrap(), header.has_records),
+                (3, Some(next), true),
+                "{body}"
+            );
+        }
+        // Read whole, a page is checked whole.
+        assert!(PageHeader::read(r#"{"totalSize":1,"done":false,"records":[{"Id":"003A"}]"#).is_err());
+        assert!(PageHeader::read(r#"{"totalSize":1,"done":false,"records":[]}"#).unwrap().next().is_err());
     }
 
     #[test]
