@@ -82,12 +82,13 @@ impl PageHeader {
             return Ok(header);
         }
         let page = QueryPage::<IgnoredAny>::from_text(body)?;
-        Ok(Self {
-            total_size: page.total_size,
-            done: page.done,
-            next_records_url: page.next_records_url,
-            has_records: !page.records.is_empty(),
-        })
+        let has_records = !page.records.is_empty();
+        Ok(Self::of(page, has_records))
+    }
+
+    /// The header `page` carries; whether it has rows is told apart.
+    fn of(page: QueryPage<IgnoredAny>, has_records: bool) -> Self {
+        Self { total_size: page.total_size, done: page.done, next_records_url: page.next_records_url, has_records }
     }
 
     /// The header from the fields before the first `"records"` key, if they hold all of it.
@@ -101,13 +102,9 @@ impl PageHeader {
         // the page's own (not inside a string or a nested object).
         let leading = format!("{}{KEY}:[]}}", &body[..at]);
         let page = QueryPage::<IgnoredAny>::from_text(&leading).ok()?;
+        let has_records = !rows.trim_start_matches(JSON_SPACE).starts_with(']');
         // A `nextRecordsUrl` after the records would be missed: such a page is read whole.
-        (page.done || page.next_records_url.is_some()).then(|| Self {
-            total_size: page.total_size,
-            done: page.done,
-            next_records_url: page.next_records_url,
-            has_records: !rows.trim_start_matches(JSON_SPACE).starts_with(']'),
-        })
+        (page.done || page.next_records_url.is_some()).then(|| Self::of(page, has_records))
     }
 
     /// Where the query goes after this page; `None` at its end.
