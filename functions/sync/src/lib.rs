@@ -3,6 +3,7 @@
 //! (its own JSON input) or by the DynamoDB stream record of an Apex "sync now" request.
 
 mod integration;
+mod layout;
 mod records;
 mod run;
 

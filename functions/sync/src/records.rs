@@ -5,17 +5,34 @@ use std::borrow::Cow;
 
 use outpost_shared::ids::{RecipientObject, RecordId};
 use outpost_shared::parsed::optional_text;
-use outpost_shared::salesforce::{SalesforceError, SfDateTime};
+use outpost_shared::salesforce::{FetchedPage, SalesforceError, SfDateTime};
 use outpost_shared::store::{Recipient, RecipientRef, SyncCursor};
 use serde::Deserialize;
 
-const CONTACT_FIELDS: &str = "Id, FirstName, LastName, Email, HasOptedOutOfEmail, IsEmailBounced, EmailBouncedReason, EmailBouncedDate, SystemModstamp, IsDeleted";
-const LEAD_FIELDS: &str = "Id, FirstName, LastName, Email, HasOptedOutOfEmail, IsEmailBounced, EmailBouncedReason, EmailBouncedDate, SystemModstamp, IsDeleted, IsConverted";
+use crate::layout;
 
-fn fields(object: RecipientObject) -> &'static str {
+/// The fields the sync reads, in the order it selects them: a Lead's; a Contact's are all but the
+/// last. REST rows list them in this order (which [`layout`] relies on), and Bulk CSV columns
+/// are found by these names.
+const FIELDS: [&str; 11] = [
+    "Id",
+    "FirstName",
+    "LastName",
+    "Email",
+    "HasOptedOutOfEmail",
+    "IsEmailBounced",
+    "EmailBouncedReason",
+    "EmailBouncedDate",
+    "SystemModstamp",
+    "IsDeleted",
+    "IsConverted",
+];
+
+/// The fields selected from `object`.
+pub fn fields(object: RecipientObject) -> &'static [&'static str] {
     match object {
-        RecipientObject::Contact => CONTACT_FIELDS,
-        RecipientObject::Lead => LEAD_FIELDS,
+        RecipientObject::Contact => &FIELDS[..10],
+        RecipientObject::Lead => &FIELDS,
     }
 }
 
@@ -23,7 +40,7 @@ fn fields(object: RecipientObject) -> &'static str {
 /// the cursor's modstamp across a page boundary are neither lost nor read twice. A cursor without
 /// an id (a Bulk load's snapshot time) starts at its modstamp, inclusive: SOQL refuses `Id > ''`.
 pub fn changes_after(object: RecipientObject, cursor: Option<&SyncCursor>) -> String {
-    let select = format!("SELECT {} FROM {}", fields(object), object.api_name());
+    let select = format!("SELECT {} FROM {}", fields(object).join(", "), object.api_name());
     match cursor {
         None => format!("{select} ORDER BY SystemModstamp, Id"),
         Some(cursor) if cursor.id.is_empty() => {
@@ -42,7 +59,7 @@ pub fn changes_after(object: RecipientObject, cursor: Option<&SyncCursor>) -> St
 
 /// The Bulk API 2.0 query of a first full load (no ORDER BY: Bulk does not promise one).
 pub fn full_load(object: RecipientObject) -> String {
-    format!("SELECT {} FROM {}", fields(object), object.api_name())
+    format!("SELECT {} FROM {}", fields(object).join(", "), object.api_name())
 }
 
 /// Every live id, for a reconciliation past getDeleted's window.
@@ -52,7 +69,7 @@ pub fn all_ids(object: RecipientObject) -> String {
 
 /// A Contact or Lead row as REST returns it, its text borrowed from the page (a Bulk CSV row
 /// becomes one with owned text).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, PartialEq, Deserialize)]
 pub struct SyncRecord<'a> {
     #[serde(rename = "Id")]
     pub id: RecordId,
@@ -76,6 +93,15 @@ pub struct SyncRecord<'a> {
     pub deleted: Option<bool>,
     #[serde(rename = "IsConverted", default)]
     pub converted: Option<bool>,
+}
+
+/// A query page's records: read by their layout when the page keeps to Salesforce's (see
+/// [`layout`]), by serde otherwise.
+pub fn page_records(page: &FetchedPage, object: RecipientObject) -> Result<Vec<SyncRecord<'_>>, SalesforceError> {
+    match page.rows().and_then(|rows| layout::records(rows, object)) {
+        Some(records) => Ok(records),
+        None => Ok(page.parse::<SyncRecord>()?.records),
+    }
 }
 
 /// An id row of a reconciliation query.
@@ -117,26 +143,12 @@ pub struct CsvColumns {
     positions: Vec<(usize, &'static str)>,
 }
 
-const CSV_FIELDS: [&str; 11] = [
-    "Id",
-    "FirstName",
-    "LastName",
-    "Email",
-    "HasOptedOutOfEmail",
-    "IsEmailBounced",
-    "EmailBouncedReason",
-    "EmailBouncedDate",
-    "SystemModstamp",
-    "IsDeleted",
-    "IsConverted",
-];
-
 impl CsvColumns {
     pub fn from_header(header: &[String]) -> Self {
         let positions = header
             .iter()
             .enumerate()
-            .filter_map(|(index, name)| CSV_FIELDS.iter().find(|f| **f == name).map(|f| (index, *f)))
+            .filter_map(|(index, name)| FIELDS.iter().find(|f| **f == name).map(|f| (index, *f)))
             .collect();
         Self { positions }
     }

@@ -340,7 +340,7 @@ impl Run<'_> {
     fn start_query_page(&mut self, object: RecipientObject, page: FetchedPage) -> PageWrite {
         let (store, org) = (Arc::clone(&self.ctx.services.store), self.org.org_id);
         self.start_page(object, async move {
-            let rows = page.parse::<SyncRecord>()?.records;
+            let rows = records::page_records(&page, object)?;
             let cursor = rows.last().map(SyncRecord::cursor);
             let recipients = rows.into_iter().map(|row| row.into_recipient(object)).collect::<Result<Vec<_>, _>>()?;
             store.write_recipients(&org, &recipients).await?;

@@ -75,42 +75,40 @@ pub struct PageHeader {
 }
 
 impl PageHeader {
-    /// Reads a page's header without scanning its records when, as Salesforce writes them, the
-    /// header's fields come before `records` (§5.1); otherwise from the whole page.
-    fn read(body: &str) -> Result<Self, SalesforceError> {
-        if let Some(header) = Self::read_leading(body) {
-            return Ok(header);
-        }
-        let page = QueryPage::<IgnoredAny>::from_text(body)?;
+    /// The header `page` carries.
+    fn of(page: QueryPage<IgnoredAny>) -> Self {
         let has_records = !page.records.is_empty();
-        Ok(Self::of(page, has_records))
-    }
-
-    /// The header `page` carries; whether it has rows is told apart.
-    fn of(page: QueryPage<IgnoredAny>, has_records: bool) -> Self {
         Self { total_size: page.total_size, done: page.done, next_records_url: page.next_records_url, has_records }
-    }
-
-    /// The header from the fields before the first `"records"` key, if they hold all of it.
-    fn read_leading(body: &str) -> Option<Self> {
-        const KEY: &str = "\"records\"";
-        const JSON_SPACE: [char; 4] = [' ', '\t', '\n', '\r'];
-        let at = body.find(KEY)?;
-        let rows = body[at + KEY.len()..].trim_start_matches(JSON_SPACE).strip_prefix(':')?;
-        let rows = rows.trim_start_matches(JSON_SPACE).strip_prefix('[')?;
-        // Closed with an empty `records`, the text before the key parses only if the key is one of
-        // the page's own (not inside a string or a nested object).
-        let leading = format!("{}{KEY}:[]}}", &body[..at]);
-        let page = QueryPage::<IgnoredAny>::from_text(&leading).ok()?;
-        let has_records = !rows.trim_start_matches(JSON_SPACE).starts_with(']');
-        // A `nextRecordsUrl` after the records would be missed: such a page is read whole.
-        (page.done || page.next_records_url.is_some()).then(|| Self::of(page, has_records))
     }
 
     /// Where the query goes after this page; `None` at its end.
     pub fn next(&self) -> Result<Option<&str>, SalesforceError> {
         next_page(self.next_records_url.as_deref(), self.done)
     }
+}
+
+const JSON_SPACE: [char; 4] = [' ', '\t', '\n', '\r'];
+
+/// The header of a page whose header fields come before a non-empty `records` array, as
+/// Salesforce writes them (§5.1), read without its records, and where its first row starts.
+/// `None` for any other page, which is then read whole: an empty one (nothing else would check
+/// it), or one whose first `"records"` is not the page's own key.
+fn leading_header(body: &str) -> Option<(PageHeader, usize)> {
+    const KEY: &str = "\"records\"";
+    let at = body.find(KEY)?;
+    // A key follows `{` or `,`; this `"records"` might otherwise sit inside a string.
+    body[..at].trim_end_matches(JSON_SPACE).ends_with(['{', ',']).then_some(())?;
+    let after_key = body[at + KEY.len()..].trim_start_matches(JSON_SPACE).strip_prefix(':')?;
+    let rows = after_key.trim_start_matches(JSON_SPACE).strip_prefix('[')?.trim_start_matches(JSON_SPACE);
+    if rows.starts_with(']') {
+        return None;
+    }
+    // Closed with an empty `records`, the text before the key parses only if the key is the
+    // page's own: one opening a string at the top level, after complete fields.
+    let page = QueryPage::<IgnoredAny>::from_text(&format!("{}{KEY}:[]}}", &body[..at])).ok()?;
+    let header = PageHeader { has_records: true, ..PageHeader::of(page) };
+    // A `nextRecordsUrl` after the records would be missed: such a page is read whole.
+    (header.done || header.next_records_url.is_some()).then(|| (header, body.len() - rows.len()))
 }
 
 /// A page whose header is read and whose records are not yet: a reader can ask for the next page
@@ -120,18 +118,35 @@ pub struct FetchedPage {
     pub header: PageHeader,
     /// Checked as UTF-8 once, so neither parse checks each string again.
     body: String,
+    /// Where the first row starts, when the header was read from the fields before it.
+    rows_at: Option<usize>,
 }
 
 impl FetchedPage {
     fn new(body: Bytes) -> Result<Self, SalesforceError> {
         let body = String::from_utf8(body.into())
             .map_err(|err| SalesforceError::Protocol(format!("query page: {}", err.utf8_error())))?;
-        Ok(Self { header: PageHeader::read(&body)?, body })
+        Self::from_body(body)
+    }
+
+    /// Reads a page already in hand.
+    pub fn from_body(body: String) -> Result<Self, SalesforceError> {
+        let (header, rows_at) = match leading_header(&body) {
+            Some((header, rows_at)) => (header, Some(rows_at)),
+            None => (PageHeader::of(QueryPage::from_text(&body)?), None),
+        };
+        Ok(Self { header, body, rows_at })
     }
 
     /// The page with its records parsed as `T`, which may borrow from the page.
     pub fn parse<'a, T: Deserialize<'a>>(&'a self) -> Result<QueryPage<T>, SalesforceError> {
         QueryPage::from_text(&self.body)
+    }
+
+    /// The page from its first row to its end, when its header was read from the fields before
+    /// the rows (so the rest of the page is `row, ..., row]` and whatever follows the array).
+    pub fn rows(&self) -> Option<&str> {
+        self.rows_at.and_then(|at| self.body.get(at..))
     }
 }
 
@@ -224,11 +239,11 @@ mod tests {
 
     #[test]
     fn reads_a_leading_header_without_reading_the_records() {
-        // Records that are not even JSON: only a read that stops at `records` gets through them.
-        let first = r#"{"totalSize":4001,"done":false,"nextRecordsUrl":"/services/data/v66.0/query/01gxx-2000","records":[{not json"#;
-        let header = PageHeader::read(first).unwrap();
+        // Rows that are not even JSON: only a read that stops at `records` gets past them.
+        let first = r#"{"totalSize":4001,"done":false,"nextRecordsUrl":"/services/data/v66.0/query/01gxx-2000","records": [{not json"#;
+        let page = FetchedPage::from_body(first.to_owned()).unwrap();
         assert_eq!(
-            header,
+            page.header,
             PageHeader {
                 total_size: 4001,
                 done: false,
@@ -236,34 +251,52 @@ mod tests {
                 has_records: true,
             }
         );
-        let empty = PageHeader::read("{ \"totalSize\" : 0 ,\n \"done\" : true , \"records\" :\t[ \r\n] }").unwrap();
-        assert!(empty.done && !empty.has_records && empty.next().unwrap().is_none());
+        assert_eq!(page.rows(), Some("{not json"));
     }
 
     #[test]
-    fn reads_the_whole_page_when_the_header_is_not_all_before_the_records() {
+    fn reads_the_whole_page_when_its_leading_fields_cannot_vouch_for_it() {
         let next = "/services/data/v66.0/query/01gxx-2000";
-        for body in [
-            format!(r#"{{"totalSize":3,"done":false,"records":[{{"Id":"003A"}}],"nextRecordsUrl":"{next}"}}"#),
-            format!(r#"{{"records":[{{"Id":"003A"}}],"nextRecordsUrl":"{next}","done":false,"totalSize":3}}"#),
-            // The first `"records"` is a value, then a nested object's key.
-            format!(
-                r#"{{"note":"records","totalSize":3,"done":false,"nextRecordsUrl":"{next}","records":[{{"Id":"003A"}}]}}"#
+        let row = r#"{"Id":"003A"}"#;
+        for (body, expected_next, has_records) in [
+            (
+                format!(r#"{{"totalSize":3,"done":false,"records":[{row}],"nextRecordsUrl":"{next}"}}"#),
+                Some(next),
+                true,
             ),
-            format!(
-                r#"{{"meta":{{"records":[]}},"totalSize":3,"done":false,"nextRecordsUrl":"{next}","records":[{{"Id":"003A"}}]}}"#
+            (
+                format!(r#"{{"records":[{row}],"nextRecordsUrl":"{next}","done":false,"totalSize":3}}"#),
+                Some(next),
+                true,
             ),
+            // The first `"records"` is a value, then a nested object's key, then inside a key
+            // (the page's own `records` key is written with an escape).
+            (format!(r#"{{"note":"records","totalSize":3,"done":true,"records":[{row}]}}"#), None, true),
+            (format!(r#"{{"meta":{{"records":[{row}]}},"totalSize":3,"done":true,"records":[]}}"#), None, false),
+            (format!(r#"{{"totalSize":3,"done":true,"rec\u006frds":[{row}],"x\"records":[]}}"#), None, true),
+            (format!(r#"{{"totalSize":3,"done":true,"rec\u006frds":[],"x\"records":[{row}]}}"#), None, false),
+            // An empty page is read whole, so it is checked whole.
+            ("{ \"totalSize\" : 3 ,\n \"done\" : true , \"records\" :\t[ \r\n] }".to_owned(), None, false),
         ] {
-            let header = PageHeader::read(&body).unwrap();
+            assert!(leading_header(&body).is_none(), "{body}");
+            let page = FetchedPage::from_body(body.clone()).unwrap();
             assert_eq!(
-                (header.total_size, header.next().unwrap(), header.has_records),
-                (3, Some(next), true),
+                (page.header.total_size, page.header.next().unwrap(), page.header.has_records),
+                (3, expected_next, has_records),
                 "{body}"
             );
+            assert_eq!(page.rows(), None);
         }
-        // Read whole, a page is checked whole.
-        assert!(PageHeader::read(r#"{"totalSize":1,"done":false,"records":[{"Id":"003A"}]"#).is_err());
-        assert!(PageHeader::read(r#"{"totalSize":1,"done":false,"records":[]}"#).unwrap().next().is_err());
+        for malformed in [
+            r#"{"totalSize":1,"done":false,"records":[{"Id":"003A"}]"#,
+            r#"{"totalSize":1,"done":true,"records":[],"records":[{"Id":"003A"}]}"#,
+            r#"{"totalSize":0,"done":true,"records":[]"#,
+            r#"{"totalSize":0,"done":true,"records":[]]garbage"#,
+        ] {
+            assert!(FetchedPage::from_body(malformed.to_owned()).is_err(), "{malformed}");
+        }
+        let not_done = FetchedPage::from_body(r#"{"totalSize":1,"done":false,"records":[]}"#.to_owned()).unwrap();
+        assert!(not_done.header.next().is_err());
     }
 
     #[test]
