@@ -74,6 +74,12 @@ impl<'a> Layout<'a> {
         self.text().and_then(|text| SfDateTime::parse(text).ok())
     }
 
+    /// `key` (there must be one), then its value as `value` reads it.
+    fn field<T>(&mut self, key: Option<&str>, value: impl FnOnce(&mut Self) -> Option<T>) -> Option<T> {
+        self.literal(key?)?;
+        value(self)
+    }
+
     /// One row, with `keys` (`,"Name":` for each of [`fields`]) in order.
     fn row(&mut self, keys: &[String]) -> Option<SyncRecord<'a>> {
         self.literal(r#"{"attributes":{"type":"#)?;
@@ -83,33 +89,20 @@ impl<'a> Layout<'a> {
         self.literal("}")?;
         // The fields in the order of `FIELDS`: Id, the names and email, the two flags, the bounce
         // reason and date, SystemModstamp, IsDeleted, then IsConverted for a Lead.
-        let mut keys = keys.iter();
-        let mut next = || keys.next().map(String::as_str);
-        self.literal(next()?)?;
-        let id = RecordId::parse(self.text()?).ok()?;
-        self.literal(next()?)?;
-        let first_name = self.optional_text()?;
-        self.literal(next()?)?;
-        let last_name = self.optional_text()?;
-        self.literal(next()?)?;
-        let email = self.optional_text()?;
-        self.literal(next()?)?;
-        let opted_out = self.optional_flag()?;
-        self.literal(next()?)?;
-        let bounced = self.optional_flag()?;
-        self.literal(next()?)?;
-        let bounce_reason = self.optional_text()?;
-        self.literal(next()?)?;
-        let bounced_at = if self.null()? { None } else { Some(self.datetime()?) };
-        self.literal(next()?)?;
-        let modstamp = self.datetime()?;
-        self.literal(next()?)?;
-        let deleted = self.optional_flag()?;
-        let converted = match next() {
-            Some(name) => {
-                self.literal(name)?;
-                self.optional_flag()?
-            }
+        let mut keys = keys.iter().map(String::as_str);
+        let id = self.field(keys.next(), |layout| RecordId::parse(layout.text()?).ok())?;
+        let first_name = self.field(keys.next(), Self::optional_text)?;
+        let last_name = self.field(keys.next(), Self::optional_text)?;
+        let email = self.field(keys.next(), Self::optional_text)?;
+        let opted_out = self.field(keys.next(), Self::optional_flag)?;
+        let bounced = self.field(keys.next(), Self::optional_flag)?;
+        let bounce_reason = self.field(keys.next(), Self::optional_text)?;
+        let bounced_at =
+            self.field(keys.next(), |layout| if layout.null()? { Some(None) } else { layout.datetime().map(Some) })?;
+        let modstamp = self.field(keys.next(), Self::datetime)?;
+        let deleted = self.field(keys.next(), Self::optional_flag)?;
+        let converted = match keys.next() {
+            Some(key) => self.field(Some(key), Self::optional_flag)?,
             None => None,
         };
         self.literal("}")?;
