@@ -126,33 +126,14 @@ impl<'a> Layout<'a> {
 mod tests {
     use outpost_shared::salesforce::{FetchedPage, QueryPage};
 
+    use salesforce_sim::data::Rng;
+
     use super::*;
     use crate::records::page_records;
 
-    /// xorshift64: pages that vary, and the same pages on every run.
-    struct Dice(u64);
-
-    impl Dice {
-        fn roll(&mut self, sides: usize) -> usize {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            usize::try_from(self.0 % sides as u64).unwrap()
-        }
-
-        fn pick<'a>(&mut self, options: &[&'a str]) -> &'a str {
-            options[self.roll(options.len())]
-        }
-
-        /// True once in `n` rolls.
-        fn one_in(&mut self, n: usize) -> bool {
-            self.roll(n) == 0
-        }
-    }
-
     /// A value Salesforce could send for `field`, then values that break the layout or that
     /// serde refuses.
-    fn value(dice: &mut Dice, field: &str, object: RecipientObject) -> (&'static str, bool) {
+    fn value(dice: &mut Rng, field: &str, object: RecipientObject) -> (&'static str, bool) {
         let usual: &[&str] = match field {
             "Id" if object == RecipientObject::Lead => &[r#""00Qq000000KvQ1tEAF""#, r#""00Qq000000KvQ1uEAF""#],
             "Id" => &[r#""003q000000KvQ1tAAF""#, r#""003q000000KvQ1t""#],
@@ -161,10 +142,10 @@ mod tests {
             "SystemModstamp" => &[r#""2026-01-02T03:04:05.000+0000""#, r#""2026-11-29T00:00:00.000Z""#],
             _ => &["true", "false", "null"],
         };
-        if !dice.one_in(25) {
-            return (dice.pick(usual), true);
+        if dice.below(25) != 0 {
+            return (*dice.pick(usual), true);
         }
-        let unusual = dice.pick(&[
+        let unusual = *dice.pick(&[
             r#""O\"Brien""#,
             r#""\u00e9""#,
             "\"raw\u{1}control\"",
@@ -185,14 +166,14 @@ mod tests {
     }
 
     /// A page of `object` rows; `true` when it keeps to Salesforce's layout throughout.
-    fn page(dice: &mut Dice, object: RecipientObject) -> (String, bool) {
+    fn page(dice: &mut Rng, object: RecipientObject) -> (String, bool) {
         let mut pristine = true;
         let mut rows = Vec::new();
-        for _ in 0..=dice.roll(3) {
-            let mut members = vec![dice.pick(&[
+        for _ in 0..=dice.below(3) {
+            let mut members = vec![(*dice.pick(&[
                 r#""attributes":{"type":"Contact","url":"/services/data/v66.0/sobjects/Contact/003q000000KvQ1tAAF"}"#,
                 r#""attributes":{"type":"Lead","url":"/services/data/v66.0/sobjects/Lead/00Qq000000KvQ1tEAF"}"#,
-            ])
+            ]))
             .to_owned()];
             for field in fields(object) {
                 let (value, usual) = value(dice, field, object);
@@ -201,7 +182,7 @@ mod tests {
             }
             // Now and then a row breaks the layout: an extra, repeated, swapped or missing field,
             // a Lead's field in a Contact, odd attributes, a space.
-            let mutation = dice.roll(60);
+            let mutation = dice.below(60);
             match mutation {
                 0 => members.push(r#""Other":[1,{"a":null}]"#.into()),
                 1 => members.push(members[2].clone()),
@@ -215,21 +196,24 @@ mod tests {
             pristine &= mutation > 6;
             rows.push(format!("{{{}}}", members.join(",")));
         }
-        let separator = if dice.one_in(40) { ", " } else { "," };
-        let header = dice.pick(&[
+        let separator = if dice.below(40) == 0 { ", " } else { "," };
+        let header = *dice.pick(&[
             r#""totalSize":5000,"done":false,"nextRecordsUrl":"/services/data/v66.0/query/01gxx-2000","#,
             r#""totalSize":5000,"done":true,"#,
             r#""totalSize":5000,"done":true,"nextRecordsUrl":null,"#,
         ]);
-        let tail =
-            if dice.one_in(20) { dice.pick(&["]}x", "]", r#"],"done":true}"#, r#"],"extra":1}"#]) } else { "] }\n" };
+        let tail = if dice.below(20) == 0 {
+            *dice.pick(&["]}x", "]", r#"],"done":true}"#, r#"],"extra":1}"#])
+        } else {
+            "] }\n"
+        };
         pristine &= separator == "," && tail == "] }\n";
         (format!(r#"{{{header}"records":[{}{tail}"#, rows.join(separator)), pristine)
     }
 
     #[test]
     fn reads_what_serde_reads_from_every_page_it_accepts() {
-        let mut dice = Dice(0x9e37_79b9_7f4a_7c15);
+        let mut dice = Rng::new(0x9e37_79b9_7f4a_7c15);
         let (mut by_layout, mut by_serde) = (0, 0);
         for round in 0..20_000 {
             let object = if round % 2 == 0 { RecipientObject::Contact } else { RecipientObject::Lead };
