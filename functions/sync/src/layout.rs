@@ -43,7 +43,7 @@ impl<'a> Layout<'a> {
         self.literal("\"")?;
         let rest = &self.text.as_bytes()[self.at..];
         // A backslash needs unescaping, and JSON allows no raw control character: serde's case.
-        let length = rest.iter().position(|&byte| byte == b'"' || byte == b'\\' || byte < 0x20)?;
+        let length = string_end(rest)?;
         (rest[length] == b'"').then_some(())?;
         let text = &self.text[self.at..self.at + length];
         self.at += length + 1;
@@ -120,6 +120,31 @@ impl<'a> Layout<'a> {
             converted,
         })
     }
+}
+
+/// Where the first `"`, `\\` or control character of `bytes` is: eight bytes at a time, as a
+/// page's strings (ids, urls, emails) are mostly longer than that.
+fn string_end(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    // The high bit of each byte of `word` below `limit` (< 0x80). A false mark can only follow a
+    // true one in memory order, so the first mark is exact.
+    let below = |word: u64, limit: u8| word.wrapping_sub(ONES * u64::from(limit)) & !word & HIGHS;
+    let mut words = bytes.chunks_exact(8);
+    let mut at = 0;
+    for chunk in words.by_ref() {
+        let mut eight = [0u8; 8];
+        eight.copy_from_slice(chunk);
+        let word = u64::from_le_bytes(eight);
+        let marks =
+            below(word ^ (ONES * u64::from(b'"')), 1) | below(word ^ (ONES * u64::from(b'\\')), 1) | below(word, 0x20);
+        if marks != 0 {
+            return Some(at + marks.trailing_zeros() as usize / 8);
+        }
+        at += 8;
+    }
+    let tail = words.remainder().iter().position(|&byte| byte == b'"' || byte == b'\\' || byte < 0x20)?;
+    Some(at + tail)
 }
 
 #[cfg(test)]
@@ -209,6 +234,30 @@ mod tests {
         };
         pristine &= separator == "," && tail == "] }\n";
         (format!(r#"{{{header}"records":[{}{tail}"#, rows.join(separator)), pristine)
+    }
+
+    #[test]
+    fn a_string_ends_at_its_first_quote_backslash_or_control_character() {
+        let plain = |bytes: &[u8]| bytes.iter().position(|&byte| byte == b'"' || byte == b'\\' || byte < 0x20);
+        // Every byte value at every place of a word and of the tail, after ordinary text and
+        // after bytes that sit next to the ones searched for (0x1f, 0x21, 0x5b, 0x5d, UTF-8).
+        for len in 0..=19 {
+            for at in 0..len {
+                for byte in 0..=255u8 {
+                    for filler in [b'a', 0x21, 0x5b, 0x5d, 0xc3, 0x80, 0xff] {
+                        let mut bytes = vec![filler; len];
+                        bytes[at] = byte;
+                        assert_eq!(string_end(&bytes), plain(&bytes), "{bytes:?}");
+                    }
+                }
+            }
+        }
+        let mut dice = Rng::new(7);
+        for _ in 0..20_000 {
+            let bytes: Vec<u8> =
+                (0..dice.below(40)).map(|_| *dice.pick(&[b'a', b'"', b'\\', 0x1f, 0x20, 0xe2, 0x00, 0x7f])).collect();
+            assert_eq!(string_end(&bytes), plain(&bytes), "{bytes:?}");
+        }
     }
 
     #[test]
