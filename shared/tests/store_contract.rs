@@ -10,7 +10,7 @@ use outpost_shared::crypto;
 use outpost_shared::ids::{OrgId, RecipientObject, RecordId, UserId};
 use outpost_shared::salesforce::SfDateTime;
 use outpost_shared::services::aws_clients;
-use outpost_shared::store::table::{BatchPut, Condition, Key, KeyRef, Table, Write};
+use outpost_shared::store::table::{BatchItem, BatchPut, Condition, Key, KeyRef, Table, Write};
 use outpost_shared::store::*;
 use serde::{Deserialize, Serialize};
 
@@ -294,6 +294,9 @@ struct Thing {
     n: i64,
     label: String,
 }
+
+/// Written through serde by every store.
+impl BatchItem for Thing {}
 
 async fn batches_and_pages_cover_every_item<T: Table>(store: Items<T>) {
     let table = store.table();

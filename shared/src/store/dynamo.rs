@@ -20,7 +20,7 @@ use serde::de::DeserializeOwned;
 
 use super::StoreError;
 use super::model::{EpochSeconds, now_epoch};
-use super::table::{BatchPut, Condition, ConditionalPut, Key, KeyRef, Page, Table, Write};
+use super::table::{BatchItem, BatchPut, Condition, ConditionalPut, Key, KeyRef, Page, Table, Write};
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -331,7 +331,7 @@ impl Table for DynamoTable {
             .await
     }
 
-    async fn put_batch<T: Serialize + Send + Sync>(&self, items: &[BatchPut<'_, T>]) -> Result<(), StoreError> {
+    async fn put_batch<T: BatchItem + Send + Sync>(&self, items: &[BatchPut<'_, T>]) -> Result<(), StoreError> {
         let requests = items
             .iter()
             .map(|put| {

@@ -17,7 +17,7 @@ use super::StoreError;
 use super::keys;
 use super::model::{EpochSeconds, now_epoch};
 use super::runs::{Entries, SortedRuns, WriteTurn};
-use super::table::{BatchPut, Condition, ConditionalPut, Key, KeyRef, Page, Table, Write};
+use super::table::{BatchItem, BatchPut, Condition, ConditionalPut, Key, KeyRef, Page, Table, Write};
 
 /// Separates `pk` from `sk`; sorts below every printable character.
 const SEPARATOR: char = '\u{1f}';
@@ -72,7 +72,11 @@ fn encode_key<'a>(key: impl Into<KeyRef<'a>>) -> String {
 /// MessagePack map with its field names, so items read across versions as JSON ones do, at half
 /// JSON's encoding cost and three quarters of its size. Items written by earlier versions are JSON.
 /// Only structs and maps are stored: [`decode`] tells the two formats apart by their first byte.
-fn write_value<T: Serialize>(out: &mut Vec<u8>, ttl: Option<EpochSeconds>, item: &T) -> Result<(), StoreError> {
+pub(super) fn write_value<T: Serialize>(
+    out: &mut Vec<u8>,
+    ttl: Option<EpochSeconds>,
+    item: &T,
+) -> Result<(), StoreError> {
     out.extend_from_slice(&ttl.unwrap_or(i64::MAX).to_le_bytes());
     let start = out.len();
     item.serialize(&mut rmp_serde::Serializer::new(&mut *out).with_struct_map().with_human_readable())
@@ -98,12 +102,24 @@ fn encode_value<T: Serialize>(ttl: Option<EpochSeconds>, item: &T) -> Result<Vec
     Ok(bytes)
 }
 
-/// Encodes `put` straight into a run's entries.
-fn push_put<T: Serialize>(entries: &mut Entries, put: &BatchPut<'_, T>) -> Result<(), StoreError> {
-    entries.push_with(
-        |out| key_parts(put.key).iter().for_each(|part| out.extend_from_slice(part.as_bytes())),
-        |out| write_value(out, put.ttl, &put.item),
-    )
+/// As [`write_value`], through the item's own MessagePack where it has one.
+fn write_batch_value<T: BatchItem>(out: &mut Vec<u8>, ttl: Option<EpochSeconds>, item: &T) -> Result<(), StoreError> {
+    let start = out.len();
+    out.extend_from_slice(&ttl.unwrap_or(i64::MAX).to_le_bytes());
+    if item.write_msgpack(out) {
+        return Ok(());
+    }
+    out.truncate(start);
+    write_value(out, ttl, item)
+}
+
+/// Encodes an entry straight into a run's entries: `key`, then the value `value` appends.
+fn push_put(
+    entries: &mut Entries,
+    key: KeyRef<'_>,
+    value: impl FnOnce(&mut Vec<u8>) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    entries.push_with(|out| key_parts(key).iter().for_each(|part| out.extend_from_slice(part.as_bytes())), value)
 }
 
 /// What a removal leaves in the sorted runs: a value that expired at the start of time.
@@ -543,7 +559,7 @@ impl Table for EmbeddedTable {
         Ok(written)
     }
 
-    async fn put_batch<T: Serialize + Send + Sync>(&self, items: &[BatchPut<'_, T>]) -> Result<(), StoreError> {
+    async fn put_batch<T: BatchItem + Send + Sync>(&self, items: &[BatchPut<'_, T>]) -> Result<(), StoreError> {
         let (mut tree, mut runs) = (Vec::new(), Entries::default());
         for put in items {
             match Engine::of(put.key.pk) {
@@ -553,7 +569,7 @@ impl Table for EmbeddedTable {
                     if runs.is_empty() {
                         runs = Entries::with_capacity(items.len(), items.len() * ENCODED_RECIPIENT_BYTES);
                     }
-                    push_put(&mut runs, put)?;
+                    push_put(&mut runs, put.key, |out| write_batch_value(out, put.ttl, &put.item))?;
                 }
             }
         }
@@ -568,7 +584,7 @@ impl Table for EmbeddedTable {
             Engine::Tree => self.insert_in_tree(PersistMode::Buffer, vec![encode_put(put)?]).await,
             Engine::Runs => {
                 let mut entries = Entries::default();
-                push_put(&mut entries, put)?;
+                push_put(&mut entries, put.key, |out| write_value(out, put.ttl, &put.item))?;
                 self.write_to_runs(entries).await
             }
         }

@@ -6,6 +6,7 @@ mod dynamo;
 mod embedded;
 pub mod keys;
 pub mod model;
+mod msgpack;
 mod runs;
 pub mod table;
 
