@@ -4,6 +4,7 @@
 
 mod integration;
 mod layout;
+mod page_workers;
 mod records;
 mod run;
 
@@ -17,6 +18,7 @@ use outpost_shared::store::{OrgRegistration, RunStatus, StoreError, SyncRun};
 use serde::{Deserialize, Serialize};
 
 pub use integration::{IntegrationLogin, LoginError};
+use page_workers::PageWorkers;
 pub use records::changes_after;
 pub use run::{RunOutcome, sync_org};
 
@@ -90,6 +92,7 @@ pub struct SyncContext {
     pub services: Services,
     pub settings: SyncSettings,
     pub login: IntegrationLogin,
+    pages: PageWorkers,
 }
 
 impl SyncContext {
@@ -99,7 +102,7 @@ impl SyncContext {
             Arc::clone(&services.secrets),
             services.config.host_policy,
         );
-        Self { services, settings, login }
+        Self { services, settings, login, pages: PageWorkers::new() }
     }
 }
 

@@ -89,6 +89,8 @@ struct Run<'a> {
     started: SfDateTime,
     /// When progress was last logged (long runs say how far they are).
     last_progress: Instant,
+    /// The next object's query, started as the last page of the one before it arrived.
+    next_query: Option<Query>,
 }
 
 /// Runs one org's sync under its lease.
@@ -195,6 +197,7 @@ async fn run(ctx: &SyncContext, org: &OrgRegistration, options: &RunOptions, run
         record,
         pages_started: 0,
         last_progress: Instant::now(),
+        next_query: None,
     };
     let stop = run.all().await;
     let mut record = run.finish();
@@ -323,15 +326,16 @@ impl Run<'_> {
         self.options.crash == Some((point, number))
     }
 
-    /// Runs a page's write on a task of its own, so that a REST pull fetches, parses and writes
-    /// the pages after it meanwhile. Its checkpoint waits for [`Run::finish_page`].
+    /// Runs a page's write on a task of its own, on the low-priority page workers, so that a REST
+    /// pull fetches, parses and writes the pages after it meanwhile. Its checkpoint waits for
+    /// [`Run::finish_page`].
     fn start_page(
         &mut self,
         object: RecipientObject,
         write: impl Future<Output = Result<PageWritten, Interrupt>> + Send + 'static,
     ) -> PageWrite {
         self.pages_started += 1;
-        let task = tokio::spawn(write.in_current_span());
+        let task = self.ctx.pages.spawn(write.in_current_span());
         PageWrite { number: self.pages_started, object, task }
     }
 
@@ -398,13 +402,16 @@ impl Run<'_> {
 
     /// REST pull past the cursor. A fetch task runs a page ahead of the writes: it reads only
     /// each page's header to ask for the next one, so Salesforce serves page N+1 while page N is
-    /// parsed and written.
+    /// parsed and written. Once the last page has arrived, the next object's query starts, so that
+    /// its first pages come while this one's last are written.
     async fn pull(&mut self, object: RecipientObject, checkpoint: &mut SyncCheckpoint) -> Result<(), Interrupt> {
-        let options = QueryOptions { include_deleted: true, batch_size: Some(self.ctx.settings.page_size) };
         let first_sync = checkpoint.cursor.is_none();
-        self.may_call()?;
-        let soql = records::changes_after(object, checkpoint.cursor.as_ref());
-        let first = self.conn.query_first(&soql, options).await?;
+        let mut query = match self.next_query.take() {
+            Some(query) if query.object == object && query.cursor == checkpoint.cursor => query,
+            _ => self.open_query(object, checkpoint.cursor.clone()),
+        };
+        let first =
+            query.pages.recv().await.unwrap_or_else(|| Err(Stop::Fatal("the fetch task stopped".into()).into()))?;
         if first_sync && first.header.total_size > self.ctx.settings.bulk_threshold {
             tracing::info!(
                 object = object.api_name(),
@@ -415,16 +422,13 @@ impl Run<'_> {
             self.read_bulk(object, checkpoint).await?;
             return Box::pin(self.pull(object, checkpoint)).await;
         }
-        let (pages, mut fetched) = tokio::sync::mpsc::channel(1);
-        // Dropped with this call, which aborts the fetch task when the writes stop early.
-        let mut fetcher = tokio::task::JoinSet::new();
-        fetcher.spawn(fetch_ahead(self.conn.clone(), options, self.limits(), first, pages).in_current_span());
         // Each page is parsed and written on its own task while the pages before it end: one page
         // is parsed while another's write waits for the disk. Pages in flight may be stored in
         // either order: a query returns each record once, so no two of them hold the same record.
         let in_flight = self.ctx.services.store.overlapping_recipient_writes().max(1);
         let mut writing = VecDeque::new();
-        while let Some(page) = fetched.recv().await {
+        let mut next = Some(Ok(first));
+        while let Some(page) = next {
             let page = match page {
                 Ok(page) => page,
                 Err(err) => {
@@ -438,8 +442,31 @@ impl Run<'_> {
                 writing.push_back(self.start_query_page(object, page));
                 self.finish_pages(&mut writing, in_flight - 1, checkpoint).await?;
             }
+            next = query.pages.recv().await;
         }
+        self.next_query = self.open_next_query(object).await;
         self.finish_pages(&mut writing, 0, checkpoint).await
+    }
+
+    /// Starts fetching `object`'s changes after `cursor`.
+    fn open_query(&self, object: RecipientObject, cursor: Option<SyncCursor>) -> Query {
+        let options = QueryOptions { include_deleted: true, batch_size: Some(self.ctx.settings.page_size) };
+        // A first load over the threshold goes to Bulk API 2.0: its first page is all it needs.
+        let bulk_threshold = cursor.is_none().then_some(self.ctx.settings.bulk_threshold);
+        let soql = records::changes_after(object, cursor.as_ref());
+        let (sender, pages) = tokio::sync::mpsc::channel(1);
+        let mut fetcher = tokio::task::JoinSet::new();
+        let fetch = fetch_pages(self.conn.clone(), options, self.limits(), soql, bulk_threshold, sender);
+        fetcher.spawn(fetch.in_current_span());
+        Query { object, cursor, pages, _fetcher: fetcher }
+    }
+
+    /// The query of the object after `object`, started now, unless its checkpoint holds a Bulk
+    /// job (which moves its cursor first) or cannot be read (its own turn will say why).
+    async fn open_next_query(&self, object: RecipientObject) -> Option<Query> {
+        let next = RecipientObject::ALL.into_iter().skip_while(|each| *each != object).nth(1)?;
+        let checkpoint = self.ctx.services.store.get_checkpoint(&self.org.org_id, next).await.ok()?;
+        checkpoint.bulk_job.is_none().then(|| self.open_query(next, checkpoint.cursor))
     }
 
     /// Finishes the oldest pages until `keep` are left. On an error no write outlives the run:
@@ -676,6 +703,16 @@ impl Run<'_> {
     }
 }
 
+/// An object's query under way: its pages, fetched a page ahead by a task that stops when this is
+/// dropped.
+struct Query {
+    object: RecipientObject,
+    /// Where it started: it serves the object only while the checkpoint is still there.
+    cursor: Option<SyncCursor>,
+    pages: tokio::sync::mpsc::Receiver<Result<FetchedPage, Interrupt>>,
+    _fetcher: tokio::task::JoinSet<()>,
+}
+
 /// A page whose recipients are being written; its checkpoint is saved when it finishes.
 struct PageWrite {
     /// Pages of this run, counted from 1 (the crash hook's numbering).
@@ -731,40 +768,45 @@ impl Limits {
     }
 }
 
-/// Sends `first` and every page after it, in order, until the query ends, a limit stops the
-/// calls, or the reader goes away. An error is the last thing sent.
-async fn fetch_ahead(
+/// Sends the first page of `soql` and every page after it, in order, until the query ends, a
+/// limit stops the calls, or the reader goes away; only the first when its total is over
+/// `bulk_threshold`. An error is the last thing sent.
+async fn fetch_pages(
     conn: OrgConnection,
     options: QueryOptions,
     limits: Limits,
-    first: FetchedPage,
+    soql: String,
+    bulk_threshold: Option<u64>,
     pages: tokio::sync::mpsc::Sender<Result<FetchedPage, Interrupt>>,
 ) {
-    let mut page = first;
-    loop {
-        let next = match page.header.next() {
-            Ok(next) => next.map(str::to_owned),
+    let mut next = Some(soql);
+    let mut first = true;
+    while let Some(query_or_url) = next {
+        let fetched = match limits.may_call() {
+            Ok(()) if first => conn.query_first(&query_or_url, options).await.map_err(Interrupt::from),
+            Ok(()) => conn.query_next(&query_or_url, options).await.map_err(Interrupt::from),
+            Err(stop) => Err(stop.into()),
+        };
+        let page = match fetched {
+            Ok(page) => page,
+            Err(interrupt) => {
+                let _ = pages.send(Err(interrupt)).await;
+                return;
+            }
+        };
+        next = match page.header.next() {
+            Ok(url) => url.map(str::to_owned),
             Err(err) => {
                 let _ = pages.send(Err(err.into())).await;
                 return;
             }
         };
+        if first && bulk_threshold.is_some_and(|threshold| page.header.total_size > threshold) {
+            next = None;
+        }
+        first = false;
         if pages.send(Ok(page)).await.is_err() {
             return;
-        }
-        let Some(url) = next else {
-            return;
-        };
-        let fetched = match limits.may_call() {
-            Ok(()) => conn.query_next(&url, options).await.map_err(Interrupt::from),
-            Err(stop) => Err(stop.into()),
-        };
-        match fetched {
-            Ok(fetched) => page = fetched,
-            Err(interrupt) => {
-                let _ = pages.send(Err(interrupt)).await;
-                return;
-            }
         }
     }
 }
