@@ -533,7 +533,8 @@ const WRITE_CHUNK: usize = 256 * 1024;
 struct RunFile {
     file: File,
     direct: bool,
-    /// The chunk being gathered, from `start` on, where it is aligned for direct I/O.
+    /// The chunk being gathered, from `start` on, where it is aligned for direct I/O. It never
+    /// grows past the capacity it was made with, so it never moves.
     buffer: Vec<u8>,
     start: usize,
     flushed: u64,

@@ -39,7 +39,9 @@ async fn a_short_5xx_storm_mid_pagination_is_retried_and_changes_nothing() {
 
 #[tokio::test]
 async fn a_5xx_storm_outlasting_the_retries_leaves_a_partial_run_that_the_next_run_completes() {
-    let stack = stack(1000, 250, |sync| sync.page_size = PAGE).await;
+    // Contacts span more pages than a pull keeps in flight, so the storm that starts at their
+    // first checkpoint meets them mid-pagination.
+    let stack = stack(3000, 250, |sync| sync.page_size = PAGE).await;
     let sim = acme_sim(&stack);
     let org = acme_id(&stack);
     sim.set_latency(Duration::from_millis(20));
