@@ -122,7 +122,7 @@ impl<'a> Layout<'a> {
     }
 }
 
-/// Where the first `"`, `\\` or control character of `bytes` is: eight bytes at a time, as a
+/// Where the first `"`, `\` or control character of `bytes` is: eight bytes at a time, as a
 /// page's strings (ids, urls, emails) are mostly longer than that.
 fn string_end(bytes: &[u8]) -> Option<usize> {
     const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
@@ -240,7 +240,7 @@ mod tests {
     fn a_string_ends_at_its_first_quote_backslash_or_control_character() {
         let plain = |bytes: &[u8]| bytes.iter().position(|&byte| byte == b'"' || byte == b'\\' || byte < 0x20);
         // Every byte value at every place of a word and of the tail, after ordinary text and
-        // after bytes that sit next to the ones searched for (0x1f, 0x21, 0x5b, 0x5d, UTF-8).
+        // after bytes next to the ones searched for (0x21, 0x5b, 0x5d) and UTF-8 bytes.
         for len in 0..=19 {
             for at in 0..len {
                 for byte in 0..=255u8 {

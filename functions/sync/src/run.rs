@@ -264,6 +264,8 @@ impl Run<'_> {
                 Err(Interrupt::Stop(stop)) => return Err(stop),
                 Err(Interrupt::Salesforce(SalesforceError::SessionExpired)) if !self.renewed => {
                     self.renewed = true;
+                    // A query started with the old session would only expire in its turn.
+                    self.next_query = None;
                     tracing::info!("integration session expired; logging in again");
                     self.conn =
                         self.ctx.login.renew(self.org, Arc::clone(&self.meter)).await.map_err(|err| match err {

@@ -77,7 +77,7 @@ pub(super) fn write_value<T: Serialize>(
     ttl: Option<EpochSeconds>,
     item: &T,
 ) -> Result<(), StoreError> {
-    out.extend_from_slice(&ttl.unwrap_or(i64::MAX).to_le_bytes());
+    out.extend_from_slice(&stored_ttl(ttl));
     let start = out.len();
     item.serialize(&mut rmp_serde::Serializer::new(&mut *out).with_struct_map().with_human_readable())
         .map_err(corrupt)?;
@@ -85,6 +85,11 @@ pub(super) fn write_value<T: Serialize>(
         Some(0x80..=0x8f | 0xde | 0xdf) => Ok(()),
         _ => Err(corrupt("only structs and maps are stored")),
     }
+}
+
+/// A value's first 8 bytes: its `ttl`, or `i64::MAX` for none.
+fn stored_ttl(ttl: Option<EpochSeconds>) -> [u8; 8] {
+    ttl.unwrap_or(i64::MAX).to_le_bytes()
 }
 
 /// An item as [`write_value`] stored it, or as JSON (an object, which starts with `{`, never a
@@ -105,7 +110,7 @@ fn encode_value<T: Serialize>(ttl: Option<EpochSeconds>, item: &T) -> Result<Vec
 /// As [`write_value`], through the item's own MessagePack where it has one.
 fn write_batch_value<T: BatchItem>(out: &mut Vec<u8>, ttl: Option<EpochSeconds>, item: &T) -> Result<(), StoreError> {
     let start = out.len();
-    out.extend_from_slice(&ttl.unwrap_or(i64::MAX).to_le_bytes());
+    out.extend_from_slice(&stored_ttl(ttl));
     if item.write_msgpack(out) {
         return Ok(());
     }
