@@ -135,10 +135,12 @@ impl Entries {
                 (u128::from_be_bytes(head), index)
             })
             .collect();
-        // Among equal keys the later push sorts first, and stays.
-        order.sort_unstable_by(|(a_head, a), (b_head, b)| {
-            a_head.cmp(b_head).then_with(|| key(*a).cmp(key(*b))).then(b.cmp(a))
-        });
+        // By head as plain numbers; keys equal in every telling byte are then compared whole, and
+        // among equal keys the later push sorts first, and stays.
+        order.sort_unstable();
+        for tied in order.chunk_by_mut(|(a, _), (b, _)| a == b).filter(|tied| tied.len() > 1) {
+            tied.sort_unstable_by(|(_, a), (_, b)| key(*a).cmp(key(*b)).then(b.cmp(a)));
+        }
         order.dedup_by(|(head, index), (kept_head, kept)| head == kept_head && key(*index) == key(*kept));
         order.into_iter().map(move |(_, index)| {
             let [_, value_start, end] = self.spans[index];
@@ -189,6 +191,13 @@ struct Run {
     hi: u64,
     path: PathBuf,
     file: File,
+    meta: RunMeta,
+}
+
+/// What a reader keeps of a run in memory: read from its file when it is opened, or handed over
+/// by the writer that made it.
+#[derive(Debug, PartialEq)]
+struct RunMeta {
     entries: u64,
     /// The Bloom filter of its keys.
     filter: Vec<u64>,
@@ -262,16 +271,16 @@ impl Run {
         if at != index.len() || !(ordered || blocks == 0) {
             return Err(corrupt(&path, "bad index"));
         }
-        Ok(Self { lo, hi, path, file, entries, filter, block_keys, block_offsets })
+        Ok(Self { lo, hi, path, file, meta: RunMeta { entries, filter, block_keys, block_offsets } })
     }
 
     fn tier(&self) -> u32 {
-        (self.entries / TIER_BASE).max(1).ilog(FANOUT as u64)
+        (self.meta.entries / TIER_BASE).max(1).ilog(FANOUT as u64)
     }
 
     /// The bytes of block `index`.
     fn block(&self, index: usize) -> Result<Vec<u8>, StoreError> {
-        let (start, end) = (self.block_offsets[index], self.block_offsets[index + 1]);
+        let (start, end) = (self.meta.block_offsets[index], self.meta.block_offsets[index + 1]);
         let mut bytes = vec![0u8; usize::try_from(end - start).map_err(unavailable)?];
         self.file.read_exact_at(&mut bytes, start).map_err(unavailable)?;
         Ok(bytes)
@@ -279,13 +288,14 @@ impl Run {
 
     /// The block that would hold `key`.
     fn block_for(&self, key: &[u8]) -> usize {
-        self.block_keys.partition_point(|first| &**first <= key).saturating_sub(1)
+        self.meta.block_keys.partition_point(|first| &**first <= key).saturating_sub(1)
     }
 
     /// Whether the run may hold `key` (never `false` when it does).
     fn may_hold(&self, key: &[u8]) -> bool {
-        let bit_count = self.filter.len() as u64 * 64;
-        filter_bits(key_hash(key), bit_count).all(|bit| self.filter[(bit / 64) as usize] & (1 << (bit % 64)) != 0)
+        let filter = &self.meta.filter;
+        filter_bits(key_hash(key), filter.len() as u64 * 64)
+            .all(|bit| filter[(bit / 64) as usize] & (1 << (bit % 64)) != 0)
     }
 
     fn get(self: &Arc<Self>, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
@@ -320,7 +330,7 @@ impl Cursor {
 
     /// Loads blocks until one has an entry left, or the run ends.
     fn fill(&mut self) -> Result<(), StoreError> {
-        while self.at == self.entries.len() && self.next_block < self.run.block_keys.len() {
+        while self.at == self.entries.len() && self.next_block < self.run.meta.block_keys.len() {
             self.block = self.run.block(self.next_block)?;
             let data_len = self.block.len().checked_sub(4).ok_or_else(|| corrupt(&self.run.path, "bad block"))?;
             let stored = read_u32(&self.block, data_len).unwrap_or_default();
@@ -432,8 +442,8 @@ struct RunWriter {
     out: RunFile,
     written: u64,
     entries: u64,
-    index: Vec<u8>,
-    blocks: u64,
+    block_keys: Vec<Box<[u8]>>,
+    block_offsets: Vec<u64>,
     key_hashes: Vec<u64>,
     /// The block being gathered: checksummed and written whole, in one call each.
     block: Vec<u8>,
@@ -451,8 +461,8 @@ impl RunWriter {
             out,
             written: 0,
             entries: 0,
-            index: Vec::new(),
-            blocks: 0,
+            block_keys: Vec::new(),
+            block_offsets: Vec::new(),
             key_hashes: Vec::new(),
             block: Vec::with_capacity(32 * 1024),
         })
@@ -479,10 +489,8 @@ impl RunWriter {
             if self.entries > 0 {
                 self.end_block()?;
             }
-            self.index.extend_from_slice(&self.written.to_le_bytes());
-            self.index.extend_from_slice(&length(key)?);
-            self.index.extend_from_slice(key);
-            self.blocks += 1;
+            self.block_offsets.push(self.written);
+            self.block_keys.push(key.into());
         }
         for part in [&length(key)?[..], &length(value)?, key, value] {
             self.block.extend_from_slice(part);
@@ -493,11 +501,18 @@ impl RunWriter {
     }
 
     /// Writes the last block's checksum, the index, the filter and the footer, and flushes to disk.
-    fn finish(mut self) -> Result<u64, StoreError> {
+    /// Its reader needs nothing read back: the writer hands over what it knows.
+    fn finish(mut self) -> Result<RunMeta, StoreError> {
         if self.entries > 0 {
             self.end_block()?;
         }
         let index_at = self.written;
+        let mut index = Vec::new();
+        for (offset, key) in self.block_offsets.iter().zip(&self.block_keys) {
+            index.extend_from_slice(&offset.to_le_bytes());
+            index.extend_from_slice(&length(key)?);
+            index.extend_from_slice(key);
+        }
         let words = (self.entries * FILTER_BITS_PER_KEY).div_ceil(64).max(1);
         let mut filter = vec![0u64; usize::try_from(words).map_err(unavailable)?];
         for hash in &self.key_hashes {
@@ -506,18 +521,19 @@ impl RunWriter {
             }
         }
         let filter_bytes: Vec<u8> = filter.iter().flat_map(|word| word.to_le_bytes()).collect();
-        let metadata_crc = metadata_checksum(&self.index, &filter_bytes);
-        let index = std::mem::take(&mut self.index);
+        let metadata_crc = metadata_checksum(&index, &filter_bytes);
         self.write(&index)?;
         let filter_at = self.written;
         self.write(&filter_bytes)?;
-        let footer: Vec<u8> = [index_at, filter_at, self.entries, self.blocks, u64::from(metadata_crc), MAGIC]
+        let blocks = self.block_keys.len() as u64;
+        let footer: Vec<u8> = [index_at, filter_at, self.entries, blocks, u64::from(metadata_crc), MAGIC]
             .iter()
             .flat_map(|word| word.to_le_bytes())
             .collect();
         self.write(&footer)?;
         self.out.finish()?;
-        Ok(self.entries)
+        self.block_offsets.push(index_at);
+        Ok(RunMeta { entries: self.entries, filter, block_keys: self.block_keys, block_offsets: self.block_offsets })
     }
 }
 
@@ -911,13 +927,17 @@ impl Shared {
             fill(&mut writer)?;
             writer.finish()
         });
-        if let Err(err) = written.and_then(|_| std::fs::rename(&temporary, &path).map_err(unavailable)) {
-            let _ = std::fs::remove_file(&temporary);
-            return Err(err);
-        }
+        let meta = match written.and_then(|meta| std::fs::rename(&temporary, &path).map(|()| meta).map_err(unavailable))
+        {
+            Ok(meta) => meta,
+            Err(err) => {
+                let _ = std::fs::remove_file(&temporary);
+                return Err(err);
+            }
+        };
         // Durable under its name, or gone: a failed write never reappears after a restart.
-        match sync_directory(&self.dir).and_then(|()| Run::open(path.clone(), lo, hi)) {
-            Ok(run) => Ok(Arc::new(run)),
+        match sync_directory(&self.dir).and_then(|()| File::open(&path).map_err(unavailable)) {
+            Ok(file) => Ok(Arc::new(Run { lo, hi, path, file, meta })),
             Err(err) => {
                 let _ = std::fs::remove_file(&path);
                 Err(err)
@@ -1058,6 +1078,30 @@ mod tests {
                 file.finish().unwrap();
                 assert_eq!(std::fs::read(&path).unwrap(), bytes, "{len} bytes, direct {direct}");
             }
+        }
+    }
+
+    #[test]
+    fn a_new_run_holds_in_memory_what_its_file_reads_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut numbers = Numbers(0x2545_f491_4f6c_dd1d);
+        let runs = SortedRuns::open(dir.path()).unwrap();
+        // No entry, one, a block and one over, many blocks; then a merge's output.
+        for count in [0, 1, BLOCK_ENTRIES, BLOCK_ENTRIES + 1, 2_000] {
+            let entries: Vec<Entry> = (0..count)
+                .map(|_| (key(numbers.next() % 100_000), vec![b'v'; (numbers.next() % 300) as usize]))
+                .collect();
+            runs.turn().write(entries.into_iter().collect()).unwrap();
+        }
+        for _ in 0..FANOUT {
+            runs.turn().write((0..50).map(|n| (key(n), b"m".to_vec())).collect()).unwrap();
+        }
+        runs.settle().unwrap();
+        let written = runs.shared.snapshot();
+        assert!(written.iter().any(|run| run.lo < run.hi), "no merge output among {written:?}");
+        for run in written.iter() {
+            let read = Run::open(run.path.clone(), run.lo, run.hi).unwrap();
+            assert_eq!(read.meta, run.meta, "{}", run.path.display());
         }
     }
 
