@@ -62,6 +62,11 @@ impl SalesforceId {
         std::str::from_utf8(&self.0).expect("ids are ASCII by construction")
     }
 
+    /// The canonical form's bytes, without [`SalesforceId::as_str`]'s UTF-8 check.
+    pub fn as_bytes(&self) -> &[u8; 18] {
+        &self.0
+    }
+
     /// The 15-character, case-sensitive form (what session ids and many merge fields carry).
     pub fn as_15(&self) -> &str {
         &self.as_str()[..15]
@@ -69,7 +74,7 @@ impl SalesforceId {
 
     /// The 3-character key prefix that names the object type.
     pub fn key_prefix(&self) -> &str {
-        &self.as_str()[..3]
+        std::str::from_utf8(&self.0[..3]).expect("ids are ASCII by construction")
     }
 }
 
@@ -250,6 +255,11 @@ impl RecordId {
     /// The canonical 18-character form.
     pub fn as_str(&self) -> &str {
         self.0.as_str()
+    }
+
+    /// The canonical form's bytes.
+    pub fn as_bytes(&self) -> &[u8; 18] {
+        self.0.as_bytes()
     }
 }
 

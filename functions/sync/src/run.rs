@@ -348,7 +348,10 @@ impl Run<'_> {
         self.start_page(object, async move {
             let rows = records::page_records(&page, object)?;
             let cursor = rows.last().map(SyncRecord::cursor);
-            let recipients = rows.into_iter().map(|row| row.into_recipient(object)).collect::<Result<Vec<_>, _>>()?;
+            let mut recipients = Vec::with_capacity(rows.len());
+            for row in rows {
+                recipients.push(row.into_recipient(object)?);
+            }
             store.write_recipients(&org, &recipients).await?;
             Ok(PageWritten::of(&recipients, cursor))
         })

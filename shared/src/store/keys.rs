@@ -44,7 +44,7 @@ pub const RECIPIENT_SHARDS: u8 = 16;
 /// The shard of a record id (FNV-1a: stable across processes and versions).
 pub fn recipient_shard(id: &RecordId) -> u8 {
     let hash =
-        id.as_str().bytes().fold(0x811c_9dc5_u32, |hash, byte| (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193));
+        id.as_bytes().iter().fold(0x811c_9dc5_u32, |hash, byte| (hash ^ u32::from(*byte)).wrapping_mul(0x0100_0193));
     (hash % u32::from(RECIPIENT_SHARDS)) as u8
 }
 
@@ -52,11 +52,13 @@ pub fn recipient_partition(org: &OrgId, shard: u8) -> String {
     format!("ORG#{org}#R{shard:02}")
 }
 
-/// Whether `pk` is one of [`recipient_partition`]'s.
+/// Whether `pk` is one of [`recipient_partition`]'s: `ORG#…#R` and two digits. Read from its
+/// ends, as a sync asks once per record.
 pub fn is_recipient_partition(pk: &str) -> bool {
-    pk.strip_prefix("ORG#")
-        .and_then(|rest| rest.rsplit_once("#R"))
-        .is_some_and(|(_, shard)| shard.len() == 2 && shard.bytes().all(|b| b.is_ascii_digit()))
+    let Some(rest) = pk.strip_prefix("ORG#") else {
+        return false;
+    };
+    matches!(rest.as_bytes(), [.., b'#', b'R', tens, ones] if tens.is_ascii_digit() && ones.is_ascii_digit())
 }
 
 pub fn recipient(org: &OrgId, id: &RecordId) -> Key {
@@ -122,6 +124,20 @@ mod tests {
             !is_recipient_partition(&org_partition(&org))
                 && !is_recipient_partition(&checkpoint(&org, RecipientObject::Lead).pk)
         );
+        for (pk, recipients) in [
+            ("ORG##R00", true),
+            ("ORG#x#R#R99", true),
+            ("ORG#R05", false),
+            ("ORG#x#R5", false),
+            ("ORG#x#R123", false),
+            ("ORG#x#r05", false),
+            ("ORG#x#R0a", false),
+            ("ORG#x#R05#", false),
+            ("ORGS#x#R05", false),
+            ("SESSION#x#R05", false),
+        ] {
+            assert_eq!(is_recipient_partition(pk), recipients, "{pk}");
+        }
     }
 
     #[test]
