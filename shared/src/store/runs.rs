@@ -42,8 +42,9 @@ const STREAM_PAUSE: Duration = Duration::from_millis(250);
 /// Runs at which the merger stops waiting for a stream to pause: each is a file every range read
 /// looks into.
 const STREAM_RUNS: usize = 8 * FANOUT;
-/// Bloom filter bits per key and probes per lookup: about 1 % false positives, so a read of an
-/// absent key skips almost every run without reading a block.
+/// Bloom filter bits per key (at least: a filter is rounded up to a power of two bits) and probes
+/// per lookup: about 1 % false positives or fewer, so a read of an absent key skips almost every
+/// run without reading a block.
 const FILTER_BITS_PER_KEY: u64 = 10;
 const FILTER_PROBES: u64 = 7;
 
@@ -59,10 +60,15 @@ fn key_hash(key: &[u8]) -> u64 {
     mixed ^ (mixed >> 31)
 }
 
-/// The filter bits a key sets (double hashing).
+/// The filter bits a key sets (double hashing). Filters written now are a power of two bits long,
+/// where the remainder is a mask rather than a division per probe; earlier runs' are not.
 fn filter_bits(hash: u64, bit_count: u64) -> impl Iterator<Item = u64> {
     let step = hash.rotate_left(32) | 1;
-    (0..FILTER_PROBES).map(move |probe| hash.wrapping_add(probe.wrapping_mul(step)) % bit_count)
+    let mask = bit_count.is_power_of_two().then(|| bit_count - 1);
+    (0..FILTER_PROBES).map(move |probe| {
+        let spot = hash.wrapping_add(probe.wrapping_mul(step));
+        mask.map_or_else(|| spot % bit_count, |mask| spot & mask)
+    })
 }
 
 /// Makes a directory's entries (new, renamed or removed files) durable.
@@ -513,7 +519,7 @@ impl RunWriter {
             index.extend_from_slice(&length(key)?);
             index.extend_from_slice(key);
         }
-        let words = (self.entries * FILTER_BITS_PER_KEY).div_ceil(64).max(1);
+        let words = (self.entries * FILTER_BITS_PER_KEY).div_ceil(64).max(1).next_power_of_two();
         let mut filter = vec![0u64; usize::try_from(words).map_err(unavailable)?];
         for hash in &self.key_hashes {
             for bit in filter_bits(*hash, words * 64) {
@@ -1077,6 +1083,21 @@ mod tests {
                 }
                 file.finish().unwrap();
                 assert_eq!(std::fs::read(&path).unwrap(), bytes, "{len} bytes, direct {direct}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_filter_reads_the_same_bits_whether_its_length_is_a_power_of_two_or_not() {
+        let mut numbers = Numbers(0x1234_5678_9abc_def1);
+        for _ in 0..10_000 {
+            let hash = numbers.next();
+            let step = hash.rotate_left(32) | 1;
+            // Earlier runs' filters are any multiple of 64 bits long; newer ones a power of two.
+            for bit_count in [64, 640, 4_096, 20_032, 1 << 20] {
+                let by_division: Vec<u64> =
+                    (0..FILTER_PROBES).map(|probe| hash.wrapping_add(probe.wrapping_mul(step)) % bit_count).collect();
+                assert_eq!(filter_bits(hash, bit_count).collect::<Vec<_>>(), by_division, "{bit_count} bits");
             }
         }
     }
