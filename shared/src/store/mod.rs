@@ -33,6 +33,17 @@ pub enum StoreError {
     Conflict,
 }
 
+impl StoreError {
+    /// The same failure again, for each of several writers that shared one write.
+    pub(crate) fn shared(&self) -> Self {
+        match self {
+            Self::Unavailable(reason) => Self::Unavailable(reason.clone()),
+            Self::Corrupt(reason) => Self::Corrupt(reason.clone()),
+            Self::Conflict => Self::Conflict,
+        }
+    }
+}
+
 /// Whether a create made something new.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Created {

@@ -1,5 +1,5 @@
 //! Sorted runs: the embedded table's engine for recipient partitions, which a sync fills a page
-//! (2,000 records, random in key order) at a time. Each batch becomes one immutable file sorted by
+//! (2,000 records, random in key order) at a time. Writes become immutable files sorted by
 //! key; runs of a similar size are merged, sixteen or more at a time, on a background thread, so a
 //! record is rewritten about log₁₆(N/8,192) times at most. A stream of unconditional writes (a
 //! sync) is merged once it pauses, unless its runs pile up; a conditional write (a callout) wakes
@@ -13,12 +13,14 @@
 //! and the index with the filter, carries a CRC-32: a damaged run is an error, never served as
 //! data nor merged into a new run.
 //!
-//! Unconditional writes (sync pages) overlap: each takes the next sequence number, writes and
-//! fsyncs its file alongside the others, and is published only after every lower number, so readers
-//! always see runs newest first. After a crash a run may be on disk while a lower number, whose
-//! write never returned, is missing: nothing acknowledged is lost. A conditional writer takes a
-//! turn: it waits for the writes under way, and new ones wait for it.
+//! Unconditional writes (sync pages) take the next sequence number and queue: one file is written
+//! at a time, for every write queued when it began, so writes that arrive while a file is written
+//! and fsynced share the next one (a run named by their range of numbers). Runs publish in
+//! sequence order, so readers always see them newest first. A crash loses only writes whose call
+//! never returned: nothing acknowledged is lost. A conditional writer takes a turn: it waits for
+//! the writes under way, and new ones wait for it.
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -124,6 +126,13 @@ impl Entries {
         }
         self.spans.push([start, value_start, self.bytes.len()]);
         Ok(())
+    }
+
+    /// Appends `later`'s entries after these: where keys are equal, `later`'s win.
+    fn append(&mut self, later: &Entries) {
+        let shift = self.bytes.len();
+        self.bytes.extend_from_slice(&later.bytes);
+        self.spans.extend(later.spans.iter().map(|span| span.map(|at| at + shift)));
     }
 
     /// The entries in key order, the last pushed of equal keys alone.
@@ -679,6 +688,10 @@ struct Shared {
     sequence: Mutex<Sequence>,
     /// Signalled when a write is published (or given up) and when a turn ends.
     sequence_changed: Condvar,
+    /// Unconditional writes waiting for their file.
+    queue: Mutex<Queue>,
+    /// Signalled when a queued write has ended, and when no file is being written for the queue.
+    queue_changed: Condvar,
     /// One merge at a time.
     merging: Mutex<()>,
     /// How long a stream of unconditional writes must pause before its runs are merged.
@@ -697,6 +710,19 @@ struct Sequence {
     turns_waiting: usize,
 }
 
+/// Unconditional writes queue for their file: while one writer writes a file for the writes
+/// queued before it, those that arrive meanwhile queue up, and the first of them to wake writes
+/// them all as one run, with one fsync, under the range of their sequence numbers.
+#[derive(Debug, Default)]
+struct Queue {
+    /// Ascending and contiguous sequence numbers: each is taken and queued under one lock.
+    waiting: Vec<(u64, Entries)>,
+    /// Whether a file is being written for writes taken from the queue.
+    writing: bool,
+    /// How taken writes ended, until each writer reads its own.
+    ended: BTreeMap<u64, Result<(), StoreError>>,
+}
+
 fn following(seq: u64) -> Result<u64, StoreError> {
     seq.checked_add(1).ok_or_else(|| StoreError::Unavailable("no sequence number left".into()))
 }
@@ -707,11 +733,14 @@ pub struct WriteTurn<'a> {
     sequence: MutexGuard<'a, Sequence>,
 }
 
-/// One unconditional write's place in the publishing order. Dropping it, however the write
-/// ended, lets the writes behind it publish.
-struct Ticket<'a> {
+/// Queued writes taken to be written as one run, their sequence numbers `lo..=hi`. Dropping it,
+/// however the write ended, lets the writes behind it publish and tells each writer its outcome
+/// (a failure, unless [`Batch::publish`] recorded success).
+struct Batch<'a> {
     shared: &'a Shared,
-    seq: u64,
+    lo: u64,
+    hi: u64,
+    outcome: Result<(), StoreError>,
 }
 
 impl SortedRuns {
@@ -758,6 +787,8 @@ impl SortedRuns {
             runs: RwLock::new(Arc::new(runs)),
             sequence: Mutex::new(Sequence { next: next_seq, published: next_seq, turns_waiting: 0 }),
             sequence_changed: Condvar::new(),
+            queue: Mutex::new(Queue::default()),
+            queue_changed: Condvar::new(),
             merging: Mutex::new(()),
             stream_pause,
         });
@@ -818,25 +849,38 @@ impl SortedRuns {
         WriteTurn { runs: self, sequence }
     }
 
-    /// Writes `entries` as one run, durable when this returns, without taking a turn: writes
-    /// overlap (one's file is written while another's is fsynced) and publish in the order they
-    /// began. For writes that read nothing back.
+    /// Writes `entries`, durable when this returns, without taking a turn. Writes that arrive
+    /// while a file is being written queue up and share the next file (and its fsyncs): a sync's
+    /// pages cost fewer files than pages. Runs publish in the order their writes began. For
+    /// writes that read nothing back.
     pub fn write(&self, entries: Entries) -> Result<(), StoreError> {
         if entries.is_empty() {
             return Ok(());
         }
-        let ticket = {
+        let seq = {
             let mut sequence = self.shared.wait_until(self.shared.sequence(), |sequence| sequence.turns_waiting == 0);
             let seq = sequence.next;
             sequence.next = following(seq)?;
-            Ticket { shared: &self.shared, seq }
+            self.shared.queue().waiting.push((seq, entries));
+            seq
         };
-        let run = self.shared.write_run(ticket.seq, &entries)?;
-        // Durable now: the page's memory goes before this waits to publish behind older writes.
-        drop(entries);
-        ticket.publish(run)?;
-        self.wake_merger(Wake::Stream);
-        Ok(())
+        let mut queue = self.shared.queue();
+        loop {
+            if let Some(outcome) = queue.ended.remove(&seq) {
+                self.wake_merger(Wake::Stream);
+                return outcome;
+            }
+            if queue.writing {
+                queue = self.shared.queue_changed.wait(queue).unwrap_or_else(std::sync::PoisonError::into_inner);
+                continue;
+            }
+            // No file is being written: this writer writes every queued write, its own among them.
+            queue.writing = true;
+            let taken = std::mem::take(&mut queue.waiting);
+            drop(queue);
+            self.shared.write_batch(taken);
+            queue = self.shared.queue();
+        }
     }
 
     fn wake_merger(&self, wake: Wake) {
@@ -861,20 +905,27 @@ impl Drop for SortedRuns {
     }
 }
 
-impl Ticket<'_> {
+impl Batch<'_> {
     /// Puts `run` in front once every earlier write is published.
-    fn publish(self, run: Arc<Run>) -> Result<(), StoreError> {
-        let _sequence = self.shared.wait_until(self.shared.sequence(), |sequence| sequence.published == self.seq);
-        self.shared.publish_newest(run)
+    fn publish(&mut self, run: Arc<Run>) {
+        let _sequence = self.shared.wait_until(self.shared.sequence(), |sequence| sequence.published == self.lo);
+        self.outcome = self.shared.publish_newest(run);
     }
 }
 
-impl Drop for Ticket<'_> {
+impl Drop for Batch<'_> {
     fn drop(&mut self) {
-        let mut sequence = self.shared.wait_until(self.shared.sequence(), |sequence| sequence.published == self.seq);
-        sequence.published = self.seq + 1;
+        let mut sequence = self.shared.wait_until(self.shared.sequence(), |sequence| sequence.published == self.lo);
+        sequence.published = self.hi + 1;
         drop(sequence);
         self.shared.sequence_changed.notify_all();
+        let mut queue = self.shared.queue();
+        for seq in self.lo..=self.hi {
+            queue.ended.insert(seq, self.outcome.as_ref().copied().map_err(StoreError::shared));
+        }
+        queue.writing = false;
+        drop(queue);
+        self.shared.queue_changed.notify_all();
     }
 }
 
@@ -893,6 +944,34 @@ impl Shared {
             sequence = self.sequence_changed.wait(sequence).unwrap_or_else(std::sync::PoisonError::into_inner);
         }
         sequence
+    }
+
+    fn queue(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Writes queued writes (contiguous, oldest first) as one run and publishes it in order.
+    fn write_batch(&self, taken: Vec<(u64, Entries)>) {
+        let (Some(&(lo, _)), Some(&(hi, _))) = (taken.first(), taken.last()) else {
+            self.queue().writing = false;
+            self.queue_changed.notify_all();
+            return;
+        };
+        let mut batch =
+            Batch { shared: self, lo, hi, outcome: Err(StoreError::Unavailable("the write stopped".into())) };
+        let mut writes = taken.into_iter().map(|(_, entries)| entries);
+        let mut entries = writes.next().unwrap_or_default();
+        writes.for_each(|later| entries.append(&later));
+        match self
+            .write_file(lo, hi, |writer| entries.in_key_order().try_for_each(|(key, value)| writer.push(key, value)))
+        {
+            Ok(run) => {
+                // Durable now: the pages' memory goes before this waits to publish behind older writes.
+                drop(entries);
+                batch.publish(run);
+            }
+            Err(err) => batch.outcome = Err(err),
+        }
     }
 
     fn snapshot(&self) -> Arc<Vec<Arc<Run>>> {
@@ -1184,28 +1263,37 @@ mod tests {
     }
 
     #[test]
-    fn a_write_is_published_only_after_the_writes_that_began_before_it() {
+    fn writes_that_arrive_while_a_file_is_written_share_the_next_one_and_publish_after_it() {
         let dir = tempfile::tempdir().unwrap();
         let runs = SortedRuns::open(dir.path()).unwrap();
         std::thread::scope(|scope| {
             // A big write takes sequence number 1 and is slow to sort and write.
             let big = scope.spawn(|| runs.write((0..200_000).map(|n| (key(n), b"big".to_vec())).collect()));
-            while runs.shared.sequence().next == 1 {
+            while !runs.shared.queue().writing {
                 std::thread::yield_now();
             }
-            let small = scope.spawn(|| runs.write([(key(1), b"small".to_vec())].into_iter().collect()));
-            // The small run is durable first, yet it waits behind the big one.
-            let small_file = dir.path().join(file_name(2, 2));
-            while !small_file.exists() {
+            let runs = &runs;
+            let small: Vec<_> = [1, 2]
+                .map(|n| {
+                    scope.spawn(move || runs.write([(key(n), format!("small{n}").into_bytes())].into_iter().collect()))
+                })
+                .into();
+            while runs.shared.sequence().next < 4 {
                 std::thread::yield_now();
             }
             let seen = runs.get(&key(1)).unwrap();
             assert!(!big.is_finished(), "the big write should still be under way; make it bigger");
             assert_eq!(seen, None, "published ahead of an older write");
             big.join().unwrap().unwrap();
-            small.join().unwrap().unwrap();
+            small.into_iter().for_each(|write| write.join().unwrap().unwrap());
         });
-        assert_eq!(runs.get(&key(1)).unwrap(), Some(b"small".to_vec()), "the newer write wins");
+        // The two small writes queued behind the big one: one file holds both.
+        let mut expected = [file_name(1, 1), file_name(2, 3)];
+        expected.sort();
+        assert_eq!(run_files(dir.path()), expected);
+        assert_eq!(runs.get(&key(1)).unwrap(), Some(b"small1".to_vec()), "the newer write wins");
+        assert_eq!(runs.get(&key(2)).unwrap(), Some(b"small2".to_vec()));
+        assert_eq!(runs.get(&key(3)).unwrap(), Some(b"big".to_vec()));
     }
 
     #[test]
