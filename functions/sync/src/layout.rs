@@ -126,8 +126,8 @@ impl<'a> Layout<'a> {
     }
 }
 
-/// Whether `text` starts with `prefix`, compared inline: a row's keys are short, and a call to
-/// `memcmp` for each cost more than the comparison.
+/// Whether `text` starts with `prefix`. A row's keys are short, so they are compared inline
+/// rather than by a call to `memcmp` each.
 fn starts_with(text: &[u8], prefix: &[u8]) -> bool {
     text.get(..prefix.len()).is_some_and(|head| head.iter().zip(prefix).fold(0, |differ, (a, b)| differ | (a ^ b)) == 0)
 }

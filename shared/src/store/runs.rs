@@ -127,41 +127,36 @@ impl Entries {
         self.spans.push([start, value_start, self.bytes.len()]);
         Ok(())
     }
+}
 
-    /// Appends `later`'s entries after these: where keys are equal, `later`'s win.
-    fn append(&mut self, later: &Entries) {
-        let shift = self.bytes.len();
-        self.bytes.extend_from_slice(&later.bytes);
-        self.spans.extend(later.spans.iter().map(|span| span.map(|at| at + shift)));
-    }
-
-    /// The entries in key order, the last pushed of equal keys alone.
-    fn in_key_order(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
-        let key = |index: usize| {
-            let [start, value_start, _] = self.spans[index];
-            &self.bytes[start..value_start]
-        };
-        let telling = telling_positions((0..self.spans.len()).map(key));
-        let mut order: Vec<(u128, usize)> = (0..self.spans.len())
-            .map(|index| {
-                let key = key(index);
-                let mut head = [0u8; 16];
-                head.iter_mut().zip(&telling).for_each(|(byte, &at)| *byte = key[at]);
-                (u128::from_be_bytes(head), index)
-            })
-            .collect();
-        // By head as plain numbers; keys equal in every telling byte are then compared whole, and
-        // among equal keys the later push sorts first, and stays.
-        order.sort_unstable();
-        for tied in order.chunk_by_mut(|(a, _), (b, _)| a == b).filter(|tied| tied.len() > 1) {
-            tied.sort_unstable_by(|(_, a), (_, b)| key(*a).cmp(key(*b)).then(b.cmp(a)));
-        }
-        order.dedup_by(|(head, index), (kept_head, kept)| head == kept_head && key(*index) == key(*kept));
-        order.into_iter().map(move |(_, index)| {
-            let [_, value_start, end] = self.spans[index];
-            (key(index), &self.bytes[value_start..end])
+/// The entries of `writes` (oldest first) in key order; of equal keys, the last pushed alone.
+fn in_key_order(writes: &[Entries]) -> impl Iterator<Item = (&[u8], &[u8])> {
+    let entry = |write: usize, span: usize| {
+        let entries = &writes[write];
+        let [start, value_start, end] = entries.spans[span];
+        (&entries.bytes[start..value_start], &entries.bytes[value_start..end])
+    };
+    // An entry's place is its write, then its place in that write: later pushes come later.
+    let places = || {
+        writes.iter().enumerate().flat_map(|(write, entries)| (0..entries.spans.len()).map(move |span| (write, span)))
+    };
+    let telling = telling_positions(places().map(|(write, span)| entry(write, span).0));
+    let mut order: Vec<(u128, usize, usize)> = places()
+        .map(|(write, span)| {
+            let key = entry(write, span).0;
+            let mut head = [0u8; 16];
+            head.iter_mut().zip(&telling).for_each(|(byte, &at)| *byte = key[at]);
+            (u128::from_be_bytes(head), write, span)
         })
+        .collect();
+    // By head as plain numbers; keys equal in every telling byte are then compared whole, and
+    // among equal keys the later push sorts first, and stays.
+    order.sort_unstable();
+    for tied in order.chunk_by_mut(|a, b| a.0 == b.0).filter(|tied| tied.len() > 1) {
+        tied.sort_unstable_by(|a, b| entry(a.1, a.2).0.cmp(entry(b.1, b.2).0).then((b.1, b.2).cmp(&(a.1, a.2))));
     }
+    order.dedup_by(|later, kept| later.0 == kept.0 && entry(later.1, later.2).0 == entry(kept.1, kept.2).0);
+    order.into_iter().map(move |(_, write, span)| entry(write, span))
 }
 
 /// Up to 16 byte positions that tell keys apart: the first ones, short of the shortest key, where
@@ -507,9 +502,11 @@ impl RunWriter {
             self.block_offsets.push(self.written);
             self.block_keys.push(key.into());
         }
-        for part in [&length(key)?[..], &length(value)?, key, value] {
-            self.block.extend_from_slice(part);
-        }
+        // The lengths as arrays: their copies are a store each, not a call to `memcpy`.
+        let lengths = [length(key)?, length(value)?];
+        self.block.extend_from_slice(lengths.as_flattened());
+        self.block.extend_from_slice(key);
+        self.block.extend_from_slice(value);
         self.entries += 1;
         self.key_hashes.push(key_hash(key));
         Ok(())
@@ -959,15 +956,13 @@ impl Shared {
         };
         let mut batch =
             Batch { shared: self, lo, hi, outcome: Err(StoreError::Unavailable("the write stopped".into())) };
-        let mut writes = taken.into_iter().map(|(_, entries)| entries);
-        let mut entries = writes.next().unwrap_or_default();
-        writes.for_each(|later| entries.append(&later));
+        let writes: Vec<Entries> = taken.into_iter().map(|(_, entries)| entries).collect();
         match self
-            .write_file(lo, hi, |writer| entries.in_key_order().try_for_each(|(key, value)| writer.push(key, value)))
+            .write_file(lo, hi, |writer| in_key_order(&writes).try_for_each(|(key, value)| writer.push(key, value)))
         {
             Ok(run) => {
                 // Durable now: the pages' memory goes before this waits to publish behind older writes.
-                drop(entries);
+                drop(writes);
                 batch.publish(run);
             }
             Err(err) => batch.outcome = Err(err),
@@ -996,7 +991,8 @@ impl Shared {
 
     /// Writes `entries` (any order; the last of equal keys wins) as one durable run.
     fn write_run(&self, seq: u64, entries: &Entries) -> Result<Arc<Run>, StoreError> {
-        self.write_file(seq, seq, |writer| entries.in_key_order().try_for_each(|(key, value)| writer.push(key, value)))
+        let writes = std::slice::from_ref(entries);
+        self.write_file(seq, seq, |writer| in_key_order(writes).try_for_each(|(key, value)| writer.push(key, value)))
     }
 
     /// Writes a run file under a temporary name, then makes it durable under its own.
@@ -1450,17 +1446,31 @@ mod tests {
             model.insert(key.clone(), value.to_vec());
             entries.push(&key, &value);
         }
-        let sorted: Vec<(Vec<u8>, Vec<u8>)> = entries.in_key_order().map(|(k, v)| (k.to_vec(), v.to_vec())).collect();
+        let sorted: Vec<(Vec<u8>, Vec<u8>)> = in_key_order(&[entries]).map(|(k, v)| (k.to_vec(), v.to_vec())).collect();
         assert_eq!(sorted, model.into_iter().collect::<Vec<_>>());
     }
 
     #[test]
     fn keys_that_differ_in_scattered_bytes_come_out_in_key_order() {
         let mut numbers = Numbers(0x9e37_79b9_7f4a_7c15);
-        let mut model = BTreeMap::new();
-        let mut entries = Entries::default();
+        let mut model: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
+        // Several writes sorted together, as queued pages are: a key pushed again in a later write
+        // wins over the earlier one as it does within a write.
+        let mut writes = vec![Entries::default()];
         let mut previous = Vec::new();
         for n in 0..3_000u64 {
+            if numbers.next().is_multiple_of(400) {
+                writes.push(Entries::default());
+                // The new write begins with keys an earlier one holds.
+                for again in 0..10 {
+                    let Some(key) = model.keys().nth((numbers.next() % model.len() as u64) as usize).cloned() else {
+                        break;
+                    };
+                    let value = (n << 8 | again).to_be_bytes();
+                    model.insert(key.clone(), value.to_vec());
+                    writes.last_mut().expect("one write at least").push(&key, &value);
+                }
+            }
             // Like a page's keys: a shard digit inside the shared prefix, then ids that differ in
             // more than 16 bytes; now and then a key cut short, run long, pushed again, or the one
             // before it changed past the bytes the sort reads first.
@@ -1479,12 +1489,13 @@ mod tests {
             }
             let value = n.to_le_bytes();
             model.insert(key.clone(), value.to_vec());
-            entries.push(&key, &value);
+            writes.last_mut().expect("one write at least").push(&key, &value);
             previous = key;
         }
+        assert!(writes.len() > 3, "{} writes", writes.len());
         let telling = telling_positions(model.keys().map(Vec::as_slice));
         assert!(telling.len() == 16 && telling.iter().all(|&at| at < 45), "{telling:?}");
-        let sorted: Vec<(Vec<u8>, Vec<u8>)> = entries.in_key_order().map(|(k, v)| (k.to_vec(), v.to_vec())).collect();
+        let sorted: Vec<(Vec<u8>, Vec<u8>)> = in_key_order(&writes).map(|(k, v)| (k.to_vec(), v.to_vec())).collect();
         assert_eq!(sorted, model.into_iter().collect::<Vec<_>>());
     }
 
@@ -1504,7 +1515,7 @@ mod tests {
         // An empty entry takes no bytes: the one pushed after it starts at the same place, and wins.
         entries.push(b"", b"");
         entries.push(b"", b"4");
-        let sorted: Vec<(&[u8], &[u8])> = entries.in_key_order().collect();
+        let sorted: Vec<(&[u8], &[u8])> = in_key_order(std::slice::from_ref(&entries)).collect();
         assert_eq!(sorted, [(&b""[..], &b"4"[..]), (b"a", b"1"), (b"c", b"3")]);
         assert_eq!(entries.bytes, b"a1c34");
     }
