@@ -343,7 +343,7 @@ fn orchestrate(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
             "| {contacts} + {leads} | {} | {} | {} | {} | {:.0} | {} ({}) | {:.1} / {:.1} | {:.3} / {:.3} | {:.2} / {:.2} |",
             spread(&raw_s, 3),
             spread(&sync_s, 3),
-            spread(&ratios, 2),
+            spread(&ratios, 3),
             spread(&column(&syncs, "settled_seconds"), 3),
             records / median(&sync_s),
             syncs.iter().map(|sync| sync["api_calls"].as_u64().unwrap_or(0)).max().unwrap_or(0),
