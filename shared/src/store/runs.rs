@@ -206,7 +206,8 @@ struct Run {
 
 /// What a reader keeps of a run in memory: read from its file when it is opened, or handed over
 /// by the writer that made it.
-#[derive(Debug, PartialEq)]
+#[derive(Debug)]
+#[cfg_attr(test, derive(PartialEq))]
 struct RunMeta {
     entries: u64,
     /// The Bloom filter of its keys.
@@ -709,7 +710,8 @@ struct Sequence {
 
 /// Unconditional writes queue for their file: while one writer writes a file for the writes
 /// queued before it, those that arrive meanwhile queue up, and the first of them to wake writes
-/// them all as one run, with one fsync, under the range of their sequence numbers.
+/// them all as one run (one file created, renamed and fsynced with its directory), under the range
+/// of their sequence numbers.
 #[derive(Debug, Default)]
 struct Queue {
     /// Ascending and contiguous sequence numbers: each is taken and queued under one lock.
@@ -1463,7 +1465,8 @@ mod tests {
                 writes.push(Entries::default());
                 // The new write begins with keys an earlier one holds.
                 for again in 0..10 {
-                    let Some(key) = model.keys().nth((numbers.next() % model.len() as u64) as usize).cloned() else {
+                    let at = numbers.next().checked_rem(model.len() as u64);
+                    let Some(key) = at.and_then(|at| model.keys().nth(at as usize)).cloned() else {
                         break;
                     };
                     let value = (n << 8 | again).to_be_bytes();
