@@ -39,7 +39,7 @@ struct Layout<'a> {
 
 impl<'a> Layout<'a> {
     fn literal(&mut self, expected: &str) -> Option<()> {
-        starts_with(&self.text.as_bytes()[self.at..], expected.as_bytes()).then(|| self.at += expected.len())
+        self.text[self.at..].starts_with(expected).then(|| self.at += expected.len())
     }
 
     /// A string with nothing to unescape (serde borrows those too).
@@ -124,12 +124,6 @@ impl<'a> Layout<'a> {
             converted,
         })
     }
-}
-
-/// Whether `text` starts with `prefix`. A row's keys are short, so they are compared inline
-/// rather than by a call to `memcmp` each.
-fn starts_with(text: &[u8], prefix: &[u8]) -> bool {
-    text.get(..prefix.len()).is_some_and(|head| head.iter().zip(prefix).fold(0, |differ, (a, b)| differ | (a ^ b)) == 0)
 }
 
 /// Where the first `"`, `\` or control character of `bytes` is: eight bytes at a time, as a

@@ -124,13 +124,7 @@ fn push_put(
     key: KeyRef<'_>,
     value: impl FnOnce(&mut Vec<u8>) -> Result<(), StoreError>,
 ) -> Result<(), StoreError> {
-    // Part by part, not through `key_parts`' array: the separator is then one byte pushed.
-    let key_bytes = |out: &mut Vec<u8>| {
-        out.extend_from_slice(key.pk.as_bytes());
-        out.extend_from_slice(SEPARATOR_TEXT.as_bytes());
-        out.extend_from_slice(key.sk.as_bytes());
-    };
-    entries.push_with(key_bytes, value)
+    entries.push_with(|out| key_parts(key).iter().for_each(|part| out.extend_from_slice(part.as_bytes())), value)
 }
 
 /// What a removal leaves in the sorted runs: a value that expired at the start of time.

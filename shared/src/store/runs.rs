@@ -959,9 +959,7 @@ impl Shared {
         let mut batch =
             Batch { shared: self, lo, hi, outcome: Err(StoreError::Unavailable("the write stopped".into())) };
         let writes: Vec<Entries> = taken.into_iter().map(|(_, entries)| entries).collect();
-        match self
-            .write_file(lo, hi, |writer| in_key_order(&writes).try_for_each(|(key, value)| writer.push(key, value)))
-        {
+        match self.write_run(lo, hi, &writes) {
             Ok(run) => {
                 // Durable now: the pages' memory goes before this waits to publish behind older writes.
                 drop(writes);
@@ -991,10 +989,10 @@ impl Shared {
         })
     }
 
-    /// Writes `entries` (any order; the last of equal keys wins) as one durable run.
-    fn write_run(&self, seq: u64, entries: &Entries) -> Result<Arc<Run>, StoreError> {
-        let writes = std::slice::from_ref(entries);
-        self.write_file(seq, seq, |writer| in_key_order(writes).try_for_each(|(key, value)| writer.push(key, value)))
+    /// Writes `writes` (oldest first, each in any order; the last of equal keys wins) as one
+    /// durable run holding sequence numbers `lo..=hi`.
+    fn write_run(&self, lo: u64, hi: u64, writes: &[Entries]) -> Result<Arc<Run>, StoreError> {
+        self.write_file(lo, hi, |writer| in_key_order(writes).try_for_each(|(key, value)| writer.push(key, value)))
     }
 
     /// Writes a run file under a temporary name, then makes it durable under its own.
@@ -1081,7 +1079,7 @@ impl WriteTurn<'_> {
         }
         let seq = self.sequence.next;
         let next = following(seq)?;
-        let run = self.runs.shared.write_run(seq, &entries)?;
+        let run = self.runs.shared.write_run(seq, seq, std::slice::from_ref(&entries))?;
         (self.sequence.next, self.sequence.published) = (next, next);
         self.runs.shared.publish_newest(run)?;
         self.runs.wake_merger(Wake::Now);
