@@ -4,8 +4,8 @@
 //! the allocator settings the sync function is deployed with.
 //!
 //! `cargo bench -p outpost-tests --bench sync [-- 100000:50000 15000:7500 … --runs 5]`: each size
-//! runs a floor then a sync, `--runs` times (the machine's noise is larger than the differences
-//! worth seeing), and reports medians and ranges.
+//! runs a floor and a sync, taking turns to go first, `--runs` times (the machine's noise is larger
+//! than the differences worth seeing), and reports medians and ranges.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -300,7 +300,9 @@ fn orchestrate(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
         salesforce_sim::oauth::generate_integration_key_pair().map_err(|err| err.to_string())?;
     std::fs::write(dir.path().join("private.pem"), private_pem)?;
     std::fs::write(dir.path().join("public.pem"), public_pem)?;
-    println!("Each size: {runs} runs, a floor then a sync each time; median [min–max]. The ratio is taken run by run.");
+    println!(
+        "Each size: {runs} runs, a floor and a sync each time, taking turns to go first; median [min–max]. The ratio is taken run by run."
+    );
     println!("Both phases run with the sync function's GLIBC_TUNABLES={tunables} (template.yaml).");
     println!();
     println!(
@@ -322,9 +324,16 @@ fn orchestrate(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
         BufReader::new(sim.stdout.take().ok_or("sim stdout")?).read_line(&mut url)?;
         let url = url.trim().to_owned();
         let (mut raws, mut syncs) = (Vec::new(), Vec::new());
-        for _ in 0..runs {
-            raws.push(measure("raw", &url, dir.path(), &tunables)?);
+        for run in 0..runs {
+            // The phases take turns going first, so that neither always meets the org as the
+            // other left it (or first, just after it started).
+            if run % 2 == 0 {
+                raws.push(measure("raw", &url, dir.path(), &tunables)?);
+            }
             let sync = measure("sync", &url, dir.path(), &tunables)?;
+            if run % 2 == 1 {
+                raws.push(measure("raw", &url, dir.path(), &tunables)?);
+            }
             if sync["status"] != "complete" {
                 return Err(format!("sync ended {}", sync["status"]).into());
             }
