@@ -55,10 +55,10 @@ impl Drop for PageWorkers {
 }
 
 /// The one CPU page work runs on: the last of those this process may use, where it has more than
-/// one. Measured at 100,000 Contacts + 50,000 Leads on two CPUs, page threads free to move made the
-/// sync 1.26–1.29× the raw fetch; held to the last CPU, 1.13–1.16×; held to the first, 1.26–1.28×.
-/// On that machine the disk's interrupts arrive on the last CPU: the store's writes complete where
-/// they were issued, and the first CPU is left to the fetch.
+/// one. In interleaved runs at 100,000 Contacts + 50,000 Leads on two CPUs, page threads free to
+/// move made the sync 1.26–1.29× the raw fetch; held to the last CPU, 1.13–1.16×; held to the
+/// first, 1.26–1.28×. On that machine the disk's interrupts arrive on the last CPU: the store's
+/// writes complete where they were issued, and the first CPU is left to the fetch.
 fn page_cpu() -> Option<usize> {
     #[cfg(target_os = "linux")]
     {
