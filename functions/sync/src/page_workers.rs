@@ -73,16 +73,17 @@ fn page_cpu() -> Option<usize> {
 }
 
 /// Holds the calling thread to `cpu`.
+#[cfg(target_os = "linux")]
 fn confine_to(cpu: usize) {
-    #[cfg(target_os = "linux")]
-    {
-        let mut only = rustix::thread::CpuSet::new();
-        only.set(cpu);
-        if let Err(err) = rustix::thread::sched_setaffinity(None, &only) {
-            tracing::debug!(error = %err, "a page worker runs on any CPU");
-        }
+    let mut only = rustix::thread::CpuSet::new();
+    only.set(cpu);
+    if let Err(err) = rustix::thread::sched_setaffinity(None, &only) {
+        tracing::debug!(error = %err, "a page worker runs on any CPU");
     }
 }
+
+#[cfg(not(target_os = "linux"))]
+fn confine_to(_cpu: usize) {}
 
 /// Lowers the calling thread to nice 19 (a thread's own setting on Linux); elsewhere, nothing.
 fn lowest_priority() {
