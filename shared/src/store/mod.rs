@@ -23,7 +23,7 @@ use table::{BatchPut, Condition, ConditionalPut, Table, Write};
 use crate::ids::{OrgId, RecipientObject, RecordId, UserId};
 
 /// Why the store could not answer.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     #[error("the store is unavailable: {0}")]
     Unavailable(String),
@@ -31,17 +31,6 @@ pub enum StoreError {
     Corrupt(String),
     #[error("an item with that key already exists")]
     Conflict,
-}
-
-impl StoreError {
-    /// The same failure again, for each of several writers that shared one write.
-    pub(crate) fn shared(&self) -> Self {
-        match self {
-            Self::Unavailable(reason) => Self::Unavailable(reason.clone()),
-            Self::Corrupt(reason) => Self::Corrupt(reason.clone()),
-            Self::Conflict => Self::Conflict,
-        }
-    }
 }
 
 /// Whether a create made something new.

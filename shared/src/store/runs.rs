@@ -920,7 +920,8 @@ impl Drop for Batch<'_> {
         self.shared.sequence_changed.notify_all();
         let mut queue = self.shared.queue();
         for seq in self.lo..=self.hi {
-            queue.ended.insert(seq, self.outcome.as_ref().copied().map_err(StoreError::shared));
+            // Every write that shared the file gets its outcome.
+            queue.ended.insert(seq, self.outcome.clone());
         }
         queue.writing = false;
         drop(queue);
