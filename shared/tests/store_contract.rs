@@ -10,7 +10,7 @@ use outpost_shared::crypto;
 use outpost_shared::ids::{OrgId, RecipientObject, RecordId, UserId};
 use outpost_shared::salesforce::SfDateTime;
 use outpost_shared::services::aws_clients;
-use outpost_shared::store::table::{BatchItem, BatchPut, Condition, Key, KeyRef, Table, Write};
+use outpost_shared::store::table::{BatchPut, Condition, Key, Table, Write};
 use outpost_shared::store::*;
 use serde::{Deserialize, Serialize};
 
@@ -72,6 +72,7 @@ contract!(
     batches_and_pages_cover_every_item,
     conditional_writes_follow_the_condition,
     recipients_keep_the_newest_modstamp,
+    recipients_are_read_many_at_a_time_in_the_order_asked,
     recipients_list_across_shards_per_object,
     write_backs_queue_once_retry_and_bury,
     sync_runs_leases_and_requests,
@@ -277,8 +278,8 @@ async fn a_sync_page_lands_with_its_checkpoint<T: Table>(store: Items<T>) {
     let mut checkpoint = SyncCheckpoint::initial(org, RecipientObject::Contact);
     checkpoint.cursor =
         Some(SyncCursor { modstamp: SfDateTime::parse("2026-03-04T05:06:07Z").unwrap(), id: page[59].id.to_string() });
-    store.write_recipients(&org, &borrowed(&page)).await.unwrap();
-    store.put_page_checkpoint(&checkpoint).await.unwrap();
+    store.write_recipients(&org, &page).await.unwrap();
+    store.put_checkpoint(&checkpoint).await.unwrap();
 
     assert_eq!(store.get_checkpoint(&org, RecipientObject::Contact).await.unwrap(), checkpoint);
     for written in &page {
@@ -295,9 +296,6 @@ struct Thing {
     label: String,
 }
 
-/// Written through serde by every store.
-impl BatchItem for Thing {}
-
 async fn batches_and_pages_cover_every_item<T: Table>(store: Items<T>) {
     let table = store.table();
     let pk = format!("TEST#{}", crypto::random_token());
@@ -305,7 +303,7 @@ async fn batches_and_pages_cover_every_item<T: Table>(store: Items<T>) {
     let puts: Vec<BatchPut<Thing>> = (0..137)
         .zip(&sort_keys)
         .map(|(n, sk)| BatchPut {
-            key: KeyRef { pk: &pk, sk },
+            key: Key::new(pk.clone(), sk.clone()),
             ttl: (n % 10 == 0).then_some(now_epoch() - 1),
             item: Thing { n, label: format!("thing {n}") },
         })
@@ -358,11 +356,6 @@ async fn conditional_writes_follow_the_condition<T: Table>(store: Items<T>) {
     assert_eq!(table.get::<Thing>(&key).await.unwrap(), None);
 }
 
-/// Recipients as a sync hands them to the store.
-fn borrowed(recipients: &[Recipient]) -> Vec<RecipientRef<'_>> {
-    recipients.iter().map(Recipient::borrowed).collect()
-}
-
 fn recipient(id: &str, modstamp: i64, email: &str) -> Recipient {
     Recipient {
         id: RecordId::parse(id).unwrap(),
@@ -406,10 +399,34 @@ async fn recipients_keep_the_newest_modstamp<T: Table>(store: Items<T>) {
     assert!(!store.get_recipient(&org, &RecordId::parse(id).unwrap()).await.unwrap().unwrap().is_member());
 
     // Sync writes are unconditional: a snapshot page overwrites.
-    store.write_recipients(&org, &[recipient(id, 4_000, "synced@example.com").borrowed()]).await.unwrap();
+    store.write_recipients(&org, &[recipient(id, 4_000, "synced@example.com")]).await.unwrap();
     let synced = store.get_recipient(&org, &RecordId::parse(id).unwrap()).await.unwrap().unwrap();
     assert!(synced.is_member());
     assert_eq!(synced.email.as_deref(), Some("synced@example.com"));
+}
+
+async fn recipients_are_read_many_at_a_time_in_the_order_asked<T: Table>(store: Items<T>) {
+    let org = random_org();
+    // More than one BatchGetItem (100 keys), a tombstone and absent ids among them.
+    let stored: Vec<Recipient> =
+        (0..150).map(|n| recipient(&format!("003q0001{n:07}"), n, &format!("m{n}@example.com"))).collect();
+    store.write_recipients(&org, &stored).await.unwrap();
+    store.apply_recipients(&org, &[Recipient::tombstone(stored[3].id, 1_000)]).await.unwrap();
+    let mut asked: Vec<RecordId> = stored.iter().rev().map(|r| r.id).collect();
+    asked.insert(10, RecordId::parse("003q0009999999A").unwrap());
+    asked.push(RecordId::parse("00Qq0009999999A").unwrap());
+
+    let read = store.get_recipients(&org, &asked).await.unwrap();
+
+    assert_eq!(read.len(), asked.len());
+    for (id, found) in asked.iter().zip(&read) {
+        match stored.iter().find(|r| r.id == *id) {
+            Some(expected) if expected.id == stored[3].id => assert!(found.as_ref().is_some_and(|r| r.deleted)),
+            Some(expected) => assert_eq!(found.as_ref(), Some(expected)),
+            None => assert_eq!(found, &None, "{id}"),
+        }
+    }
+    assert!(store.get_recipients(&org, &[]).await.unwrap().is_empty());
 }
 
 async fn recipients_list_across_shards_per_object<T: Table>(store: Items<T>) {
@@ -418,8 +435,8 @@ async fn recipients_list_across_shards_per_object<T: Table>(store: Items<T>) {
         (0..75).map(|n| recipient(&format!("003q0000{n:07}"), n, &format!("c{n}@example.com"))).collect();
     let leads: Vec<Recipient> =
         (0..30).map(|n| recipient(&format!("00Qq0000{n:07}"), n, &format!("l{n}@example.com"))).collect();
-    store.write_recipients(&org, &borrowed(&contacts)).await.unwrap();
-    store.write_recipients(&org, &borrowed(&leads)).await.unwrap();
+    store.write_recipients(&org, &contacts).await.unwrap();
+    store.write_recipients(&org, &leads).await.unwrap();
 
     let mut seen = Vec::new();
     let mut cursor = None;
@@ -501,8 +518,18 @@ async fn sync_runs_leases_and_requests<T: Table>(store: Items<T>) {
     assert!(!store.acquire_sync_lease(&org, "b", ttl).await.unwrap());
     store.release_sync_lease(&org, "b").await.unwrap();
     assert!(!store.acquire_sync_lease(&org, "b", ttl).await.unwrap(), "only the holder releases");
+    assert!(store.renew_sync_lease(&org, "a", ttl).await.unwrap(), "the holder renews");
+    assert!(!store.renew_sync_lease(&org, "b", ttl).await.unwrap(), "nobody else does");
     store.release_sync_lease(&org, "a").await.unwrap();
     assert!(store.acquire_sync_lease(&org, "b", ttl).await.unwrap());
+    assert!(!store.renew_sync_lease(&org, "a", ttl).await.unwrap(), "a released lease is not renewed");
+
+    // A lease that lapses (its holder stopped renewing) is free for the next run.
+    let lapsed = random_org();
+    assert!(store.acquire_sync_lease(&lapsed, "crashed", Duration::from_secs(1)).await.unwrap());
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert!(store.acquire_sync_lease(&lapsed, "next", ttl).await.unwrap());
+    assert!(!store.renew_sync_lease(&lapsed, "crashed", ttl).await.unwrap());
 
     assert!(!store.take_sync_request(&org).await.unwrap(), "nothing pending yet");
     assert_eq!(store.request_sync(&org, ttl).await.unwrap(), Created::Created);

@@ -12,7 +12,7 @@ use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::put_item::builders::PutItemFluentBuilder;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, DeleteRequest, PutRequest, ReturnValuesOnConditionCheckFailure, WriteRequest,
+    AttributeValue, DeleteRequest, KeysAndAttributes, PutRequest, ReturnValuesOnConditionCheckFailure, WriteRequest,
 };
 use futures::{StreamExt, TryStreamExt};
 use serde::Serialize;
@@ -20,18 +20,20 @@ use serde::de::DeserializeOwned;
 
 use super::StoreError;
 use super::model::{EpochSeconds, now_epoch};
-use super::table::{BatchItem, BatchPut, Condition, ConditionalPut, Key, KeyRef, Page, Table, Write};
+use super::table::{BatchPut, Condition, ConditionalPut, Key, Page, Table, Write};
 
 type Item = HashMap<String, AttributeValue>;
 
 /// BatchWriteItem's limit.
 const BATCH_LIMIT: usize = 25;
-/// Batch calls in flight at once.
-const BATCH_CONCURRENCY: usize = 8;
+/// BatchGetItem's limit.
+const GET_BATCH_LIMIT: usize = 100;
+/// Batch calls in flight at once: a 2,000-record sync page is 80 calls, 5 rounds of 16.
+const BATCH_CONCURRENCY: usize = 16;
 /// Give up on UnprocessedItems after this many rounds (DynamoDB throttling for minutes).
 const BATCH_ROUNDS: u32 = 12;
 
-/// A DynamoDB table with the single-table layout of DESIGN.md.
+/// A DynamoDB table with the single-table layout of docs/data-model.md.
 #[derive(Debug, Clone)]
 pub struct DynamoTable {
     client: Client,
@@ -46,15 +48,14 @@ fn corrupt(err: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(err.to_string())
 }
 
-fn key_item<'a>(key: impl Into<KeyRef<'a>>) -> Item {
-    let key = key.into();
+fn key_item(key: &Key) -> Item {
     HashMap::from([
         ("pk".to_owned(), AttributeValue::S(key.pk.to_owned())),
         ("sk".to_owned(), AttributeValue::S(key.sk.to_owned())),
     ])
 }
 
-fn full_item<T: Serialize>(key: KeyRef<'_>, ttl: Option<EpochSeconds>, item: &T) -> Result<Item, StoreError> {
+fn full_item<T: Serialize>(key: &Key, ttl: Option<EpochSeconds>, item: &T) -> Result<Item, StoreError> {
     let mut attributes: Item = serde_dynamo::to_item(item).map_err(corrupt)?;
     attributes.extend(key_item(key));
     if let Some(ttl) = ttl {
@@ -66,6 +67,13 @@ fn full_item<T: Serialize>(key: KeyRef<'_>, ttl: Option<EpochSeconds>, item: &T)
 /// Whether an item read back is past its `ttl` (TTL deletion lags by up to days).
 fn expired(item: &Item, now: EpochSeconds) -> bool {
     item.get("ttl").and_then(|ttl| ttl.as_n().ok()).and_then(|n| n.parse::<i64>().ok()).is_some_and(|ttl| ttl <= now)
+}
+
+/// Full jitter up to 50 ms doubled each round (at most 3.2 s): DynamoDB's advice for throttled
+/// batch items.
+fn backoff(round: u32) -> Duration {
+    let ceiling = 50u64 << round.min(6);
+    Duration::from_millis(u64::from_le_bytes(crate::crypto::random_bytes::<8>()) % (ceiling + 1))
 }
 
 /// A condition expression with its attribute names and values.
@@ -155,7 +163,7 @@ impl DynamoTable {
     /// A PutItem of `item` under `key`, guarded by `condition`.
     fn put_request<T: Serialize>(
         &self,
-        key: KeyRef<'_>,
+        key: &Key,
         ttl: Option<EpochSeconds>,
         item: &T,
         condition: &Condition,
@@ -182,32 +190,35 @@ impl DynamoTable {
                 return Ok(());
             }
             // A "successful" batch can still hand items back under throttling: back off and resend.
-            let ceiling = Duration::from_millis(50u64 << round.min(6));
-            let jitter = u64::from_le_bytes(crate::crypto::random_bytes::<8>()) % (ceiling.as_millis() as u64 + 1);
-            tokio::time::sleep(Duration::from_millis(jitter)).await;
+            tokio::time::sleep(backoff(round)).await;
         }
         Err(StoreError::Unavailable(format!("{} items still unprocessed after {BATCH_ROUNDS} rounds", pending.len())))
     }
 
-    async fn write_all(&self, requests: Vec<WriteRequest>) -> Result<(), StoreError> {
-        let mut chunks = Vec::with_capacity(requests.len().div_ceil(BATCH_LIMIT));
-        let mut requests = requests.into_iter().peekable();
-        while requests.peek().is_some() {
-            chunks.push(requests.by_ref().take(BATCH_LIMIT).collect::<Vec<_>>());
-        }
-        futures::stream::iter(chunks)
-            .map(|chunk| self.write_batch(chunk))
-            .buffer_unordered(BATCH_CONCURRENCY)
-            .try_collect::<Vec<()>>()
-            .await
-            .map(drop)
+    /// Sends `items` in BatchWriteItem calls of 25, at most 16 under way; each call's requests
+    /// are built as it starts, so building the next ones overlaps the calls in flight.
+    async fn write_all<I: Sync>(
+        &self,
+        items: &[I],
+        request: impl Fn(&I) -> Result<WriteRequest, StoreError> + Sync,
+    ) -> Result<(), StoreError> {
+        // Futures do nothing until polled: each chunk is built when its call starts.
+        let calls: Vec<_> = items.chunks(BATCH_LIMIT).map(|chunk| self.write_chunk(chunk, &request)).collect();
+        futures::stream::iter(calls).buffer_unordered(BATCH_CONCURRENCY).try_collect::<Vec<()>>().await.map(drop)
+    }
+
+    async fn write_chunk<I>(
+        &self,
+        chunk: &[I],
+        request: &impl Fn(&I) -> Result<WriteRequest, StoreError>,
+    ) -> Result<(), StoreError> {
+        let requests = chunk.iter().map(request).collect::<Result<Vec<_>, _>>()?;
+        self.write_batch(requests).await
     }
 }
 
 #[async_trait]
 impl Table for DynamoTable {
-    const OVERLAPPING_BATCHES: usize = 2;
-
     async fn get<T: DeserializeOwned + Send>(&self, key: &Key) -> Result<Option<T>, StoreError> {
         let output = self
             .client
@@ -225,6 +236,46 @@ impl Table for DynamoTable {
         }
     }
 
+    async fn get_batch<T: DeserializeOwned + Send>(&self, keys: &[Key]) -> Result<Vec<Option<T>>, StoreError> {
+        let mut found: HashMap<(String, String), Item> = HashMap::new();
+        for chunk in keys.chunks(GET_BATCH_LIMIT) {
+            let mut pending = KeysAndAttributes::builder()
+                .set_keys(Some(chunk.iter().map(key_item).collect()))
+                .consistent_read(true)
+                .build()
+                .map_err(corrupt)?;
+            for round in 0..BATCH_ROUNDS {
+                let output = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.name, pending.clone())
+                    .send()
+                    .await
+                    .map_err(unavailable)?;
+                for item in output.responses.and_then(|mut tables| tables.remove(&self.name)).unwrap_or_default() {
+                    let key = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+                    found.insert((key("pk"), key("sk")), item);
+                }
+                match output.unprocessed_keys.and_then(|mut left| left.remove(&self.name)) {
+                    Some(left) if !left.keys.is_empty() => pending = left,
+                    _ => break,
+                }
+                // Throttled keys come back unprocessed, as writes do: back off and ask again.
+                tokio::time::sleep(backoff(round)).await;
+                if round + 1 == BATCH_ROUNDS {
+                    return Err(StoreError::Unavailable(format!("keys still unprocessed after {BATCH_ROUNDS} rounds")));
+                }
+            }
+        }
+        let now = now_epoch();
+        keys.iter()
+            .map(|key| match found.remove(&(key.pk.clone(), key.sk.clone())) {
+                Some(item) if !expired(&item, now) => serde_dynamo::from_item(item).map(Some).map_err(corrupt),
+                _ => Ok(None),
+            })
+            .collect()
+    }
+
     async fn put<T: Serialize + DeserializeOwned + Send + Sync>(
         &self,
         key: &Key,
@@ -234,7 +285,7 @@ impl Table for DynamoTable {
     ) -> Result<Write<T>, StoreError> {
         let now = now_epoch();
         let request = self
-            .put_request(key.into(), ttl, item, &condition, now)?
+            .put_request(key, ttl, item, &condition, now)?
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         match request.send().await {
             Ok(_) => Ok(Write::Done),
@@ -312,7 +363,7 @@ impl Table for DynamoTable {
         let now = now_epoch();
         let puts = items
             .iter()
-            .map(|put| self.put_request((&put.key).into(), put.ttl, &put.item, &put.condition, now))
+            .map(|put| self.put_request(&put.key, put.ttl, &put.item, &put.condition, now))
             .collect::<Result<Vec<_>, StoreError>>()?;
         futures::stream::iter(puts)
             .map(|request| async move {
@@ -326,41 +377,25 @@ impl Table for DynamoTable {
                     Err(err) => Err(unavailable(err)),
                 }
             })
-            .buffered(BATCH_CONCURRENCY * 2)
+            .buffered(BATCH_CONCURRENCY)
             .try_collect()
             .await
     }
 
-    async fn put_batch<T: BatchItem + Send + Sync>(&self, items: &[BatchPut<'_, T>]) -> Result<(), StoreError> {
-        let requests = items
-            .iter()
-            .map(|put| {
-                let request = PutRequest::builder()
-                    .set_item(Some(full_item(put.key, put.ttl, &put.item)?))
-                    .build()
-                    .map_err(corrupt)?;
-                Ok(WriteRequest::builder().put_request(request).build())
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        self.write_all(requests).await
-    }
-
-    async fn put_buffered<T: Serialize + Send + Sync>(&self, put: &BatchPut<'_, T>) -> Result<(), StoreError> {
-        self.put_request(put.key, put.ttl, &put.item, &Condition::Always, now_epoch())?
-            .send()
-            .await
-            .map(drop)
-            .map_err(unavailable)
+    async fn put_batch<T: Serialize + Send + Sync>(&self, items: &[BatchPut<T>]) -> Result<(), StoreError> {
+        self.write_all(items, |put| {
+            let item = full_item(&put.key, put.ttl, &put.item)?;
+            let request = PutRequest::builder().set_item(Some(item)).build().map_err(corrupt)?;
+            Ok(WriteRequest::builder().put_request(request).build())
+        })
+        .await
     }
 
     async fn delete_batch(&self, keys: &[Key]) -> Result<(), StoreError> {
-        let requests = keys
-            .iter()
-            .map(|key| {
-                let request = DeleteRequest::builder().set_key(Some(key_item(key))).build().map_err(corrupt)?;
-                Ok(WriteRequest::builder().delete_request(request).build())
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        self.write_all(requests).await
+        self.write_all(keys, |key| {
+            let request = DeleteRequest::builder().set_key(Some(key_item(key))).build().map_err(corrupt)?;
+            Ok(WriteRequest::builder().delete_request(request).build())
+        })
+        .await
     }
 }

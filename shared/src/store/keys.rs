@@ -1,7 +1,7 @@
 //! Where each kind of item lives in the single table. Both adapters use these keys, so a
 //! DynamoDB table and an embedded file hold the same layout.
 
-use super::table::{Key, KeyRef};
+use super::table::Key;
 use crate::ids::{OrgId, RecipientObject, RecordId, UserId};
 
 use super::model::Change;
@@ -52,33 +52,8 @@ pub fn recipient_partition(org: &OrgId, shard: u8) -> String {
     format!("ORG#{org}#R{shard:02}")
 }
 
-/// Whether `pk` is one of [`recipient_partition`]'s: `ORG#…#R` and two digits. Read from its
-/// ends, as a sync asks once per record.
-pub fn is_recipient_partition(pk: &str) -> bool {
-    let Some(rest) = pk.strip_prefix("ORG#") else {
-        return false;
-    };
-    matches!(rest.as_bytes(), [.., b'#', b'R', tens, ones] if tens.is_ascii_digit() && ones.is_ascii_digit())
-}
-
 pub fn recipient(org: &OrgId, id: &RecordId) -> Key {
     Key::new(recipient_partition(org, recipient_shard(id)), id.as_str())
-}
-
-/// The keys of many recipients of one org, as [`recipient`]'s: a page of 2,000 shares the
-/// org's 16 partitions, built once, and each key borrows its record's id.
-pub struct RecipientKeys {
-    partitions: Vec<String>,
-}
-
-impl RecipientKeys {
-    pub fn new(org: &OrgId) -> Self {
-        Self { partitions: (0..RECIPIENT_SHARDS).map(|shard| recipient_partition(org, shard)).collect() }
-    }
-
-    pub fn key<'a>(&'a self, id: &'a RecordId) -> KeyRef<'a> {
-        KeyRef { pk: &self.partitions[usize::from(recipient_shard(id))], sk: id.as_str() }
-    }
 }
 
 pub fn write_back(org: &OrgId, record: &RecordId, change: &Change) -> Key {
@@ -117,37 +92,8 @@ mod tests {
         assert!(counts.iter().all(|&c| c > 30), "{counts:?}");
         assert_eq!(recipient_shard(&ids[0]), recipient_shard(&RecordId::parse(ids[0].as_str()).unwrap()));
         let org = OrgId::parse("00Dx0000000BV7z").unwrap();
-        assert!(is_recipient_partition(&recipient(&org, &ids[0]).pk));
         assert_eq!(recipient_partition(&org, 7), "ORG#00Dx0000000BV7zEAG#R07");
         assert_eq!(recipient_partition(&org, 15), "ORG#00Dx0000000BV7zEAG#R15");
-        assert!(
-            !is_recipient_partition(&org_partition(&org))
-                && !is_recipient_partition(&checkpoint(&org, RecipientObject::Lead).pk)
-        );
-        for (pk, recipients) in [
-            ("ORG##R00", true),
-            ("ORG#x#R#R99", true),
-            ("ORG#R05", false),
-            ("ORG#x#R5", false),
-            ("ORG#x#R123", false),
-            ("ORG#x#r05", false),
-            ("ORG#x#R0a", false),
-            ("ORG#x#R05#", false),
-            ("ORGS#x#R05", false),
-            ("SESSION#x#R05", false),
-        ] {
-            assert_eq!(is_recipient_partition(pk), recipients, "{pk}");
-        }
-    }
-
-    #[test]
-    fn recipient_keys_of_a_batch_are_each_recipients_key() {
-        let org = OrgId::parse("00Dx0000000BV7z").unwrap();
-        let batch = RecipientKeys::new(&org);
-        for n in 0..200 {
-            let id = RecordId::parse(&format!("00Qq0000{n:07}")).unwrap();
-            assert_eq!(batch.key(&id), KeyRef::from(&recipient(&org, &id)));
-        }
     }
 
     #[test]

@@ -1,13 +1,13 @@
 //! Storage: narrow traits for what Outpost keeps, implemented once over a single-table item layer
-//! ([`table::Table`]) that has two adapters: DynamoDB ([`DynamoTable`]) and an embedded
-//! file-backed table ([`EmbeddedTable`]). The domain never sees either SDK.
+//! ([`table::Table`]) that has two adapters: DynamoDB ([`DynamoTable`]) and, for the local stack
+//! and tests, an embedded file-backed table (`EmbeddedTable`, the `embedded` feature). The domain
+//! never sees either.
 
 mod dynamo;
+#[cfg(feature = "embedded")]
 mod embedded;
 pub mod keys;
 pub mod model;
-mod msgpack;
-mod runs;
 pub mod table;
 
 use std::sync::Arc;
@@ -16,6 +16,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 pub use dynamo::DynamoTable;
+#[cfg(feature = "embedded")]
 pub use embedded::EmbeddedTable;
 pub use model::*;
 use table::{BatchPut, Condition, ConditionalPut, Table, Write};
@@ -106,9 +107,6 @@ pub trait CheckpointStore: Send + Sync {
     /// The checkpoint, or the initial one of an object never synced.
     async fn get_checkpoint(&self, org: &OrgId, object: RecipientObject) -> Result<SyncCheckpoint, StoreError>;
     async fn put_checkpoint(&self, checkpoint: &SyncCheckpoint) -> Result<(), StoreError>;
-    /// The checkpoint past a sync page whose recipients are already durable. The embedded store
-    /// does not wait for the disk: a power cut may lose it, and the next run re-reads those pages.
-    async fn put_page_checkpoint(&self, checkpoint: &SyncCheckpoint) -> Result<(), StoreError>;
 }
 
 /// Where a listing of an org's recipients continues: a shard, and the last id read in it.
@@ -122,14 +120,13 @@ pub struct RecipientCursor {
 #[async_trait]
 pub trait RecipientStore: Send + Sync {
     /// Sync writes: unconditional, batched. Pages come from a consistent Salesforce snapshot, and a
-    /// record changed meanwhile is newer than the snapshot, so the next run rewrites it. Writes
-    /// that overlap may land in either order: callers never overlap two writes of one record.
-    async fn write_recipients(&self, org: &OrgId, recipients: &[RecipientRef<'_>]) -> Result<(), StoreError>;
-    /// How many [`RecipientStore::write_recipients`] calls a sync keeps under way at once.
-    fn overlapping_recipient_writes(&self) -> usize;
+    /// record changed meanwhile is newer than the snapshot, so the next run rewrites it.
+    async fn write_recipients(&self, org: &OrgId, recipients: &[Recipient]) -> Result<(), StoreError>;
     /// Callout writes: each applied only if newer than what is stored, in request order.
     async fn apply_recipients(&self, org: &OrgId, recipients: &[Recipient]) -> Result<Vec<Applied>, StoreError>;
     async fn get_recipient(&self, org: &OrgId, id: &RecordId) -> Result<Option<Recipient>, StoreError>;
+    /// The stored recipient of each id (tombstones included), in the ids' order.
+    async fn get_recipients(&self, org: &OrgId, ids: &[RecordId]) -> Result<Vec<Option<Recipient>>, StoreError>;
     /// A page of `object`'s recipients (tombstones included); `None` cursor to start, `None` back at the end.
     async fn list_recipients(
         &self,
@@ -167,6 +164,8 @@ pub trait SyncRunStore: Send + Sync {
     async fn recent_runs(&self, org: &OrgId, limit: usize) -> Result<Vec<SyncRun>, StoreError>;
     /// Takes the org's run lease for `holder` unless someone else holds a live one.
     async fn acquire_sync_lease(&self, org: &OrgId, holder: &str, ttl: Duration) -> Result<bool, StoreError>;
+    /// Extends `holder`'s lease to `ttl` from now; `false` when it lapsed and someone else took it.
+    async fn renew_sync_lease(&self, org: &OrgId, holder: &str, ttl: Duration) -> Result<bool, StoreError>;
     async fn release_sync_lease(&self, org: &OrgId, holder: &str) -> Result<(), StoreError>;
     /// Records a "sync now" request unless one is pending.
     async fn request_sync(&self, org: &OrgId, ttl: Duration) -> Result<Created, StoreError>;
@@ -372,11 +371,6 @@ impl<T: Table> CheckpointStore for Items<T> {
         let key = keys::checkpoint(&checkpoint.org_id, checkpoint.object);
         self.table.put(&key, None, checkpoint, Condition::Always).await.map(drop)
     }
-
-    async fn put_page_checkpoint(&self, checkpoint: &SyncCheckpoint) -> Result<(), StoreError> {
-        let key = keys::checkpoint(&checkpoint.org_id, checkpoint.object);
-        self.table.put_buffered(&BatchPut { key: (&key).into(), ttl: None, item: checkpoint }).await
-    }
 }
 
 /// Tombstones outlive any callout retry or sync snapshot by far, then expire.
@@ -384,29 +378,22 @@ const TOMBSTONE_LIFETIME: i64 = 30 * 24 * 3600;
 /// Run records are kept this long.
 const RUN_RETENTION: i64 = 90 * 24 * 3600;
 
-fn recipient_ttl<Text>(recipient: &Recipient<Text>) -> Option<EpochSeconds> {
+fn recipient_ttl(recipient: &Recipient) -> Option<EpochSeconds> {
     (!recipient.is_member()).then(|| now_epoch() + TOMBSTONE_LIFETIME)
-}
-
-fn recipient_puts<'a, Text>(
-    keys: &'a keys::RecipientKeys,
-    recipients: &'a [Recipient<Text>],
-) -> Vec<BatchPut<'a, &'a Recipient<Text>>> {
-    recipients
-        .iter()
-        .map(|recipient| BatchPut { key: keys.key(&recipient.id), ttl: recipient_ttl(recipient), item: recipient })
-        .collect()
 }
 
 #[async_trait]
 impl<T: Table> RecipientStore for Items<T> {
-    async fn write_recipients(&self, org: &OrgId, recipients: &[RecipientRef<'_>]) -> Result<(), StoreError> {
-        let keys = keys::RecipientKeys::new(org);
-        self.table.put_batch(&recipient_puts(&keys, recipients)).await
-    }
-
-    fn overlapping_recipient_writes(&self) -> usize {
-        T::OVERLAPPING_BATCHES
+    async fn write_recipients(&self, org: &OrgId, recipients: &[Recipient]) -> Result<(), StoreError> {
+        let puts: Vec<BatchPut<&Recipient>> = recipients
+            .iter()
+            .map(|recipient| BatchPut {
+                key: keys::recipient(org, &recipient.id),
+                ttl: recipient_ttl(recipient),
+                item: recipient,
+            })
+            .collect();
+        self.table.put_batch(&puts).await
     }
 
     async fn apply_recipients(&self, org: &OrgId, recipients: &[Recipient]) -> Result<Vec<Applied>, StoreError> {
@@ -425,6 +412,11 @@ impl<T: Table> RecipientStore for Items<T> {
 
     async fn get_recipient(&self, org: &OrgId, id: &RecordId) -> Result<Option<Recipient>, StoreError> {
         self.table.get(&keys::recipient(org, id)).await
+    }
+
+    async fn get_recipients(&self, org: &OrgId, ids: &[RecordId]) -> Result<Vec<Option<Recipient>>, StoreError> {
+        let keys: Vec<table::Key> = ids.iter().map(|id| keys::recipient(org, id)).collect();
+        self.table.get_batch(&keys).await
     }
 
     async fn list_recipients(
@@ -558,6 +550,14 @@ impl<T: Table> SyncRunStore for Items<T> {
         Ok(matches!(written, Write::Done))
     }
 
+    async fn renew_sync_lease(&self, org: &OrgId, holder: &str, ttl: Duration) -> Result<bool, StoreError> {
+        let lease = Lease { holder: holder.to_owned() };
+        let condition = Condition::Equals("holder", holder.to_owned());
+        let written =
+            self.table.put(&keys::sync_lease(org), Some(now_epoch() + seconds(ttl)), &lease, condition).await?;
+        Ok(matches!(written, Write::Done))
+    }
+
     async fn release_sync_lease(&self, org: &OrgId, holder: &str) -> Result<(), StoreError> {
         self.table.delete(&keys::sync_lease(org), Condition::Equals("holder", holder.to_owned())).await.map(drop)
     }
@@ -568,7 +568,7 @@ impl<T: Table> SyncRunStore for Items<T> {
             org_id: OrgId,
             kind: String,
         }
-        let request = Request { org_id: *org, kind: "sync_request".into() };
+        let request = Request { org_id: *org, kind: SYNC_REQUEST_KIND.into() };
         let written = self
             .table
             .put(&keys::sync_request(org), Some(now_epoch() + seconds(ttl)), &request, Condition::Absent)

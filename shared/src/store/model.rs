@@ -1,7 +1,5 @@
-//! What Outpost keeps (DESIGN.md "Data"). No password and no Salesforce session id appears here:
+//! What Outpost keeps (docs/data-model.md). No password and no Salesforce session id appears here:
 //! sessions are keyed by the SHA-256 of their token.
-
-use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
 
@@ -229,25 +227,22 @@ pub struct BulkJobCheckpoint {
 
 /// A Contact or Lead as a mail recipient, keyed by its record id. Deleted records and converted
 /// leads stay as tombstones (with their modstamp) so a late, older change cannot bring them back.
-/// Empty fields are left out of the stored item (a sync writes them by the hundred thousand); its
-/// flags read as false when absent, so that a later release can leave false ones out as well
-/// without breaking this one. `Text` is how its strings are held: owned, or borrowed from the page
-/// a sync parsed.
+/// Empty fields are left out of the stored item; its flags read as false when absent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Recipient<Text = String> {
+pub struct Recipient {
     pub id: RecordId,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub first_name: Option<Text>,
+    pub first_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_name: Option<Text>,
+    pub last_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub email: Option<Text>,
+    pub email: Option<String>,
     #[serde(default)]
     pub opted_out: bool,
     #[serde(default)]
     pub bounced: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bounce_reason: Option<Text>,
+    pub bounce_reason: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bounced_at: Option<SfDateTime>,
     /// Leads only.
@@ -259,18 +254,12 @@ pub struct Recipient<Text = String> {
     pub modstamp: i64,
 }
 
-/// A recipient whose strings borrow from the text it was read from, where no escape made that
-/// impossible: what a sync writes, without a copy per field.
-pub type RecipientRef<'a> = Recipient<Cow<'a, str>>;
-
-impl<Text> Recipient<Text> {
+impl Recipient {
     /// Whether the record belongs in the recipient set (not deleted, not a converted lead).
     pub fn is_member(&self) -> bool {
         !self.deleted && !self.converted
     }
-}
 
-impl Recipient {
     /// A tombstone for a record deleted as of `modstamp`.
     pub fn tombstone(id: RecordId, modstamp: i64) -> Self {
         Self {
@@ -285,26 +274,6 @@ impl Recipient {
             converted: false,
             deleted: true,
             modstamp,
-        }
-    }
-
-    /// The same recipient, its strings borrowed.
-    pub fn borrowed(&self) -> RecipientRef<'_> {
-        fn text(field: &Option<String>) -> Option<Cow<'_, str>> {
-            field.as_deref().map(Cow::Borrowed)
-        }
-        Recipient {
-            id: self.id,
-            first_name: text(&self.first_name),
-            last_name: text(&self.last_name),
-            email: text(&self.email),
-            opted_out: self.opted_out,
-            bounced: self.bounced,
-            bounce_reason: text(&self.bounce_reason),
-            bounced_at: self.bounced_at,
-            converted: self.converted,
-            deleted: self.deleted,
-            modstamp: self.modstamp,
         }
     }
 }
@@ -377,17 +346,39 @@ pub enum RunStatus {
     Failed,
 }
 
+impl RunStatus {
+    /// The status as run records and logs spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Complete => "complete",
+            RunStatus::Partial => "partial",
+            RunStatus::StoppedBudget => "stopped_budget",
+            RunStatus::StoppedDeadline => "stopped_deadline",
+            RunStatus::AuthFailed => "auth_failed",
+            RunStatus::Failed => "failed",
+        }
+    }
+}
+
 /// What one object's sync did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ObjectRun {
+    /// Rows read from Salesforce.
     pub pulled: u64,
+    /// Rows stored as members of the recipient set.
     pub upserted: u64,
+    /// Stored members that Salesforce deleted.
     pub deleted: u64,
+    /// Converted Leads read (they leave the recipient set).
+    #[serde(default)]
+    pub converted: u64,
     pub pages: u64,
     /// Whether a Bulk API 2.0 job carried the load.
     pub bulk: bool,
+    /// The checkpoint's cursor when the run began.
     #[serde(default)]
     pub cursor_before: Option<SyncCursor>,
+    /// The last cursor the run saved (where an interrupted object will resume).
     #[serde(default)]
     pub cursor_after: Option<SyncCursor>,
     #[serde(default)]
@@ -451,6 +442,5 @@ mod tests {
         assert_eq!(serde_json::from_value::<Recipient>(stored).unwrap(), member);
         let without_flags = serde_json::json!({"id": "003q000000KvQ1tAAF", "email": "ada@example.com", "modstamp": 7});
         assert_eq!(serde_json::from_value::<Recipient>(without_flags).unwrap(), member);
-        assert_eq!(serde_json::to_value(member.borrowed()).unwrap(), serde_json::to_value(&member).unwrap());
     }
 }

@@ -22,20 +22,6 @@ impl Key {
     }
 }
 
-/// An item's key, borrowed: a batch's keys need not own their parts (a page of recipients
-/// shares a few partitions, and each sort key is the record's id).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct KeyRef<'a> {
-    pub pk: &'a str,
-    pub sk: &'a str,
-}
-
-impl<'a> From<&'a Key> for KeyRef<'a> {
-    fn from(key: &'a Key) -> Self {
-        Self { pk: &key.pk, sk: &key.sk }
-    }
-}
-
 /// When a conditional write may happen; expired items count as absent throughout.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Condition {
@@ -67,26 +53,10 @@ pub struct Page<T> {
 
 /// One item of a batch write.
 #[derive(Debug, Clone)]
-pub struct BatchPut<'a, T> {
-    pub key: KeyRef<'a>,
+pub struct BatchPut<T> {
+    pub key: Key,
     pub ttl: Option<EpochSeconds>,
     pub item: T,
-}
-
-/// An item of a batch write. Every store writes it through `Serialize`; the embedded one takes
-/// the item's own MessagePack where it has one, for items written by the hundred thousand.
-pub trait BatchItem: Serialize {
-    /// Appends what the embedded store's serde encoding gives (MessagePack, a struct as a map of
-    /// its fields by name), or nothing, returning `false`, to leave it to serde.
-    fn write_msgpack(&self, _out: &mut Vec<u8>) -> bool {
-        false
-    }
-}
-
-impl<T: BatchItem + ?Sized> BatchItem for &T {
-    fn write_msgpack(&self, out: &mut Vec<u8>) -> bool {
-        (**self).write_msgpack(out)
-    }
 }
 
 /// One item of a conditional multi-write.
@@ -101,13 +71,11 @@ pub struct ConditionalPut<T> {
 /// A single DynamoDB-style table.
 #[async_trait]
 pub trait Table: Send + Sync + 'static {
-    /// Unconditional batch writes worth having under way at once (a sync's pages): the embedded
-    /// store writes one page's file while others fsync; DynamoDB already spreads a page over
-    /// parallel batches.
-    const OVERLAPPING_BATCHES: usize;
-
     /// The live item under `key`.
     async fn get<T: DeserializeOwned + Send>(&self, key: &Key) -> Result<Option<T>, StoreError>;
+
+    /// The live item under each key, in the keys' order.
+    async fn get_batch<T: DeserializeOwned + Send>(&self, keys: &[Key]) -> Result<Vec<Option<T>>, StoreError>;
 
     /// Writes `item` under `key` if `condition` holds.
     async fn put<T: Serialize + DeserializeOwned + Send + Sync>(
@@ -136,12 +104,7 @@ pub trait Table: Send + Sync + 'static {
     async fn put_each<T: Serialize + Send + Sync>(&self, items: &[ConditionalPut<T>]) -> Result<Vec<bool>, StoreError>;
 
     /// Writes every item unconditionally; returns only when all are durable.
-    async fn put_batch<T: BatchItem + Send + Sync>(&self, items: &[BatchPut<'_, T>]) -> Result<(), StoreError>;
-
-    /// Writes one item unconditionally; it survives this process at once, and reaches the disk
-    /// without being waited for where the store allows (the embedded one). For items whose loss
-    /// in a power cut is harmless, such as a sync checkpoint past records already durable.
-    async fn put_buffered<T: Serialize + Send + Sync>(&self, put: &BatchPut<'_, T>) -> Result<(), StoreError>;
+    async fn put_batch<T: Serialize + Send + Sync>(&self, items: &[BatchPut<T>]) -> Result<(), StoreError>;
 
     /// Deletes every key; returns only when all are gone.
     async fn delete_batch(&self, keys: &[Key]) -> Result<(), StoreError>;
