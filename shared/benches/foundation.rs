@@ -1,34 +1,32 @@
-//! Hot paths of the shared crate: id normalisation, host validation, and parsing a 2,000-record
-//! query page. `cargo bench -p outpost-shared --bench foundation`.
+//! Hot paths of the shared crate: id normalisation, host validation, datetimes, and parsing a
+//! 2,000-record query page. `cargo bench -p outpost-shared --bench foundation`.
 
-use std::borrow::Cow;
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use outpost_shared::hosts::{HostPolicy, SalesforceHost};
 use outpost_shared::ids::{OrgId, RecordId, SalesforceId};
-use outpost_shared::parsed::optional_text;
-use outpost_shared::salesforce::{QueryPage, SfDateTime};
+use outpost_shared::salesforce::{FetchedPage, SfDateTime};
 use serde::Deserialize;
 
 /// The sync's record shape (kept in step with functions/sync's `SyncRecord`).
 #[derive(Deserialize)]
 #[allow(dead_code)] // Fields exist to be parsed, as in the sync.
-struct Row<'a> {
+struct Row {
     #[serde(rename = "Id")]
     id: RecordId,
-    #[serde(rename = "FirstName", borrow, default, deserialize_with = "optional_text")]
-    first_name: Option<Cow<'a, str>>,
-    #[serde(rename = "LastName", borrow, default, deserialize_with = "optional_text")]
-    last_name: Option<Cow<'a, str>>,
-    #[serde(rename = "Email", borrow, default, deserialize_with = "optional_text")]
-    email: Option<Cow<'a, str>>,
+    #[serde(rename = "FirstName", default)]
+    first_name: Option<String>,
+    #[serde(rename = "LastName", default)]
+    last_name: Option<String>,
+    #[serde(rename = "Email", default)]
+    email: Option<String>,
     #[serde(rename = "HasOptedOutOfEmail", default)]
     opted_out: Option<bool>,
     #[serde(rename = "IsEmailBounced", default)]
     bounced: Option<bool>,
-    #[serde(rename = "EmailBouncedReason", borrow, default, deserialize_with = "optional_text")]
-    bounce_reason: Option<Cow<'a, str>>,
+    #[serde(rename = "EmailBouncedReason", default)]
+    bounce_reason: Option<String>,
     #[serde(rename = "EmailBouncedDate", default)]
     bounced_at: Option<SfDateTime>,
     #[serde(rename = "SystemModstamp")]
@@ -76,15 +74,23 @@ fn hosts(c: &mut Criterion) {
 
 fn query_page(c: &mut Criterion) {
     let body = page_json(2000);
-    let parsed = QueryPage::<Row>::from_text(&body).map(|page| page.records.len());
-    assert_eq!(parsed.ok(), Some(2000), "the benchmarked page parses");
+    let parse =
+        |body: &[u8]| FetchedPage::from_slice(body).and_then(|page| page.records::<Row>()).map(|rows| rows.len());
+    assert_eq!(parse(body.as_bytes()).ok(), Some(2000), "the benchmarked page parses");
     let mut group = c.benchmark_group("query_page");
     group.throughput(Throughput::Elements(2000));
-    group.bench_function("parse_2000_records", |b| {
-        b.iter(|| QueryPage::<Row>::from_text(black_box(&body)).map(|page| page.records.len()))
+    group.bench_function("header_of_2000_records", |b| {
+        b.iter(|| FetchedPage::from_slice(black_box(body.as_bytes())).map(|page| page.header.total_size))
     });
+    group.bench_function("parse_2000_records", |b| b.iter(|| parse(black_box(body.as_bytes()))));
     group.finish();
 }
 
-criterion_group!(benches, ids, hosts, query_page);
+fn datetimes(c: &mut Criterion) {
+    c.bench_function("datetime/parse_rest_form", |b| {
+        b.iter(|| SfDateTime::parse(black_box("2026-11-01T12:34:56.789+0000")))
+    });
+}
+
+criterion_group!(benches, ids, hosts, query_page, datetimes);
 criterion_main!(benches);

@@ -5,8 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
-use base64::Engine;
 use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
 
 /// Where Linux distributions keep their CA bundle (Debian/Ubuntu, Amazon Linux/RHEL, SUSE, Alpine).
 const BUNDLES: [&str; 4] = [
@@ -46,9 +46,10 @@ impl TrustRoots {
         let shown = path.display().to_string();
         let pem = std::fs::read(path).map_err(|err| TlsError::Read(shown.clone(), err.to_string()))?;
         let mut store = rustls::RootCertStore::empty();
-        for der in certificate_blocks(&pem) {
-            // Not every bundle entry can anchor a chain (OpenSSL skips those too).
-            let _ = store.add(CertificateDer::from(der));
+        // Undecodable blocks are skipped, and not every certificate can anchor a chain (OpenSSL
+        // skips those too).
+        for der in CertificateDer::pem_slice_iter(&pem).flatten() {
+            let _ = store.add(der);
         }
         if store.is_empty() {
             return Err(TlsError::Empty(shown));
@@ -77,25 +78,10 @@ fn bundle_path() -> Result<PathBuf, TlsError> {
     BUNDLES.iter().map(PathBuf::from).find(|path| path.is_file()).ok_or(TlsError::NoBundle)
 }
 
-/// The DER of each decodable CERTIFICATE block of a PEM bundle. Certificates are public, so this
-/// uses the fast base64 decoder rather than rustls' constant-time one, which made decoding the
-/// bundle most of a cold start's CPU time.
-fn certificate_blocks(pem: &[u8]) -> impl Iterator<Item = Vec<u8>> + '_ {
-    let mut lines = pem.split(|&byte| byte == b'\n').map(<[u8]>::trim_ascii);
-    std::iter::from_fn(move || {
-        lines.find(|line| *line == b"-----BEGIN CERTIFICATE-----")?;
-        let mut body = Vec::with_capacity(2048);
-        for line in lines.by_ref().take_while(|line| *line != b"-----END CERTIFICATE-----") {
-            body.extend_from_slice(line);
-        }
-        Some(base64::engine::general_purpose::STANDARD.decode(body).ok())
-    })
-    .flatten()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine;
 
     /// One certificate as PEM.
     fn pem(der: &CertificateDer<'_>) -> Vec<u8> {
@@ -120,23 +106,11 @@ mod tests {
     }
 
     #[test]
-    fn the_fast_decoder_reads_what_rustls_reads() {
-        use rustls_pki_types::pem::PemObject;
-        let bundle = std::fs::read(bundle_path().unwrap()).unwrap();
-        let ours: Vec<Vec<u8>> = certificate_blocks(&bundle).collect();
-        let theirs: Vec<Vec<u8>> = CertificateDer::pem_slice_iter(&bundle).map(|der| der.unwrap().to_vec()).collect();
-        assert!(!ours.is_empty());
-        assert_eq!(ours, theirs);
-        let crlf = String::from_utf8(pem(&CertificateDer::from(ours[0].clone()))).unwrap().replace('\n', "\r\n");
-        assert_eq!(certificate_blocks(crlf.as_bytes()).collect::<Vec<_>>(), vec![ours[0].clone()]);
-    }
-
-    #[test]
     fn unusable_entries_are_skipped_and_an_empty_bundle_is_an_error() {
         let roots = TrustRoots::system().unwrap();
         let system_bundle = std::fs::read(bundle_path().unwrap()).unwrap();
-        let first_root = certificate_blocks(&system_bundle)
-            .map(CertificateDer::from)
+        let first_root = CertificateDer::pem_slice_iter(&system_bundle)
+            .flatten()
             .find(|der| rustls::RootCertStore::empty().add(der.clone()).is_ok())
             .unwrap();
         let dir = tempfile::tempdir().unwrap();

@@ -1,9 +1,10 @@
-//! Bulk API 2.0 query jobs (SALESFORCE-API.md §7): create, poll, read CSV results page by page via
+//! Bulk API 2.0 query jobs (docs/salesforce.md#bulk): create, poll, read CSV results page by page via
 //! `Sforce-Locator` until the literal `null`.
 
 use bytes::Bytes;
 use reqwest::Method;
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 
 use super::client::{Body, Replay};
 use super::{OrgConnection, SalesforceError, data_path};
@@ -48,6 +49,18 @@ pub struct BulkResultsPage {
     /// The locator of the next page; `None` once Salesforce answered `null`.
     pub next_locator: Option<String>,
     pub records: Option<u64>,
+}
+
+impl BulkResultsPage {
+    /// The page's rows, each read by the header's column names (an empty cell is `None`). Bytes
+    /// that are not UTF-8, a broken quote or a short row are errors.
+    pub fn rows<T: DeserializeOwned>(&self) -> Result<Vec<T>, SalesforceError> {
+        csv::ReaderBuilder::new()
+            .from_reader(self.csv.as_ref())
+            .deserialize()
+            .collect::<Result<_, _>>()
+            .map_err(|err| SalesforceError::Protocol(format!("bulk results: {err}")))
+    }
 }
 
 /// Job ids and locators go into paths and queries: keep them to what Salesforce issues.
@@ -100,7 +113,7 @@ impl OrgConnection {
         }
         let suffix = if query.is_empty() { String::new() } else { format!("?{}", query.join("&")) };
         let mut call = self.call(Method::GET, &data_path(&format!("/jobs/query/{job_id}/results{suffix}")));
-        call.headers.push(("Accept", "text/csv".into()));
+        call.accept = "text/csv";
         let reply = self.client.send(call).await?;
         let header = |name: &str| reply.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
         let next_locator = header("sforce-locator").filter(|l| l != "null" && !l.is_empty());
@@ -109,91 +122,46 @@ impl OrgConnection {
     }
 }
 
-/// Rows of an RFC 4180 CSV document (quoted fields, doubled quotes, LF or CRLF).
-pub struct CsvRows<'a> {
-    data: &'a [u8],
-    position: usize,
-}
-
-impl<'a> CsvRows<'a> {
-    /// Iterates over `data`'s rows, header row included.
-    pub fn new(data: &'a [u8]) -> Self {
-        Self { data, position: 0 }
-    }
-}
-
-impl Iterator for CsvRows<'_> {
-    type Item = Result<Vec<String>, SalesforceError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.position >= self.data.len() {
-            return None;
-        }
-        let mut fields = Vec::new();
-        let mut field = Vec::new();
-        let mut quoted = false;
-        let mut at_field_start = true;
-        while self.position < self.data.len() {
-            let byte = self.data[self.position];
-            self.position += 1;
-            if quoted {
-                match byte {
-                    b'"' if self.data.get(self.position) == Some(&b'"') => {
-                        field.push(b'"');
-                        self.position += 1;
-                    }
-                    b'"' => quoted = false,
-                    _ => field.push(byte),
-                }
-                continue;
-            }
-            match byte {
-                b'"' if at_field_start => {
-                    quoted = true;
-                    at_field_start = false;
-                }
-                b',' => {
-                    fields.push(String::from_utf8_lossy(&field).into_owned());
-                    field.clear();
-                    at_field_start = true;
-                }
-                b'\r' if self.data.get(self.position) == Some(&b'\n') => {}
-                b'\n' => {
-                    fields.push(String::from_utf8_lossy(&field).into_owned());
-                    return Some(Ok(fields));
-                }
-                _ => {
-                    field.push(byte);
-                    at_field_start = false;
-                }
-            }
-        }
-        if quoted {
-            return Some(Err(SalesforceError::Protocol("unterminated quoted CSV field".into())));
-        }
-        fields.push(String::from_utf8_lossy(&field).into_owned());
-        Some(Ok(fields))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn parses_quoted_fields_and_both_line_endings() {
-        let csv = b"\"Id\",\"Name\",\"Note\"\n\"003A\",\"Doe, Jane\",\"said \"\"hi\"\"\"\r\n003B,,\"multi\nline\"\n";
-        let rows: Vec<Vec<String>> = CsvRows::new(csv).collect::<Result<_, _>>().unwrap();
-        assert_eq!(rows.len(), 3);
-        assert_eq!(rows[0], vec!["Id", "Name", "Note"]);
-        assert_eq!(rows[1], vec!["003A", "Doe, Jane", "said \"hi\""]);
-        assert_eq!(rows[2], vec!["003B", "", "multi\nline"]);
+    #[derive(Debug, PartialEq, Deserialize)]
+    struct Row {
+        #[serde(rename = "Id")]
+        id: String,
+        #[serde(rename = "Name")]
+        name: Option<String>,
+        #[serde(rename = "Note")]
+        note: String,
+        #[serde(rename = "Flag")]
+        flag: Option<bool>,
+    }
+
+    fn page(csv: &[u8]) -> BulkResultsPage {
+        BulkResultsPage { csv: Bytes::copy_from_slice(csv), next_locator: None, records: None }
     }
 
     #[test]
-    fn reports_an_unterminated_quote() {
-        let mut rows = CsvRows::new(b"\"open");
-        assert!(rows.next().unwrap().is_err());
+    fn reads_rows_by_header_name_with_quotes_and_both_line_endings() {
+        let csv = b"\"Id\",\"Note\",\"Name\",\"Flag\"\n\"003A\",\"said \"\"hi\"\"\",\"Doe, Jane\",true\r\n003B,\"multi\nline\",,\n";
+        let rows: Vec<Row> = page(csv).rows().unwrap();
+        assert_eq!(
+            rows,
+            vec![
+                Row { id: "003A".into(), name: Some("Doe, Jane".into()), note: "said \"hi\"".into(), flag: Some(true) },
+                Row { id: "003B".into(), name: None, note: "multi\nline".into(), flag: None },
+            ]
+        );
+        assert!(page(b"").rows::<Row>().unwrap().is_empty());
+    }
+
+    #[test]
+    fn bad_bytes_and_broken_rows_are_errors_never_mangled_text() {
+        assert!(page(b"Id,Note,Name,Flag\n003A,caf\xe9,x,true\n").rows::<Row>().is_err());
+        assert!(page(b"Id,Note,Name,Flag\n003A,\"open,x,true\n").rows::<Row>().is_err());
+        assert!(page(b"Id,Note,Name,Flag\n003A,a,b\n").rows::<Row>().is_err());
+        assert!(page(b"Id,Note,Name,Flag\n003A,a,b,maybe\n").rows::<Row>().is_err());
     }
 
     #[test]

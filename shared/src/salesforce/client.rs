@@ -97,6 +97,8 @@ pub(crate) struct Call<'a> {
     pub token: Option<&'a AccessToken>,
     pub body: Option<Body>,
     pub headers: Vec<(&'static str, String)>,
+    /// The one `Accept` media type.
+    pub accept: &'static str,
     pub surface: Surface,
     pub replay: Replay,
     pub meter: Option<&'a ApiMeter>,
@@ -111,6 +113,7 @@ impl<'a> Call<'a> {
             token: None,
             body: None,
             headers: Vec::new(),
+            accept: "application/json",
             surface,
             replay: Replay::Idempotent,
             meter: None,
@@ -175,7 +178,7 @@ impl SalesforceClient {
     }
 
     async fn attempt(&self, call: &Call<'_>) -> Result<Reply, (SalesforceError, Option<Duration>)> {
-        let mut request = self.http.request(call.method.clone(), &call.url).header(ACCEPT, "application/json");
+        let mut request = self.http.request(call.method.clone(), &call.url).header(ACCEPT, call.accept);
         if let Some(token) = call.token {
             request = request.header(AUTHORIZATION, format!("Bearer {}", token.expose()));
         }

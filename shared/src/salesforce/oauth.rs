@@ -1,12 +1,14 @@
-//! OAuth 2.0 against the org's My Domain token endpoint (SALESFORCE-API.md §4): JWT bearer and
+//! OAuth 2.0 against the org's My Domain token endpoint (docs/salesforce.md#oauth): JWT bearer and
 //! client credentials for the integration user, and the authorization-code exchange for SSO.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use reqwest::Method;
 use ring::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
+use rustls_pki_types::PrivateKeyDer;
+use rustls_pki_types::pem::PemObject;
 use serde::Deserialize;
 
 use super::SalesforceError;
@@ -38,25 +40,15 @@ pub enum KeyError {
     Rejected,
 }
 
-fn pem_body(pem: &str, label: &str) -> Option<Vec<u8>> {
-    let begin = format!("-----BEGIN {label}-----");
-    let end = format!("-----END {label}-----");
-    let start = pem.find(&begin)? + begin.len();
-    let stop = start + pem[start..].find(&end)?;
-    let base64: String = pem[start..stop].chars().filter(|c| !c.is_whitespace()).collect();
-    STANDARD.decode(base64).ok()
-}
-
 impl RsaSigningKey {
     /// Reads a PKCS#8 (`PRIVATE KEY`) or PKCS#1 (`RSA PRIVATE KEY`) PEM.
     pub fn from_pem(pem: &str) -> Result<Self, KeyError> {
-        if let Some(der) = pem_body(pem, "PRIVATE KEY") {
-            return RsaKeyPair::from_pkcs8(&der).map(Self).map_err(|_| KeyError::Rejected);
-        }
-        if let Some(der) = pem_body(pem, "RSA PRIVATE KEY") {
-            return RsaKeyPair::from_der(&der).map(Self).map_err(|_| KeyError::Rejected);
-        }
-        Err(KeyError::NotPem)
+        let pair = match PrivateKeyDer::from_pem_slice(pem.as_bytes()).map_err(|_| KeyError::NotPem)? {
+            PrivateKeyDer::Pkcs8(der) => RsaKeyPair::from_pkcs8(der.secret_pkcs8_der()),
+            PrivateKeyDer::Pkcs1(der) => RsaKeyPair::from_der(der.secret_pkcs1_der()),
+            _ => return Err(KeyError::Rejected),
+        };
+        pair.map(Self).map_err(|_| KeyError::Rejected)
     }
 
     fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SalesforceError> {
@@ -166,7 +158,7 @@ impl SalesforceClient {
         .await
     }
 
-    /// Client credentials grant; only a My Domain host answers it (SALESFORCE-API.md §0.10).
+    /// Client credentials grant; only a My Domain host answers it (docs/salesforce.md#client-credentials).
     #[tracing::instrument(skip_all, fields(host = %host))]
     pub async fn client_credentials_token(
         &self,
@@ -225,7 +217,7 @@ mod tests {
         assert_eq!(claims["sub"], "integration@acme.example");
         assert_eq!(claims["aud"], "https://acme.my.salesforce.com");
         assert_eq!(claims["exp"], 1_700_000_150);
-        let public_der = pem_body(&public_pem, "PUBLIC KEY").unwrap();
+        let public_der = rustls_pki_types::SubjectPublicKeyInfoDer::from_pem_slice(public_pem.as_bytes()).unwrap();
         // aws-lc verifies against the SubjectPublicKeyInfo as well as PKCS#1.
         let verifier = UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, &public_der);
         let signature = URL_SAFE_NO_PAD.decode(parts[2]).unwrap();

@@ -1,11 +1,11 @@
 //! SOQL query and queryAll as a stream of typed pages that follows `nextRecordsUrl` to the end
-//! (SALESFORCE-API.md §5.1). No hidden cap: the stream ends when Salesforce says `done`.
+//! (docs/salesforce.md#query). No hidden cap: the stream ends when Salesforce says `done`.
 
-use bytes::Bytes;
 use futures::Stream;
 use reqwest::Method;
 use serde::Deserialize;
-use serde::de::{DeserializeOwned, IgnoredAny};
+use serde::de::DeserializeOwned;
+use serde_json::value::RawValue;
 
 use super::{OrgConnection, SalesforceError, data_path};
 
@@ -18,35 +18,22 @@ pub struct QueryOptions {
     pub batch_size: Option<u16>,
 }
 
-/// One page of results.
+/// One page of results: its rows are `Vec<Row>`, or kept raw.
 #[derive(Debug, Clone, Deserialize)]
-pub struct QueryPage<T> {
+pub struct QueryPage<Records> {
     /// Rows matched by the whole query, not this page.
     #[serde(rename = "totalSize")]
     pub total_size: u64,
     pub done: bool,
     #[serde(rename = "nextRecordsUrl", default)]
     pub next_records_url: Option<String>,
-    pub records: Vec<T>,
+    pub records: Records,
 }
 
-impl<T> QueryPage<T> {
+impl<T: DeserializeOwned> QueryPage<Vec<T>> {
     /// Parses a page body.
-    pub fn from_slice(body: &[u8]) -> Result<Self, SalesforceError>
-    where
-        T: DeserializeOwned,
-    {
-        let text = std::str::from_utf8(body).map_err(|err| SalesforceError::Protocol(format!("query page: {err}")))?;
-        Self::from_text(text)
-    }
-
-    /// Parses a page body already known to be UTF-8 (its strings are not checked again); the
-    /// records may borrow from it.
-    pub fn from_text<'a>(text: &'a str) -> Result<Self, SalesforceError>
-    where
-        T: Deserialize<'a>,
-    {
-        serde_json::from_str(text).map_err(|err| SalesforceError::Protocol(format!("query page: {err}")))
+    pub fn from_slice(body: &[u8]) -> Result<Self, SalesforceError> {
+        serde_json::from_slice(body).map_err(|err| SalesforceError::Protocol(format!("query page: {err}")))
     }
 
     /// Where the query goes after this page; `None` at its end.
@@ -75,78 +62,39 @@ pub struct PageHeader {
 }
 
 impl PageHeader {
-    /// The header `page` carries.
-    fn of(page: QueryPage<IgnoredAny>) -> Self {
-        let has_records = !page.records.is_empty();
-        Self { total_size: page.total_size, done: page.done, next_records_url: page.next_records_url, has_records }
-    }
-
     /// Where the query goes after this page; `None` at its end.
     pub fn next(&self) -> Result<Option<&str>, SalesforceError> {
         next_page(self.next_records_url.as_deref(), self.done)
     }
 }
 
-const JSON_SPACE: [char; 4] = [' ', '\t', '\n', '\r'];
-
-/// The header of a page whose header fields come before a non-empty `records` array, as
-/// Salesforce writes them (§5.1), read without its records, and where its first row starts.
-/// `None` for any other page, which is then read whole: an empty one (nothing else would check
-/// it), or one whose first `"records"` is not the page's own key.
-fn leading_header(body: &str) -> Option<(PageHeader, usize)> {
-    const KEY: &str = "\"records\"";
-    let at = body.find(KEY)?;
-    // A key follows `{` or `,`; this `"records"` might otherwise sit inside a string.
-    body[..at].trim_end_matches(JSON_SPACE).ends_with(['{', ',']).then_some(())?;
-    let after_key = body[at + KEY.len()..].trim_start_matches(JSON_SPACE).strip_prefix(':')?;
-    let rows = after_key.trim_start_matches(JSON_SPACE).strip_prefix('[')?.trim_start_matches(JSON_SPACE);
-    if rows.starts_with(']') {
-        return None;
-    }
-    // Closed with an empty `records`, the text before the key parses only if the key is the
-    // page's own: one opening a string at the top level, after complete fields.
-    let page = QueryPage::<IgnoredAny>::from_text(&format!("{}{KEY}:[]}}", &body[..at])).ok()?;
-    let header = PageHeader { has_records: true, ..PageHeader::of(page) };
-    // A `nextRecordsUrl` after the records would be missed: such a page is read whole.
-    (header.done || header.next_records_url.is_some()).then(|| (header, body.len() - rows.len()))
-}
-
-/// A page whose header is read and whose records are not yet: a reader can ask for the next page
-/// before it parses this one.
-#[derive(Debug, Clone)]
+/// A page whose header is read and whose records are kept as raw JSON: the fetcher asks for the
+/// next page while this one is parsed elsewhere.
+#[derive(Debug)]
 pub struct FetchedPage {
     pub header: PageHeader,
-    /// Checked as UTF-8 once, so neither parse checks each string again.
-    body: String,
-    /// Where the first row starts, when the header was read from the fields before it.
-    rows_at: Option<usize>,
+    records: Box<RawValue>,
 }
 
 impl FetchedPage {
-    fn new(body: Bytes) -> Result<Self, SalesforceError> {
-        let body = String::from_utf8(body.into())
-            .map_err(|err| SalesforceError::Protocol(format!("query page: {}", err.utf8_error())))?;
-        Self::from_body(body)
-    }
-
-    /// Reads a page already in hand.
-    pub fn from_body(body: String) -> Result<Self, SalesforceError> {
-        let (header, rows_at) = match leading_header(&body) {
-            Some((header, rows_at)) => (header, Some(rows_at)),
-            None => (PageHeader::of(QueryPage::from_text(&body)?), None),
+    /// Reads a page body: its header, and its records array checked as JSON but not parsed.
+    pub fn from_slice(body: &[u8]) -> Result<Self, SalesforceError> {
+        let page: QueryPage<Box<RawValue>> =
+            serde_json::from_slice(body).map_err(|err| SalesforceError::Protocol(format!("query page: {err}")))?;
+        let rows = page.records.get().trim_start().strip_prefix('[').map(str::trim_start);
+        let has_records = rows.is_some_and(|rows| !rows.starts_with(']'));
+        let header = PageHeader {
+            total_size: page.total_size,
+            done: page.done,
+            next_records_url: page.next_records_url,
+            has_records,
         };
-        Ok(Self { header, body, rows_at })
+        Ok(Self { header, records: page.records })
     }
 
-    /// The page with its records parsed as `T`, which may borrow from the page.
-    pub fn parse<'a, T: Deserialize<'a>>(&'a self) -> Result<QueryPage<T>, SalesforceError> {
-        QueryPage::from_text(&self.body)
-    }
-
-    /// The page from its first row to its end, when its header was read from the fields before
-    /// the rows (so the rest of the page is `row, ..., row]` and whatever follows the array).
-    pub fn rows(&self) -> Option<&str> {
-        self.rows_at.and_then(|at| self.body.get(at..))
+    /// The page's records parsed as `T`, which may borrow from the page.
+    pub fn records<'a, T: Deserialize<'a>>(&'a self) -> Result<Vec<T>, SalesforceError> {
+        serde_json::from_str(self.records.get()).map_err(|err| SalesforceError::Protocol(format!("query page: {err}")))
     }
 }
 
@@ -177,7 +125,7 @@ impl OrgConnection {
         if let Some(size) = options.batch_size {
             call.headers.push(("Sforce-Query-Options", format!("batchSize={size}")));
         }
-        FetchedPage::new(self.client.send(call).await?.body)
+        FetchedPage::from_slice(&self.client.send(call).await?.body)
     }
 
     /// The page a `nextRecordsUrl` points at.
@@ -190,7 +138,7 @@ impl OrgConnection {
         if let Some(size) = options.batch_size {
             call.headers.push(("Sforce-Query-Options", format!("batchSize={size}")));
         }
-        FetchedPage::new(self.client.send(call).await?.body)
+        FetchedPage::from_slice(&self.client.send(call).await?.body)
     }
 
     /// Every page of `soql`, following `nextRecordsUrl` until `done`.
@@ -198,18 +146,18 @@ impl OrgConnection {
         &self,
         soql: &str,
         options: QueryOptions,
-    ) -> impl Stream<Item = Result<QueryPage<T>, SalesforceError>> + '_ {
+    ) -> impl Stream<Item = Result<Vec<T>, SalesforceError>> + '_ {
         futures::stream::try_unfold(Cursor::First(soql.to_owned()), move |cursor| async move {
-            let page: QueryPage<T> = match cursor {
-                Cursor::First(soql) => self.query_first(&soql, options).await?.parse()?,
-                Cursor::Next(url) => self.query_next(&url, options).await?.parse()?,
+            let page = match cursor {
+                Cursor::First(soql) => self.query_first(&soql, options).await?,
+                Cursor::Next(url) => self.query_next(&url, options).await?,
                 Cursor::Done => return Ok(None),
             };
-            let next = match page.next()? {
+            let next = match page.header.next()? {
                 Some(url) => Cursor::Next(url.to_owned()),
                 None => Cursor::Done,
             };
-            Ok(Some((page, next)))
+            Ok(Some((page.records::<T>()?, next)))
         })
     }
 }
@@ -228,20 +176,20 @@ mod tests {
     fn parses_paginated_and_final_pages() {
         let first = br#"{"totalSize": 3, "done": false, "nextRecordsUrl": "/services/data/v26.0/query/01gD0000002HU6KIAW-2000",
             "records": [{"attributes": {"type": "Contact", "url": "/services/data/v66.0/sobjects/Contact/003A"}, "Id": "003A"}]}"#;
-        let page: QueryPage<Row> = QueryPage::from_slice(first).unwrap();
+        let page: QueryPage<Vec<Row>> = QueryPage::from_slice(first).unwrap();
         assert_eq!(page.total_size, 3);
         assert!(!page.done);
         assert_eq!(page.records[0].id, "003A");
         assert!(checked_next_path(page.next_records_url.as_deref().unwrap()).is_ok());
-        let empty: QueryPage<Row> = QueryPage::from_slice(br#"{"totalSize":0,"done":true,"records":[]}"#).unwrap();
+        let empty: QueryPage<Vec<Row>> = QueryPage::from_slice(br#"{"totalSize":0,"done":true,"records":[]}"#).unwrap();
         assert!(empty.done && empty.next_records_url.is_none());
     }
 
     #[test]
-    fn reads_a_leading_header_without_reading_the_records() {
-        // Rows that are not even JSON: only a read that stops at `records` gets past them.
-        let first = r#"{"totalSize":4001,"done":false,"nextRecordsUrl":"/services/data/v66.0/query/01gxx-2000","records": [{not json"#;
-        let page = FetchedPage::from_body(first.to_owned()).unwrap();
+    fn a_fetched_page_reads_its_header_and_keeps_its_rows_for_later() {
+        let body = br#"{"totalSize":4001,"done":false,"nextRecordsUrl":"/services/data/v66.0/query/01gxx-2000",
+            "records":[{"attributes":{"type":"Contact"},"Id":"003A"},{"Id":"003B"}]}"#;
+        let page = FetchedPage::from_slice(body).unwrap();
         assert_eq!(
             page.header,
             PageHeader {
@@ -251,52 +199,31 @@ mod tests {
                 has_records: true,
             }
         );
-        assert_eq!(page.rows(), Some("{not json"));
+        let rows: Vec<Row> = page.records().unwrap();
+        assert_eq!(rows.iter().map(|row| row.id.as_str()).collect::<Vec<_>>(), ["003A", "003B"]);
+        // The header may come after the rows: serde reads any field order.
+        let reordered = br#"{"records":[],"done":true,"totalSize":0}"#;
+        let page = FetchedPage::from_slice(reordered).unwrap();
+        assert!(!page.header.has_records && page.header.next().unwrap().is_none());
+        let spaced =
+            FetchedPage::from_slice(b"{ \"totalSize\" : 3 ,\n \"done\" : true , \"records\" :\t[ \r\n] }").unwrap();
+        assert!(!spaced.header.has_records);
     }
 
     #[test]
-    fn reads_the_whole_page_when_its_leading_fields_cannot_vouch_for_it() {
-        let next = "/services/data/v66.0/query/01gxx-2000";
-        let row = r#"{"Id":"003A"}"#;
-        for (body, expected_next, has_records) in [
-            (
-                format!(r#"{{"totalSize":3,"done":false,"records":[{row}],"nextRecordsUrl":"{next}"}}"#),
-                Some(next),
-                true,
-            ),
-            (
-                format!(r#"{{"records":[{row}],"nextRecordsUrl":"{next}","done":false,"totalSize":3}}"#),
-                Some(next),
-                true,
-            ),
-            // The first `"records"` is a value, then a nested object's key, then inside a key
-            // (the page's own `records` key is written with an escape).
-            (format!(r#"{{"note":"records","totalSize":3,"done":true,"records":[{row}]}}"#), None, true),
-            (format!(r#"{{"meta":{{"records":[{row}]}},"totalSize":3,"done":true,"records":[]}}"#), None, false),
-            (format!(r#"{{"totalSize":3,"done":true,"rec\u006frds":[{row}],"x\"records":[]}}"#), None, true),
-            (format!(r#"{{"totalSize":3,"done":true,"rec\u006frds":[],"x\"records":[{row}]}}"#), None, false),
-            // An empty page is read whole, so it is checked whole.
-            ("{ \"totalSize\" : 3 ,\n \"done\" : true , \"records\" :\t[ \r\n] }".to_owned(), None, false),
-        ] {
-            assert!(leading_header(&body).is_none(), "{body}");
-            let page = FetchedPage::from_body(body.clone()).unwrap();
-            assert_eq!(
-                (page.header.total_size, page.header.next().unwrap(), page.header.has_records),
-                (3, expected_next, has_records),
-                "{body}"
-            );
-            assert_eq!(page.rows(), None);
-        }
+    fn malformed_pages_are_errors() {
         for malformed in [
             r#"{"totalSize":1,"done":false,"records":[{"Id":"003A"}]"#,
-            r#"{"totalSize":1,"done":true,"records":[],"records":[{"Id":"003A"}]}"#,
             r#"{"totalSize":0,"done":true,"records":[]"#,
             r#"{"totalSize":0,"done":true,"records":[]]garbage"#,
+            r#"{"totalSize":1,"done":true,"records":[{"Id":"003A"]}"#,
         ] {
-            assert!(FetchedPage::from_body(malformed.to_owned()).is_err(), "{malformed}");
+            assert!(FetchedPage::from_slice(malformed.as_bytes()).is_err(), "{malformed}");
         }
-        let not_done = FetchedPage::from_body(r#"{"totalSize":1,"done":false,"records":[]}"#.to_owned()).unwrap();
+        let not_done = FetchedPage::from_slice(br#"{"totalSize":1,"done":false,"records":[]}"#).unwrap();
         assert!(not_done.header.next().is_err());
+        let bad_row = FetchedPage::from_slice(br#"{"totalSize":1,"done":true,"records":[{"Id":3}]}"#).unwrap();
+        assert!(bad_row.records::<Row>().is_err());
     }
 
     #[test]
