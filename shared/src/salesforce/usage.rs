@@ -11,16 +11,29 @@ use serde::{Deserialize, Serialize};
 pub struct ApiUsage {
     pub used: u64,
     pub limit: u64,
+    /// Whether this is the app's own share (`per-app-api-usage`) rather than the org's.
+    #[serde(default)]
+    pub per_app: bool,
 }
 
 impl ApiUsage {
-    /// Parses a `Sforce-Limit-Info` header value; `None` when it carries no `api-usage`.
+    /// Parses a `Sforce-Limit-Info` header value: the org's `api-usage` or, when it is the
+    /// tighter of the two, this app's `per-app-api-usage`. `None` when it carries neither.
     pub fn parse(header: &str) -> Option<Self> {
-        header.split(';').find_map(|part| {
-            let value = part.trim().strip_prefix("api-usage=")?;
-            let (used, limit) = value.split_once('/')?;
-            Some(Self { used: used.trim().parse().ok()?, limit: limit.trim().parse().ok()? })
-        })
+        header
+            .split(';')
+            .filter_map(|part| {
+                let part = part.trim();
+                let (value, per_app) = match part.strip_prefix("api-usage=") {
+                    Some(value) => (value, false),
+                    None => (part.strip_prefix("per-app-api-usage=")?, true),
+                };
+                // `per-app-api-usage=17/250(appName=x)`: the app's name follows the numbers.
+                let value = value.split_once('(').map_or(value, |(numbers, _)| numbers);
+                let (used, limit) = value.split_once('/')?;
+                Some(Self { used: used.trim().parse().ok()?, limit: limit.trim().parse().ok()?, per_app })
+            })
+            .max_by(|a, b| a.fraction().total_cmp(&b.fraction()))
     }
 
     /// Share of the daily allocation used, 0.0..=1.0+.
@@ -29,9 +42,10 @@ impl ApiUsage {
     }
 }
 
+/// `used/limit`, and ` per app` for the app's own share.
 impl std::fmt::Display for ApiUsage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.used, self.limit)
+        write!(f, "{}/{}{}", self.used, self.limit, if self.per_app { " per app" } else { "" })
     }
 }
 
@@ -67,16 +81,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parses_plain_and_per_app_usage() {
-        assert_eq!(ApiUsage::parse("api-usage=18/5000"), Some(ApiUsage { used: 18, limit: 5000 }));
-        assert_eq!(
-            ApiUsage::parse("api-usage=25/5000; per-app-api-usage=17/250(appName=sample-connected-app)"),
-            Some(ApiUsage { used: 25, limit: 5000 })
-        );
-        assert_eq!(
-            ApiUsage::parse("per-app-api-usage=17/250(appName=x); api-usage=3/15000"),
-            Some(ApiUsage { used: 3, limit: 15000 })
-        );
+    fn parses_plain_usage_and_takes_the_per_app_share_when_it_is_tighter() {
+        let org = |used, limit| ApiUsage { used, limit, per_app: false };
+        let app = |used, limit| ApiUsage { used, limit, per_app: true };
+        assert_eq!(ApiUsage::parse("api-usage=18/5000"), Some(org(18, 5000)));
+        let tighter = ApiUsage::parse("api-usage=25/5000; per-app-api-usage=17/250(appName=sample-connected-app)");
+        assert_eq!(tighter, Some(app(17, 250)));
+        assert_eq!(tighter.unwrap().to_string(), "17/250 per app");
+        assert_eq!(ApiUsage::parse("per-app-api-usage=1/250(appName=x); api-usage=3000/15000"), Some(org(3000, 15000)));
+        assert_eq!(ApiUsage::parse("per-app-api-usage=240/250(appName=x)"), Some(app(240, 250)));
         assert_eq!(ApiUsage::parse("api-usage=x/5000"), None);
         assert_eq!(ApiUsage::parse(""), None);
     }
@@ -86,10 +99,10 @@ mod tests {
         let meter = ApiMeter::default();
         meter.count_call();
         meter.count_call();
-        meter.record(ApiUsage { used: 1, limit: 10 });
-        meter.record(ApiUsage { used: 2, limit: 10 });
+        meter.record(ApiUsage { used: 1, limit: 10, per_app: false });
+        meter.record(ApiUsage { used: 2, limit: 10, per_app: false });
         assert_eq!(meter.calls(), 2);
-        assert_eq!(meter.latest(), Some(ApiUsage { used: 2, limit: 10 }));
+        assert_eq!(meter.latest(), Some(ApiUsage { used: 2, limit: 10, per_app: false }));
         assert!((meter.latest().unwrap().fraction() - 0.2).abs() < 1e-9);
     }
 }
