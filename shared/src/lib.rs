@@ -2,6 +2,7 @@
 //! storage and secrets adapters, configuration and telemetry.
 
 pub mod app_session;
+pub mod authorized;
 pub mod aws_http;
 pub mod config;
 pub mod cookies;

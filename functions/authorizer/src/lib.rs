@@ -5,8 +5,6 @@
 //! Salesforce-side code, checked like `/entry` and cached by SHA-256 of the session id for at most
 //! five minutes. Anything expired, revoked, forged or malformed is simply not authorized.
 
-mod context;
-
 use std::time::Duration;
 
 use lambda_http::aws_lambda_events::apigw::{
@@ -21,7 +19,7 @@ use outpost_shared::store::{ProvisioningMode, ValidatedSession, now_epoch};
 use outpost_shared::tokens::SessionId;
 use outpost_shared::{cookies, identity};
 
-pub use context::Authorized;
+pub use outpost_shared::authorized::Authorized;
 
 /// Validated Salesforce sessions are trusted again without asking Salesforce for this long.
 pub const VALIDATED_SESSION_TTL: Duration = Duration::from_secs(300);
