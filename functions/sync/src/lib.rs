@@ -1,24 +1,27 @@
-//! Scheduled sync with the integration user (flow 6): pulls Contacts and Leads into the recipient
+//! Scheduled sync with the integration user (docs/flows.md#scheduled-sync): pulls Contacts and Leads into the recipient
 //! set, propagates deletes, and writes opt-outs and bounces back. Invoked by EventBridge Scheduler
-//! (its own JSON input) or by the DynamoDB stream record of an Apex "sync now" request.
+//! (its own JSON input) or by the DynamoDB stream records of Apex "sync now" requests.
 
+mod bulk;
+mod deletes;
 mod integration;
-mod layout;
-mod page_workers;
+mod pull;
 mod records;
 mod run;
+mod write_back;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use aws_lambda_events::dynamodb;
 use futures::StreamExt;
+use lambda_runtime::Diagnostic;
 use outpost_shared::ids::OrgId;
 use outpost_shared::services::Services;
-use outpost_shared::store::{OrgRegistration, RunStatus, StoreError, SyncRun};
+use outpost_shared::store::{OrgRegistration, RunStatus, StoreError};
 use serde::{Deserialize, Serialize};
 
 pub use integration::{IntegrationLogin, LoginError};
-use page_workers::PageWorkers;
 pub use records::changes_after;
 pub use run::{RunOutcome, sync_org};
 
@@ -30,7 +33,7 @@ pub struct SyncSettings {
     /// A first sync of more records than this goes through Bulk API 2.0.
     pub bulk_threshold: u64,
     pub bulk_poll_interval: Duration,
-    /// Stop once the org's API usage reaches this share of its daily allocation.
+    /// Stop once the org's (or this app's) API usage reaches this share of its daily allocation.
     pub budget_ceiling: f64,
     /// Stop this long before the deadline, leaving time to save.
     pub deadline_margin: Duration,
@@ -45,6 +48,9 @@ pub struct SyncSettings {
     pub concurrent_orgs: usize,
     /// How often a long run logs how far it is.
     pub progress_interval: Duration,
+    /// How long an org's lease outlives its holder's last sign of life: a crashed or timed-out
+    /// run blocks the next one for at most this long.
+    pub lease_ttl: Duration,
 }
 
 impl Default for SyncSettings {
@@ -62,6 +68,7 @@ impl Default for SyncSettings {
             write_back_base_delay: Duration::from_secs(60),
             concurrent_orgs: 4,
             progress_interval: Duration::from_secs(5),
+            lease_ttl: Duration::from_secs(60),
         }
     }
 }
@@ -92,7 +99,6 @@ pub struct SyncContext {
     pub services: Services,
     pub settings: SyncSettings,
     pub login: IntegrationLogin,
-    pages: PageWorkers,
 }
 
 impl SyncContext {
@@ -102,12 +108,12 @@ impl SyncContext {
             Arc::clone(&services.secrets),
             services.config.host_policy,
         );
-        Self { services, settings, login, pages: PageWorkers::new() }
+        Self { services, settings, login }
     }
 }
 
 /// The result of one org in an invocation.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct OrgResult {
     pub org_id: OrgId,
     pub status: String,
@@ -152,26 +158,72 @@ pub struct Invocation {
     pub trigger: String,
 }
 
+/// Why an invocation failed, as the Lambda runtime reports it: the scheduler and the stream
+/// retry a `Retryable` error, and never a `NonRetryable` one.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    /// The event is neither the scheduler's input nor a stream batch.
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    /// The store could not list the orgs.
+    #[error("the store is unavailable: {0}")]
+    Store(#[from] StoreError),
+    /// Some org's run failed in a way a retry may fix; the results of every org.
+    #[error("a run failed and may succeed on retry: {}", serde_json::to_string(.0).unwrap_or_default())]
+    Transient(Vec<OrgResult>),
+}
+
+impl From<SyncError> for Diagnostic {
+    fn from(err: SyncError) -> Self {
+        let error_type = match err {
+            SyncError::InvalidInput(_) => "NonRetryable",
+            SyncError::Store(_) | SyncError::Transient(_) => "Retryable",
+        };
+        Diagnostic { error_type: error_type.into(), error_message: err.to_string() }
+    }
+}
+
 /// Reads either the scheduler's input or a DynamoDB stream batch of "sync now" requests.
-pub fn parse_invocation(event: &serde_json::Value) -> Result<Invocation, String> {
-    if let Some(records) = event.get("Records").and_then(serde_json::Value::as_array) {
-        let orgs = records
+pub fn parse_invocation(event: &serde_json::Value) -> Result<Invocation, SyncError> {
+    if event.get("Records").is_some() {
+        let batch: dynamodb::Event =
+            serde_json::from_value(event.clone()).map_err(|err| SyncError::InvalidInput(err.to_string()))?;
+        let orgs = batch
+            .records
             .iter()
-            .filter_map(|record| record.pointer("/dynamodb/NewImage/org_id/S")?.as_str())
-            .filter_map(|org| OrgId::parse(org).ok())
+            .filter_map(|record| match record.change.new_image.get("org_id") {
+                Some(serde_dynamo::AttributeValue::S(org)) => OrgId::parse(org).ok(),
+                _ => None,
+            })
             .collect();
         return Ok(Invocation { orgs: Some(orgs), trigger: "apex".into() });
     }
-    let input: ScheduledInput = serde_json::from_value(event.clone()).map_err(|err| format!("invalid input: {err}"))?;
+    let input: ScheduledInput =
+        serde_json::from_value(event.clone()).map_err(|err| SyncError::InvalidInput(err.to_string()))?;
     Ok(Invocation {
         orgs: input.org_id.map(|org| vec![org]),
         trigger: input.trigger.unwrap_or_else(|| "schedule".into()),
     })
 }
 
-/// Whether a failed run is worth retrying by the invoker (a transient failure).
-pub fn is_transient(run: &SyncRun) -> bool {
-    run.status == RunStatus::Failed
+/// One invocation: parses the event, syncs the orgs it names, and fails as `Retryable` when a
+/// run failed in a way a retry may fix (the orgs that finished resume at once on the retry).
+pub async fn handle(
+    ctx: &SyncContext,
+    event: &serde_json::Value,
+    deadline: Instant,
+) -> Result<Vec<OrgResult>, SyncError> {
+    let invocation = parse_invocation(event)?;
+    let options = RunOptions { trigger: invocation.trigger, deadline, crash: None };
+    let outcomes = sync_orgs(ctx, invocation.orgs.as_deref(), &options).await?;
+    let transient =
+        outcomes.iter().any(|(_, outcome)| matches!(outcome, RunOutcome::Ran(run) if run.status == RunStatus::Failed));
+    let results: Vec<OrgResult> =
+        outcomes.iter().map(|(org_id, outcome)| OrgResult { org_id: *org_id, status: outcome.status() }).collect();
+    if transient {
+        return Err(SyncError::Transient(results));
+    }
+    Ok(results)
 }
 
 #[cfg(test)]
@@ -184,13 +236,36 @@ mod tests {
         assert_eq!(all, Invocation { orgs: None, trigger: "schedule".into() });
         let one = parse_invocation(&serde_json::json!({"org_id": "00Dx0000000BV7z", "trigger": "manual"})).unwrap();
         assert_eq!(one.orgs.unwrap()[0].as_str(), "00Dx0000000BV7zEAG");
-        let stream = serde_json::json!({"Records": [
-            {"eventName": "INSERT", "dynamodb": {"NewImage": {"org_id": {"S": "00Dx0000000BV7zEAG"}, "kind": {"S": "sync_request"}}}}
-        ]});
+        // A stream record as Lambda delivers it (the documented DynamoDB Streams event shape).
+        let stream = serde_json::json!({"Records": [{
+            "eventID": "1", "eventName": "INSERT", "eventVersion": "1.1", "eventSource": "aws:dynamodb",
+            "awsRegion": "us-east-1",
+            "dynamodb": {
+                "ApproximateCreationDateTime": 1700000000.0,
+                "Keys": {"pk": {"S": "ORG#00Dx0000000BV7zEAG"}, "sk": {"S": "SYNCREQUEST"}},
+                "NewImage": {"org_id": {"S": "00Dx0000000BV7zEAG"}, "kind": {"S": "sync_request"}},
+                "SequenceNumber": "111", "SizeBytes": 26, "StreamViewType": "NEW_IMAGE"
+            },
+            "eventSourceARN": "arn:aws:dynamodb:us-east-1:123456789012:table/outpost/stream/2026-01-01T00:00:00.000"
+        }]});
         let requested = parse_invocation(&stream).unwrap();
         assert_eq!(requested.trigger, "apex");
-        assert_eq!(requested.orgs.unwrap().len(), 1);
-        assert!(parse_invocation(&serde_json::json!({"surprise": 1})).is_err());
-        assert!(parse_invocation(&serde_json::json!({"org_id": "nope"})).is_err());
+        assert_eq!(requested.orgs.unwrap(), vec![OrgId::parse("00Dx0000000BV7z").unwrap()]);
+        assert!(matches!(parse_invocation(&serde_json::json!({"surprise": 1})), Err(SyncError::InvalidInput(_))));
+        assert!(matches!(parse_invocation(&serde_json::json!({"org_id": "nope"})), Err(SyncError::InvalidInput(_))));
+        assert!(matches!(parse_invocation(&serde_json::json!({"Records": "x"})), Err(SyncError::InvalidInput(_))));
+    }
+
+    #[test]
+    fn only_bad_input_is_not_retried() {
+        let diagnostic = Diagnostic::from(SyncError::InvalidInput("x".into()));
+        assert_eq!(diagnostic.error_type, "NonRetryable");
+        let transient = SyncError::Transient(vec![OrgResult {
+            org_id: OrgId::parse("00Dx0000000BV7z").unwrap(),
+            status: "failed".into(),
+        }]);
+        let diagnostic = Diagnostic::from(transient);
+        assert_eq!(diagnostic.error_type, "Retryable");
+        assert!(diagnostic.error_message.contains("00Dx0000000BV7zEAG"), "{}", diagnostic.error_message);
     }
 }

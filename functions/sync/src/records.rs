@@ -1,19 +1,13 @@
-//! What the sync reads: the SOQL it sends, the record shape it parses (REST JSON and Bulk CSV),
-//! and how a Contact or Lead becomes a recipient.
-
-use std::borrow::Cow;
+//! What the sync reads: the SOQL it sends, the record shape it parses (the same struct reads REST
+//! JSON rows and Bulk API 2.0 CSV rows by field name), and how a Contact or Lead becomes a
+//! recipient.
 
 use outpost_shared::ids::{RecipientObject, RecordId};
-use outpost_shared::parsed::optional_text;
-use outpost_shared::salesforce::{FetchedPage, SalesforceError, SfDateTime};
-use outpost_shared::store::{Recipient, RecipientRef, SyncCursor};
+use outpost_shared::salesforce::{SalesforceError, SfDateTime};
+use outpost_shared::store::{Recipient, SyncCursor};
 use serde::Deserialize;
 
-use crate::layout;
-
-/// The fields the sync reads, in the order it selects them: a Lead's; a Contact's are all but the
-/// last. REST rows list them in this order (which [`layout`] relies on), and Bulk CSV columns
-/// are found by these names.
+/// The fields the sync reads: a Lead's; a Contact's are all but the last.
 const FIELDS: [&str; 11] = [
     "Id",
     "FirstName",
@@ -67,24 +61,24 @@ pub fn all_ids(object: RecipientObject) -> String {
     format!("SELECT Id FROM {}", object.api_name())
 }
 
-/// A Contact or Lead row as REST returns it, its text borrowed from the page (a Bulk CSV row
-/// becomes one with owned text).
+/// A Contact or Lead row, from a REST page (JSON, nulls for empty fields) or a Bulk page (CSV,
+/// empty cells for empty fields).
 #[derive(Debug, PartialEq, Deserialize)]
-pub struct SyncRecord<'a> {
+pub struct SyncRecord {
     #[serde(rename = "Id")]
     pub id: RecordId,
-    #[serde(rename = "FirstName", borrow, default, deserialize_with = "optional_text")]
-    pub first_name: Option<Cow<'a, str>>,
-    #[serde(rename = "LastName", borrow, default, deserialize_with = "optional_text")]
-    pub last_name: Option<Cow<'a, str>>,
-    #[serde(rename = "Email", borrow, default, deserialize_with = "optional_text")]
-    pub email: Option<Cow<'a, str>>,
+    #[serde(rename = "FirstName", default)]
+    pub first_name: Option<String>,
+    #[serde(rename = "LastName", default)]
+    pub last_name: Option<String>,
+    #[serde(rename = "Email", default)]
+    pub email: Option<String>,
     #[serde(rename = "HasOptedOutOfEmail", default)]
     pub opted_out: Option<bool>,
     #[serde(rename = "IsEmailBounced", default)]
     pub bounced: Option<bool>,
-    #[serde(rename = "EmailBouncedReason", borrow, default, deserialize_with = "optional_text")]
-    pub bounce_reason: Option<Cow<'a, str>>,
+    #[serde(rename = "EmailBouncedReason", default)]
+    pub bounce_reason: Option<String>,
     #[serde(rename = "EmailBouncedDate", default)]
     pub bounced_at: Option<SfDateTime>,
     #[serde(rename = "SystemModstamp")]
@@ -95,15 +89,6 @@ pub struct SyncRecord<'a> {
     pub converted: Option<bool>,
 }
 
-/// A query page's records: read by their layout when the page keeps to Salesforce's (see
-/// [`layout`]), by serde otherwise.
-pub fn page_records(page: &FetchedPage, object: RecipientObject) -> Result<Vec<SyncRecord<'_>>, SalesforceError> {
-    match page.rows().and_then(|rows| layout::records(rows, object)) {
-        Some(records) => Ok(records),
-        None => Ok(page.parse::<SyncRecord>()?.records),
-    }
-}
-
 /// An id row of a reconciliation query.
 #[derive(Debug, Deserialize)]
 pub struct IdRecord {
@@ -111,14 +96,14 @@ pub struct IdRecord {
     pub id: String,
 }
 
-impl<'a> SyncRecord<'a> {
+impl SyncRecord {
     /// The cursor position of this record.
     pub fn cursor(&self) -> SyncCursor {
         SyncCursor { modstamp: self.modstamp, id: self.id.as_str().to_owned() }
     }
 
     /// The recipient this record is (a tombstone when deleted).
-    pub fn into_recipient(self, object: RecipientObject) -> Result<RecipientRef<'a>, SalesforceError> {
+    pub fn into_recipient(self, object: RecipientObject) -> Result<Recipient, SalesforceError> {
         if self.id.object() != object {
             return Err(SalesforceError::Protocol(format!("{} returned another object's id", object.api_name())));
         }
@@ -138,43 +123,21 @@ impl<'a> SyncRecord<'a> {
     }
 }
 
-/// Maps Bulk CSV rows onto records by the header's column names.
-pub struct CsvColumns {
-    positions: Vec<(usize, &'static str)>,
-}
-
-impl CsvColumns {
-    pub fn from_header(header: &[String]) -> Self {
-        let positions = header
-            .iter()
-            .enumerate()
-            .filter_map(|(index, name)| FIELDS.iter().find(|f| **f == name).map(|f| (index, *f)))
-            .collect();
-        Self { positions }
-    }
-
-    /// A CSV row as a record (empty cells are null).
-    pub fn record(&self, row: &[String]) -> Result<SyncRecord<'static>, SalesforceError> {
-        let mut json = serde_json::Map::new();
-        for (index, name) in &self.positions {
-            let Some(cell) = row.get(*index).filter(|cell| !cell.is_empty()) else {
-                continue;
-            };
-            let value = match *name {
-                "HasOptedOutOfEmail" | "IsEmailBounced" | "IsDeleted" | "IsConverted" => {
-                    serde_json::Value::Bool(cell.eq_ignore_ascii_case("true"))
-                }
-                _ => serde_json::Value::String(cell.clone()),
-            };
-            json.insert((*name).to_owned(), value);
-        }
-        SyncRecord::deserialize(serde_json::Value::Object(json))
-            .map_err(|err| SalesforceError::Protocol(format!("bulk row: {err}")))
-    }
+/// A page's rows as recipients, and the cursor past the last of them.
+pub fn recipients(
+    rows: Vec<SyncRecord>,
+    object: RecipientObject,
+) -> Result<(Vec<Recipient>, Option<SyncCursor>), SalesforceError> {
+    let cursor = rows.last().map(SyncRecord::cursor);
+    let recipients = rows.into_iter().map(|row| row.into_recipient(object)).collect::<Result<_, _>>()?;
+    Ok((recipients, cursor))
 }
 
 #[cfg(test)]
 mod tests {
+    use bytes::Bytes;
+    use outpost_shared::salesforce::{BulkResultsPage, FetchedPage};
+
     use super::*;
 
     #[test]
@@ -205,23 +168,36 @@ mod tests {
     }
 
     #[test]
-    fn maps_rest_and_csv_rows_to_recipients() {
-        let json = r#"{"attributes":{"type":"Lead"},"Id":"00Qq000000KvQ1tEAF","FirstName":null,"LastName":"Doe",
+    fn rest_and_csv_rows_become_the_same_recipients() {
+        let json = br#"{"totalSize":2,"done":true,"records":[
+            {"attributes":{"type":"Lead"},"Id":"00Qq000000KvQ1tEAF","FirstName":null,"LastName":"Doe",
             "Email":"doe@example.com","HasOptedOutOfEmail":true,"IsEmailBounced":false,"EmailBouncedReason":null,
-            "EmailBouncedDate":null,"SystemModstamp":"2026-01-02T03:04:05.000+0000","IsDeleted":false,"IsConverted":true}"#;
-        let record: SyncRecord = serde_json::from_str(json).unwrap();
-        let recipient = record.into_recipient(RecipientObject::Lead).unwrap();
-        assert!(recipient.opted_out && recipient.converted && !recipient.is_member());
+            "EmailBouncedDate":null,"SystemModstamp":"2026-01-02T03:04:05.000+0000","IsDeleted":false,"IsConverted":true},
+            {"attributes":{"type":"Lead"},"Id":"00Qq000000KvQ1uEAF","FirstName":"Ann","LastName":"Lee",
+            "Email":null,"HasOptedOutOfEmail":false,"IsEmailBounced":true,"EmailBouncedReason":"550 no such user",
+            "EmailBouncedDate":"2026-01-01T00:00:00.000+0000","SystemModstamp":"2026-01-02T03:04:06.000+0000",
+            "IsDeleted":false,"IsConverted":false}]}"#;
+        let page = FetchedPage::from_slice(json).unwrap();
+        let (from_json, cursor) = recipients(page.records().unwrap(), RecipientObject::Lead).unwrap();
+        assert!(from_json[0].opted_out && from_json[0].converted && !from_json[0].is_member());
+        assert_eq!(cursor.unwrap().id, "00Qq000000KvQ1uEAF");
 
-        let header: Vec<String> = ["Id", "Email", "SystemModstamp", "IsDeleted", "Unrelated"].map(String::from).into();
-        let columns = CsvColumns::from_header(&header);
-        let row: Vec<String> =
-            ["003q000000KvQ1tAAF", "", "2026-01-02T03:04:05.000Z", "false", "x"].map(String::from).into();
-        let recipient = columns.record(&row).unwrap().into_recipient(RecipientObject::Contact).unwrap();
-        assert_eq!(recipient.email, None);
-        assert!(recipient.is_member());
-        assert!(RecordId::parse("00Qq000000KvQ1t").is_ok());
-        let contact_as_lead = columns.record(&row).unwrap().into_recipient(RecipientObject::Lead);
-        assert!(contact_as_lead.is_err());
+        let csv = "\"Id\",\"FirstName\",\"LastName\",\"Email\",\"HasOptedOutOfEmail\",\"IsEmailBounced\",\
+                   \"EmailBouncedReason\",\"EmailBouncedDate\",\"SystemModstamp\",\"IsDeleted\",\"IsConverted\"\n\
+                   \"00Qq000000KvQ1tEAF\",\"\",\"Doe\",\"doe@example.com\",\"true\",\"false\",\"\",\"\",\
+                   \"2026-01-02T03:04:05.000Z\",\"false\",\"true\"\n\
+                   \"00Qq000000KvQ1uEAF\",\"Ann\",\"Lee\",\"\",\"false\",\"true\",\"550 no such user\",\
+                   \"2026-01-01T00:00:00.000Z\",\"2026-01-02T03:04:06.000Z\",\"false\",\"false\"\n";
+        let page = BulkResultsPage { csv: Bytes::from(csv), next_locator: None, records: None };
+        let (from_csv, _) = recipients(page.rows().unwrap(), RecipientObject::Lead).unwrap();
+        assert_eq!(from_csv, from_json);
+    }
+
+    #[test]
+    fn a_row_of_another_object_is_an_error() {
+        let csv = "Id,LastName,SystemModstamp\n003q000000KvQ1tAAF,Doe,2026-01-02T03:04:05.000Z\n";
+        let page = BulkResultsPage { csv: Bytes::from(csv), next_locator: None, records: None };
+        let rows: Vec<SyncRecord> = page.rows().unwrap();
+        assert!(recipients(rows, RecipientObject::Lead).is_err());
     }
 }
