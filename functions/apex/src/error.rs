@@ -20,6 +20,11 @@ pub enum ApiError {
         path: String,
         message: String,
     },
+    /// A record's `SystemModstamp` is further ahead of Outpost's clock than skew explains:
+    /// stored, it would make every later change of the record look older.
+    ModstampInFuture {
+        path: String,
+    },
     IdempotencyKeyMissing,
     IdempotencyKeyInvalid,
     /// The key was used before with a different body.
@@ -39,6 +44,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::InvalidJson(_)
             | ApiError::InvalidPayload { .. }
+            | ApiError::ModstampInFuture { .. }
             | ApiError::IdempotencyKeyMissing
             | ApiError::IdempotencyKeyInvalid => StatusCode::BAD_REQUEST,
             ApiError::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
@@ -57,6 +63,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::InvalidJson(_) => "invalid_json",
             ApiError::InvalidPayload { .. } => "invalid_payload",
+            ApiError::ModstampInFuture { .. } => "modstamp_in_future",
             ApiError::IdempotencyKeyMissing => "idempotency_key_missing",
             ApiError::IdempotencyKeyInvalid => "idempotency_key_invalid",
             ApiError::IdempotencyKeyReused => "idempotency_key_reused",
@@ -77,6 +84,10 @@ impl ApiError {
             ApiError::UnsupportedMediaType => "send Content-Type: application/json".into(),
             ApiError::InvalidJson(reason) => format!("the body is not JSON: {reason}"),
             ApiError::InvalidPayload { message, .. } => message.clone(),
+            ApiError::ModstampInFuture { .. } => format!(
+                "SystemModstamp is more than {} seconds ahead of Outpost's clock; nothing was applied",
+                crate::records::MAX_CLOCK_SKEW_SECONDS
+            ),
             ApiError::IdempotencyKeyMissing => "every POST carries an Idempotency-Key header".into(),
             ApiError::IdempotencyKeyInvalid => "Idempotency-Key must be 1 to 255 visible ASCII characters".into(),
             ApiError::IdempotencyKeyReused => "this Idempotency-Key was used with a different body".into(),
@@ -91,7 +102,7 @@ impl ApiError {
     /// The JSON body.
     pub fn body(&self) -> serde_json::Value {
         let mut error = serde_json::json!({ "code": self.code(), "message": self.message() });
-        if let ApiError::InvalidPayload { path, .. } = self {
+        if let ApiError::InvalidPayload { path, .. } | ApiError::ModstampInFuture { path } = self {
             error["path"] = serde_json::Value::String(path.clone());
         }
         serde_json::json!({ "error": error })

@@ -13,6 +13,10 @@ use crate::error::ApiError;
 /// Salesforce hands a trigger at most 200 records.
 pub const MAX_RECORDS: usize = 200;
 
+/// How far ahead of Outpost's clock a `SystemModstamp` may be: clock skew, not a stamp from
+/// the future that would make every later change look older.
+pub const MAX_CLOCK_SKEW_SECONDS: i64 = 300;
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Payload {
@@ -146,8 +150,12 @@ pub fn parse(body: &[u8], now: SfDateTime) -> Result<Batch, ApiError> {
     }
     let mut outcomes = Vec::with_capacity(payload.records.len() + payload.deleted.len());
     let mut changes = Vec::with_capacity(outcomes.capacity());
-    for record in &payload.records {
+    let latest = now.plus_seconds(MAX_CLOCK_SKEW_SECONDS).millis();
+    for (index, record) in payload.records.iter().enumerate() {
         match parse_record(payload.sobject, record) {
+            Parsed::Change(recipient) if recipient.modstamp > latest => {
+                return Err(ApiError::ModstampInFuture { path: format!("records[{index}].SystemModstamp") });
+            }
             Parsed::Change(recipient) => {
                 changes.push((outcomes.len(), recipient));
                 outcomes.push(None);
@@ -241,6 +249,16 @@ mod tests {
             ]
         );
         assert_eq!(response.results[2].error.as_ref().unwrap().message, "SystemModstamp is required");
+    }
+
+    #[test]
+    fn a_modstamp_beyond_clock_skew_refuses_the_batch_and_one_within_it_is_kept() {
+        let record = |stamp: &str| serde_json::json!({"Id": "003q000000KvQ1tAAF", "SystemModstamp": stamp});
+        let body = |stamp: &str| serde_json::json!({"sobject": "Contact", "records": [record("2026-05-01T10:00:00Z"), record(stamp)]});
+        let err = parse(body("2026-06-01T00:05:01Z").to_string().as_bytes(), now()).err().unwrap();
+        assert_eq!(err, ApiError::ModstampInFuture { path: "records[1].SystemModstamp".into() });
+        assert_eq!((err.status(), err.code()), (axum::http::StatusCode::BAD_REQUEST, "modstamp_in_future"));
+        assert!(parse(body("2026-06-01T00:05:00Z").to_string().as_bytes(), now()).is_ok());
     }
 
     #[test]
