@@ -1,4 +1,4 @@
-//! The Salesforce API host allowlist (SALESFORCE-API.md §0.7, §1.9): the only hosts Outpost ever
+//! The Salesforce API host allowlist (docs/salesforce.md#hosts): the only hosts Outpost ever
 //! sends a session id, token or request to. A [`SalesforceHost`] can only be built by validation.
 
 use std::fmt;

@@ -22,7 +22,7 @@ pub enum IdError {
     Prefix { expected: &'static str },
 }
 
-/// The 3-character case checksum of a 15-character id (SALESFORCE-API.md §2.3).
+/// The 3-character case checksum of a 15-character id (docs/salesforce.md#ids).
 fn checksum(id15: &[u8]) -> [u8; 3] {
     let mut suffix = [0u8; 3];
     for (chunk, out) in id15.chunks(5).zip(suffix.iter_mut()) {
@@ -285,7 +285,7 @@ impl<'de> Deserialize<'de> for RecordId {
 mod tests {
     use super::*;
 
-    /// Every vector of SALESFORCE-API.md §2.3.
+    /// Every vector of docs/salesforce.md#ids.
     const VECTORS: &[(&str, &str)] = &[
         ("00Di0000000icUB", "00Di0000000icUBEAY"),
         ("005i0000002MUqL", "005i0000002MUqLAAW"),

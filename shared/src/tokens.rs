@@ -56,7 +56,7 @@ pub enum SessionIdError {
 /// Longest session id accepted; real ones are about 112 characters.
 const MAX_SESSION_ID_LEN: usize = 512;
 
-/// A Salesforce UI session id from a custom link: `<15-char org id>!<opaque>` (SALESFORCE-API.md §0.5).
+/// A Salesforce UI session id from a custom link: `<15-char org id>!<opaque>` (docs/salesforce.md#session-id).
 #[derive(Clone, Debug)]
 pub struct SessionId(AccessToken);
 

@@ -1,7 +1,9 @@
-//! The scheduled sync (flow 6) end to end: the sync library against the simulated org over real
-//! HTTP, into the stack's embedded store. Every test checks the store against the org's ground
-//! truth, field by field.
+//! The scheduled sync (docs/flows.md#scheduled-sync) end to end: the sync library against the simulated org over real
+//! HTTP, into the stack's store (the embedded one, and for the full, incremental, crash and fault
+//! suites DynamoDB on moto as well). Every test checks the store against the org's ground truth,
+//! field by field.
 
+#[macro_use]
 mod support;
 
 mod bulk;

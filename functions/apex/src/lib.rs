@@ -1,4 +1,4 @@
-//! The receiver of Apex callouts (flow 7): Contact/Lead changes from triggers, "sync now", and a
+//! The receiver of Apex callouts (docs/flows.md#apex-callouts): Contact/Lead changes from triggers, "sync now", and a
 //! health check for the admin's "Test connection" button. Every POST is idempotent by its
 //! `Idempotency-Key`: Salesforce's retries are applied once and answered with the saved response.
 

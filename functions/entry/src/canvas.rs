@@ -1,4 +1,4 @@
-//! `POST /canvas` (flow 3): a Canvas signed request, so no token ever travels in a URL.
+//! `POST /canvas` (docs/flows.md#canvas): a Canvas signed request, so no token ever travels in a URL.
 //! `base64(HMAC-SHA256(consumer secret, payload)) "." base64(JSON)`, standard base64, split on the
 //! first `.`, verified in constant time; the context's `client.oauthToken` is then confirmed live.
 

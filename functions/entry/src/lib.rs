@@ -1,5 +1,5 @@
 //! Custom-link, web-tab and formula-link entry; Canvas entry; SSO login; onboarding; and the
-//! landing page behind the authorizer. Flows 1–5 of DESIGN.md.
+//! landing page behind the authorizer. docs/flows.md describes each.
 
 mod admission;
 mod app;

@@ -1,4 +1,4 @@
-//! SSO with Salesforce (flow 2): the OAuth 2.0 web-server flow with PKCE (S256) and `state`
+//! SSO with Salesforce (docs/flows.md#sso-with-pkce): the OAuth 2.0 web-server flow with PKCE (S256) and `state`
 //! against the org's pinned My Domain host. It identifies new users and is the way in whenever a
 //! link's session cannot be used from a server. The access token is used once, for userinfo, and
 //! dropped.

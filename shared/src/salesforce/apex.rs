@@ -1,5 +1,5 @@
 //! Calls into the package's Apex REST class `@RestResource(urlMapping='/outpost/v1/*')`
-//! (SALESFORCE-API.md §9.3) with the integration user's token.
+//! (docs/salesforce.md#apex-rest) with the integration user's token.
 
 use bytes::Bytes;
 use reqwest::Method;

@@ -1,4 +1,4 @@
-//! sObject Collections update and upsert-by-external-id (SALESFORCE-API.md §6.1): requests of at
+//! sObject Collections update and upsert-by-external-id (docs/salesforce.md#collections): requests of at
 //! most 200 records, `allOrNone=false`, per-record results in request order.
 
 use bytes::Bytes;

@@ -1,4 +1,4 @@
-//! getDeleted (SALESFORCE-API.md §5.4): ids deleted in a window, at most 15 days back.
+//! getDeleted (docs/salesforce.md#get-deleted): ids deleted in a window, at most 15 days back.
 
 use reqwest::Method;
 use serde::Deserialize;

@@ -1,5 +1,5 @@
 //! Typed Salesforce failures, classified from each API surface's own error shape
-//! (SALESFORCE-API.md §8): REST arrays, OAuth JSON objects and userinfo's plain text.
+//! (docs/salesforce.md#errors): REST arrays, OAuth JSON objects and userinfo's plain text.
 
 use serde::Deserialize;
 
@@ -125,7 +125,7 @@ pub(crate) fn classify_rest(status: u16, body: &[u8]) -> SalesforceError {
 }
 
 /// `INVALID_SESSION_ID` means expiry unless the message says the session is not valid for API
-/// use, which is a policy refusal (SALESFORCE-API.md §0.8).
+/// use, which is a policy refusal (docs/salesforce.md#data-api-session-errors).
 fn classify_invalid_session(status: u16, message: String) -> SalesforceError {
     if message.contains("not valid for use with") {
         SalesforceError::SessionRefused { status, message }

@@ -1,5 +1,5 @@
-//! "Who owns this session": userinfo (SALESFORCE-API.md §1.2), the version list and the
-//! resources-by-version identity URL (§1.3).
+//! "Who owns this session": userinfo (docs/salesforce.md#userinfo), the version list and the
+//! resources-by-version identity URL (docs/salesforce.md#data-api-session-errors).
 
 use std::time::Duration;
 

@@ -1,4 +1,4 @@
-//! `POST /canvas` (flow 3): a signed request from the org's Canvas app is verified, its token is
+//! `POST /canvas` (docs/flows.md#canvas): a signed request from the org's Canvas app is verified, its token is
 //! confirmed live, and the user continues like any successful entry.
 
 use outpost_tests::outpost_local::provision::UserKind;

@@ -1,4 +1,4 @@
-//! SSO (flow 2): `/sso/start` → the org's authorize page (the sim's login form, posted as plain
+//! SSO (docs/flows.md#sso-with-pkce): `/sso/start` → the org's authorize page (the sim's login form, posted as plain
 //! HTTP) → `/sso/callback` → a signed-in user, onboarding, or a clear refusal.
 
 use std::collections::HashMap;
