@@ -415,10 +415,17 @@ pub async fn results(
     State(org): State<Arc<Org>>,
     Path((v, id)): Path<(String, String)>,
     RawQuery(raw): RawQuery,
+    headers: axum::http::HeaderMap,
 ) -> Response {
     let Some(version) = parse_version(&v) else {
         return reply::not_found();
     };
+    // Results are CSV only: a client that says it wants anything else (or several things) is
+    // refused rather than guessed at.
+    let accepts: Vec<&[u8]> = headers.get_all(axum::http::header::ACCEPT).iter().map(|v| v.as_bytes()).collect();
+    if accepts != [b"text/csv".as_slice()] {
+        return reply::bulk_error(StatusCode::NOT_ACCEPTABLE, "NOT_ACCEPTABLE", "Results are served as text/csv only");
+    }
     let found = with_job(&org, &id, |job| (job.api_version.clone(), job.state, job.results.clone()));
     let Some((job_version, state, results)) = found else {
         return job_not_found();

@@ -1,4 +1,4 @@
-//! Canvas signed requests (§3): `base64(HMAC-SHA256(consumer secret, base64(json))) + "." +
+//! Canvas signed requests (docs/salesforce.md#canvas): `base64(HMAC-SHA256(consumer secret, base64(json))) + "." +
 //! base64(json)`, standard alphabet, with a fresh API session as `client.oauthToken`.
 
 use base64::Engine as _;

@@ -370,6 +370,12 @@ pub async fn update(State(org): State<Arc<Org>>, Path(v): Path<String>, body: By
     if let Err(r) = check_version(&v) {
         return r;
     }
+    let refusal = crate::org::lock(&org.faults).refuse_collection_updates.clone();
+    if let Some(code) = refusal {
+        // As when a field in the request is not writable for the user: the request fails whole.
+        let message = "No such column 'HasOptedOutOfEmail' on sobject of type Contact";
+        return reply::api_error(axum::http::StatusCode::BAD_REQUEST, &code, message);
+    }
     let (all_or_none, records) = match parse_body(&body) {
         Ok(x) => x,
         Err(r) => return r,

@@ -59,6 +59,8 @@ pub struct Faults {
     pub bulk_never_complete: bool,
     /// Polls answering `InProgress` before `JobComplete`.
     pub bulk_polls_until_complete: u32,
+    /// Collections updates are refused whole (400) with this error code while set.
+    pub refuse_collection_updates: Option<String>,
 }
 
 impl Faults {
@@ -75,6 +77,7 @@ impl Faults {
             bulk_fail_next: None,
             bulk_never_complete: false,
             bulk_polls_until_complete: bulk_polls,
+            refuse_collection_updates: None,
         }
     }
 

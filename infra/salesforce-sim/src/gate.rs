@@ -9,7 +9,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 
 use crate::ids::SfId;
-use crate::org::{ApiUsage, Org, lock};
+use crate::org::{ApiUsage, Org, limit_info, lock};
 use crate::reply;
 use crate::sessions::{SessionError, bearer};
 
@@ -31,8 +31,8 @@ pub fn parse_version(seg: &str) -> Option<&str> {
     (ok(major) && ok(minor)).then_some(v)
 }
 
-fn with_usage(mut r: Response, usage: ApiUsage) -> Response {
-    if let Ok(v) = HeaderValue::from_str(&usage.header()) {
+fn with_usage(mut r: Response, usage: ApiUsage, org: &Org) -> Response {
+    if let Ok(v) = HeaderValue::from_str(&limit_info(usage, org.app_usage())) {
         r.headers_mut().insert(LIMIT_INFO.clone(), v);
     }
     r
@@ -43,7 +43,7 @@ pub async fn data_api(State(org): State<Arc<Org>>, mut req: Request, next: Next)
     if let Some(rest) = req.uri().path().strip_prefix("/services/data/") {
         let seg = rest.split('/').next().unwrap_or("");
         if parse_version(seg).is_none() {
-            return with_usage(reply::not_found(), org.usage());
+            return with_usage(reply::not_found(), org.usage(), &org);
         }
     }
     if lock(&org.faults).take_unavailable() {
@@ -52,7 +52,7 @@ pub async fn data_api(State(org): State<Arc<Org>>, mut req: Request, next: Next)
             "SERVER_UNAVAILABLE",
             "Server is temporarily unavailable. Please try again later.",
         );
-        return with_usage(r, org.usage());
+        return with_usage(r, org.usage(), &org);
     }
     let checked = match bearer(req.headers()) {
         Some(token) => lock(&org.sessions).check_api(token, org.now()),
@@ -60,16 +60,16 @@ pub async fn data_api(State(org): State<Arc<Org>>, mut req: Request, next: Next)
     };
     let session = match checked {
         Ok(s) => s,
-        Err(SessionError::Invalid) => return with_usage(reply::invalid_session(), org.usage()),
+        Err(SessionError::Invalid) => return with_usage(reply::invalid_session(), org.usage(), &org),
         Err(SessionError::NotForApi) => {
-            return with_usage(reply::session_not_for_api(), org.usage());
+            return with_usage(reply::session_not_for_api(), org.usage(), &org);
         }
     };
     let usage = match org.count_call() {
         Ok(u) => u,
         Err(u) => {
             let r = reply::api_error(StatusCode::FORBIDDEN, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.");
-            return with_usage(r, u);
+            return with_usage(r, u, &org);
         }
     };
     if lock(&org.faults).after_api_call() {
@@ -77,7 +77,7 @@ pub async fn data_api(State(org): State<Arc<Org>>, mut req: Request, next: Next)
         lock(&org.sessions).expire_all();
     }
     req.extensions_mut().insert(Caller { user: session.user });
-    with_usage(next.run(req).await, usage)
+    with_usage(next.run(req).await, usage, &org)
 }
 
 /// Adds the configured latency to every Salesforce-surface response (not `/_sim/*`).

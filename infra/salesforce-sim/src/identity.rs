@@ -75,7 +75,7 @@ fn photos(org: &Org, user: &User) -> Json {
     })
 }
 
-/// The userinfo body (§1.2).
+/// The userinfo body (docs/salesforce.md#userinfo).
 pub fn userinfo_json(org: &Org, user: &User) -> Json {
     let nickname = user.username.split('@').next().unwrap_or(&user.username);
     json!({

@@ -1,4 +1,4 @@
-//! Salesforce record ids (SALESFORCE-API.md §2.2, §2.3): the 18-char checksum, a compact
+//! Salesforce record ids (docs/salesforce.md#ids): the 18-char checksum, a compact
 //! `Copy` id type, and generators whose ids sort (byte order) in creation order.
 
 use std::fmt;
@@ -25,7 +25,7 @@ const SUFFIX_ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ012345";
 /// Base-62 digits in ASCII order, so fixed-width counters sort like numbers.
 const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
-/// The 3-char case-insensitive checksum suffix of a 15-char id (§2.3).
+/// The 3-char case-insensitive checksum suffix of a 15-char id (docs/salesforce.md#ids).
 pub fn checksum(id15: &[u8; 15]) -> [u8; 3] {
     let mut out = [0u8; 3];
     for (chunk, slot) in id15.chunks(5).zip(out.iter_mut()) {

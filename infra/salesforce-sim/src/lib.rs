@@ -1,4 +1,4 @@
-//! A simulated Salesforce org over real HTTP, written from `SALESFORCE-API.md` independently
+//! A simulated Salesforce org over real HTTP, written from `docs/salesforce.md` independently
 //! of `outpost-shared`, so Outpost's client is tested against a second reading of the facts.
 //!
 //! ```no_run
@@ -386,6 +386,18 @@ impl SimHandle {
         lock(&self.org.faults).bulk_polls_until_complete = polls;
     }
 
+    /// While `Some(code)`, every sObject Collections update is refused whole with a 400 of `code`
+    /// (`INVALID_FIELD` when a field is not writable), as Salesforce refuses a malformed request.
+    pub fn refuse_collection_updates(&self, code: Option<&str>) {
+        lock(&self.org.faults).refuse_collection_updates = code.map(str::to_owned);
+    }
+
+    /// Reports this app's own API usage (`per-app-api-usage=used/limit(appName=…)`) beside the
+    /// org's on every response, counting calls from `used` on; `None` stops reporting it.
+    pub fn set_app_api_usage(&self, usage: Option<ApiUsage>) {
+        self.org.set_app_usage(usage);
+    }
+
     /// Current fault settings.
     pub fn faults(&self) -> FaultSnapshot {
         lock(&self.org.faults).snapshot()
@@ -442,6 +454,13 @@ impl SimHandle {
     /// Moves the sim clock forward (sessions, cursors, replication windows follow it).
     pub fn advance_clock(&self, by: Duration) {
         self.org.ctl_advance_clock(by);
+    }
+
+    /// Sets the org's clock back by `by` from where it is: Salesforce's clock and the caller's
+    /// are never quite the same.
+    pub fn set_clock_back(&self, by: Duration) {
+        let back = i64::try_from(by.as_millis()).unwrap_or(i64::MAX);
+        self.org.clock.set_offset_ms(self.org.clock.offset_ms().saturating_sub(back));
     }
 
     /// Sim time now.

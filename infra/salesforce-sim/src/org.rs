@@ -46,6 +46,15 @@ impl ApiUsage {
     }
 }
 
+/// The `Sforce-Limit-Info` value: the org's usage, and the calling app's when it has a limit of
+/// its own (`per-app-api-usage=17/250(appName=sample-connected-app)`).
+pub fn limit_info(org: ApiUsage, app: Option<ApiUsage>) -> String {
+    match app {
+        Some(app) => format!("{}; per-app-api-usage={}/{}(appName=Outpost)", org.header(), app.used, app.limit),
+        None => org.header(),
+    }
+}
+
 /// The org.
 pub struct Org {
     /// 18-char org id.
@@ -68,6 +77,8 @@ pub struct Org {
     pub db: RwLock<Db>,
     api_used: AtomicU64,
     api_limit: AtomicU64,
+    /// The calling app's own usage, when the sim reports one.
+    app_usage: Mutex<Option<ApiUsage>>,
     /// Sessions and access tokens.
     pub sessions: Mutex<Sessions>,
     /// Query cursors.
@@ -105,6 +116,7 @@ impl Org {
             db: RwLock::new(db),
             api_used: AtomicU64::new(api_used),
             api_limit: AtomicU64::new(config.api_daily_limit),
+            app_usage: Mutex::new(None),
             sessions: Mutex::new(Sessions::new(config.session_lifetime.as_secs() as i64)),
             cursors: Mutex::new(Cursors::default()),
             faults: Mutex::new(faults),
@@ -142,8 +154,21 @@ impl Org {
         ApiUsage { used: self.api_used.load(Ordering::Relaxed), limit: self.api_limit.load(Ordering::Relaxed) }
     }
 
+    /// The calling app's own usage, if reported.
+    pub fn app_usage(&self) -> Option<ApiUsage> {
+        *lock(&self.app_usage)
+    }
+
+    /// Starts (or stops) reporting the calling app's own usage.
+    pub fn set_app_usage(&self, usage: Option<ApiUsage>) {
+        *lock(&self.app_usage) = usage;
+    }
+
     /// Counts one API call, or refuses it once the limit is reached.
     pub fn count_call(&self) -> Result<ApiUsage, ApiUsage> {
+        if let Some(app) = lock(&self.app_usage).as_mut() {
+            app.used += 1;
+        }
         let limit = self.api_limit.load(Ordering::Relaxed);
         let r = self.api_used.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |u| (u < limit).then_some(u + 1));
         self.meta_dirty.store(true, Ordering::Relaxed);

@@ -63,13 +63,15 @@ pub fn dir(data_dir: &Path) -> PathBuf {
 /// Loads a saved org, if one exists for this org id.
 pub fn load(data_dir: &Path, org: &SfId) -> std::io::Result<Option<(Db, Meta)>> {
     let d = dir(data_dir);
-    let state = match std::fs::read(d.join("state.json")) {
+    let state_path = d.join("state.json");
+    let state = match std::fs::read(&state_path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e),
+        Err(e) => return Err(std::io::Error::new(e.kind(), format!("{}: {e}", state_path.display()))),
     };
-    let saved: Saved = serde_json::from_slice(&state)
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("state.json: {e}")))?;
+    let saved: Saved = serde_json::from_slice(&state).map_err(|e| {
+        std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{} is damaged: {e}", state_path.display()))
+    })?;
     if saved.format != FORMAT || saved.org_id != *org {
         tracing::warn!(
             saved_org = %saved.org_id,
@@ -77,8 +79,17 @@ pub fn load(data_dir: &Path, org: &SfId) -> std::io::Result<Option<(Db, Meta)>> 
         );
         return Ok(None);
     }
-    let meta =
-        std::fs::read(d.join("meta.json")).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
+    let meta_path = d.join("meta.json");
+    let meta = match std::fs::read(&meta_path).map(|b| serde_json::from_slice::<Meta>(&b)) {
+        Ok(Ok(meta)) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Meta::default(),
+        // Only counters live there: the org's data is whole, so it starts them over.
+        Ok(Err(e)) => {
+            tracing::warn!(file = %meta_path.display(), error = %e, "damaged; API usage and clock offset start over");
+            Meta::default()
+        }
+        Err(e) => return Err(std::io::Error::new(e.kind(), format!("{}: {e}", meta_path.display()))),
+    };
     let pod = saved.pod.as_bytes();
     let mut db = Db::new(org);
     if pod.len() == 2 {

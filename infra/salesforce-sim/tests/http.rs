@@ -545,7 +545,18 @@ async fn bulk_query_job_runs_to_csv_pages() {
     assert_eq!(done["state"], "JobComplete");
     assert_eq!(done["numberRecordsProcessed"], 25);
 
-    let r = http.get(format!("{base}/{id}/results?maxRecords=10")).bearer_auth(&sid).send().await.unwrap();
+    // Results are CSV: a request that also accepts JSON is refused.
+    let both = http
+        .get(format!("{base}/{id}/results?maxRecords=10"))
+        .bearer_auth(&sid)
+        .header("Accept", "application/json")
+        .header("Accept", "text/csv")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(both.status(), StatusCode::NOT_ACCEPTABLE);
+    let csv_only = |url: String| http.get(url).bearer_auth(&sid).header("Accept", "text/csv").send();
+    let r = csv_only(format!("{base}/{id}/results?maxRecords=10")).await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.headers()["content-type"], "text/csv");
     assert_eq!(r.headers()["sforce-numberofrecords"], "10");
@@ -554,23 +565,13 @@ async fn bulk_query_job_runs_to_csv_pages() {
     assert!(csv.starts_with("\"Id\",\"FirstName\",\"Email\",\"SystemModstamp\"\n"), "{csv}");
     let mut lines = csv.lines().count() - 1;
     while locator != "null" {
-        let r = http
-            .get(format!("{base}/{id}/results?maxRecords=10&locator={locator}"))
-            .bearer_auth(&sid)
-            .send()
-            .await
-            .unwrap();
+        let r = csv_only(format!("{base}/{id}/results?maxRecords=10&locator={locator}")).await.unwrap();
         locator = r.headers()["sforce-locator"].to_str().unwrap().to_owned();
         lines += r.text().await.unwrap().lines().count() - 1;
     }
     assert_eq!(lines, 25);
 
-    let r = http
-        .get(format!("{}/services/data/v63.0/jobs/query/{id}/results", sim.base_url()))
-        .bearer_auth(&sid)
-        .send()
-        .await
-        .unwrap();
+    let r = csv_only(format!("{}/services/data/v63.0/jobs/query/{id}/results", sim.base_url())).await.unwrap();
     assert_eq!(r.status(), StatusCode::CONFLICT);
 
     sim.fail_next_bulk_job("boom");
