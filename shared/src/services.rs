@@ -48,7 +48,9 @@ pub fn aws_clients() -> Result<(aws_sdk_dynamodb::Client, aws_sdk_secretsmanager
     aws_clients_from(|name| std::env::var(name).ok())
 }
 
-fn aws_clients_from(
+/// [`aws_clients`] with the variables `lookup` gives, for a process that reaches more than one
+/// endpoint (a test's or a benchmark's stand-ins).
+pub fn aws_clients_from(
     lookup: impl Fn(&str) -> Option<String>,
 ) -> Result<(aws_sdk_dynamodb::Client, aws_sdk_secretsmanager::Client), InitError> {
     let var = |name: &'static str| lookup(name).ok_or(InitError::Environment(name));

@@ -50,9 +50,12 @@ where
     }
 }
 
-/// Installs the global subscriber once; later calls do nothing (tests start many stacks).
+/// Installs the global subscriber once, and forwards the `log` records of libraries that use it
+/// (the embedded store reports a journal it repaired that way); later calls do nothing (tests
+/// start many stacks).
 pub fn init(format: LogFormat) {
-    let _already_set = tracing::subscriber::set_global_default(subscriber(format, filter(), std::io::stderr));
+    use tracing_subscriber::util::SubscriberInitExt;
+    let _already_set = subscriber(format, filter(), std::io::stderr).try_init();
 }
 
 #[cfg(test)]

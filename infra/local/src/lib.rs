@@ -27,12 +27,12 @@ use outpost_shared::config::Config;
 use outpost_shared::hosts::HostPolicy;
 use outpost_shared::ids::{OrgId, RecordId};
 use outpost_shared::salesforce::{ClientSettings, SalesforceClient};
-use outpost_shared::secrets::{LocalSecretFiles, SecretCache};
+use outpost_shared::secrets::{LocalSecretFiles, SecretCache, SecretSource, SecretsManagerSource};
 use outpost_shared::services::Services;
-use outpost_shared::store::{Change, Created, EmbeddedTable, Items, SharedStore, WriteBack};
+use outpost_shared::store::{Change, Created, DynamoTable, EmbeddedTable, Items, SharedStore, WriteBack};
 use outpost_shared::{crypto, store::StoreError};
 use outpost_sync::{RunOptions, RunOutcome, SyncContext, SyncSettings, sync_orgs};
-use provision::{APP_SECRET, DEMO_ORGS, OrgFile, ProvisionedOrg, UserKind};
+use provision::{DEMO_ORGS, OrgFile, ProvisionedOrg, SecretStore, UserKind};
 use salesforce_sim::SessionKind;
 use tokio::sync::mpsc;
 
@@ -45,12 +45,33 @@ pub enum OrgSource {
     File(PathBuf),
 }
 
+/// Where the stack keeps its store and secrets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backend {
+    /// The embedded store and secret files under the data directory.
+    Embedded,
+    /// DynamoDB and Secrets Manager, reached as the functions reach them on Lambda: region,
+    /// credentials and `AWS_ENDPOINT_URL` (an emulator such as moto) from the environment. The
+    /// table is created when missing; every secret name starts with `secret_prefix`.
+    Aws { table: String, secret_prefix: String },
+}
+
+impl Backend {
+    fn secret_prefix(&self) -> &str {
+        match self {
+            Backend::Embedded => provision::SECRET_PREFIX,
+            Backend::Aws { secret_prefix, .. } => secret_prefix,
+        }
+    }
+}
+
 /// How to run the stack.
 #[derive(Debug, Clone)]
 pub struct LocalConfig {
     /// The address to serve on; port 0 picks a free one.
     pub address: SocketAddr,
     pub data_dir: PathBuf,
+    pub backend: Backend,
     /// Keep the simulated orgs' state under the data directory (tests run them in memory).
     pub persist_orgs: bool,
     pub orgs: OrgSource,
@@ -68,6 +89,7 @@ impl LocalConfig {
         Self {
             address: SocketAddr::from(([127, 0, 0, 1], 3000)),
             data_dir,
+            backend: Backend::Embedded,
             persist_orgs: true,
             orgs: OrgSource::Simulated { contacts: 2000, leads: 1000 },
             sync_interval: Some(Duration::from_secs(300)),
@@ -78,28 +100,56 @@ impl LocalConfig {
     }
 }
 
-/// Opens the store and secrets of a data directory with the local stack's policy.
-pub fn services(
+/// The stack's services, and where it writes secrets when it provisions orgs.
+pub struct LocalServices {
+    pub services: Services,
+    pub secrets: Arc<dyn SecretStore>,
+}
+
+/// Opens the store and secrets of `backend` (the embedded ones under `data_dir`) with the local
+/// stack's policy.
+pub async fn services(
+    backend: &Backend,
     data_dir: &std::path::Path,
     policy: HostPolicy,
     public_url: &str,
     salesforce: &ClientSettings,
-) -> anyhow::Result<Services> {
-    let table = EmbeddedTable::open(&data_dir.join("store")).context("opening the embedded store")?;
-    let secrets = LocalSecretFiles::new(data_dir.join("secrets"));
-    Ok(Services {
+) -> anyhow::Result<LocalServices> {
+    let (store, secrets): (SharedStore, Arc<dyn SecretStore>) = match backend {
+        Backend::Embedded => {
+            let table = EmbeddedTable::open(&data_dir.join("store")).context("opening the embedded store")?;
+            (Arc::new(Items::new(table)), Arc::new(LocalSecretFiles::new(data_dir.join("secrets"))))
+        }
+        Backend::Aws { table, .. } => {
+            let (dynamodb, secrets_manager) = outpost_shared::services::aws_clients()
+                .context("AWS clients from the environment (AWS_REGION, credentials, AWS_ENDPOINT_URL)")?;
+            DynamoTable::create_if_missing(&dynamodb, table)
+                .await
+                .with_context(|| format!("creating the DynamoDB table {table}"))?;
+            (
+                Arc::new(Items::new(DynamoTable::new(dynamodb, table.clone()))),
+                Arc::new(SecretsManagerSource::new(secrets_manager)),
+            )
+        }
+    };
+    let prefix = backend.secret_prefix();
+    let services = Services {
         config: Arc::new(Config {
-            table_name: "embedded".into(),
-            app_secret_name: APP_SECRET.into(),
-            secret_prefix: provision::SECRET_PREFIX.into(),
+            table_name: match backend {
+                Backend::Embedded => "embedded".into(),
+                Backend::Aws { table, .. } => table.clone(),
+            },
+            app_secret_name: provision::app_secret_name(prefix),
+            secret_prefix: prefix.into(),
             public_url: Some(public_url.to_owned()),
             secret_ttl: Duration::from_secs(5),
             host_policy: policy,
         }),
-        store: Arc::new(Items::new(table)) as SharedStore,
-        secrets: Arc::new(SecretCache::new(Arc::new(secrets), Duration::from_secs(5))),
+        store,
+        secrets: Arc::new(SecretCache::new(Arc::clone(&secrets) as Arc<dyn SecretSource>, Duration::from_secs(5))),
         salesforce: SalesforceClient::new(salesforce)?,
-    })
+    };
+    Ok(LocalServices { services, secrets })
 }
 
 /// AWS clients for an admin's machine: the SDK's whole credential chain (profiles, SSO, assumed
@@ -162,7 +212,7 @@ pub async fn queue_optout(store: &SharedStore, org: OrgId, record: RecordId) -> 
     let queued = store.enqueue_write_back(&WriteBack::due_now(org, record, Change::OptOut)).await?;
     if let Some(mut recipient) = store.get_recipient(&org, &record).await? {
         recipient.opted_out = true;
-        store.write_recipients(&org, &[recipient.borrowed()]).await?;
+        store.write_recipients(&org, &[recipient]).await?;
     }
     Ok(serde_json::json!({"org_id": org, "record": record, "queued": queued == Created::Created}))
 }
@@ -171,6 +221,8 @@ pub async fn queue_optout(store: &SharedStore, org: OrgId, record: RecordId) -> 
 pub struct LocalStack {
     pub base_url: String,
     pub services: Services,
+    /// Where the stack's secrets are written.
+    pub secrets: Arc<dyn SecretStore>,
     pub orgs: Arc<Vec<ProvisionedOrg>>,
     pub sync: Arc<SyncContext>,
     pub data_dir: PathBuf,
@@ -223,17 +275,24 @@ impl LocalStack {
             Some((file, _)) => file.host_policy(),
             None => HostPolicy::dev_loopback(),
         };
-        let services = services(&config.data_dir, policy, &base_url, &config.salesforce)?;
-        let secrets = LocalSecretFiles::new(config.data_dir.join("secrets"));
+        let LocalServices { services, secrets } =
+            services(&config.backend, &config.data_dir, policy, &base_url, &config.salesforce).await?;
+        let prefix = config.backend.secret_prefix();
         provision::ensure_app_secret(
-            &secrets,
+            secrets.as_ref(),
+            &services.config.app_secret_name,
             salesforce_sim::config::DEFAULT_CLIENT_ID,
             salesforce_sim::config::DEFAULT_CLIENT_SECRET,
-        )?;
+        )
+        .await
+        .with_context(|| match &config.backend {
+            Backend::Embedded => format!("in {}", config.data_dir.join("secrets").display()),
+            Backend::Aws { .. } => "in Secrets Manager".to_owned(),
+        })?;
         let orgs = match (&config.orgs, &org_file) {
             (OrgSource::File(_), Some((file, path))) => {
                 let base = path.parent().unwrap_or(std::path::Path::new("."));
-                vec![file.provision(&services.store, &secrets, provision::SECRET_PREFIX, base).await?]
+                vec![file.provision(&services.store, secrets.as_ref(), prefix, base).await?]
             }
             (OrgSource::Simulated { contacts, leads }, _) => {
                 let data_dir = config.persist_orgs.then_some(config.data_dir.as_path());
@@ -241,9 +300,17 @@ impl LocalStack {
                 for (index, spec) in DEMO_ORGS.iter().enumerate() {
                     // The second demo org stays small: it only shows org-wide access.
                     let sizes = if index == 0 { (*contacts, *leads) } else { (50, 25) };
-                    orgs.push(
-                        provision::simulated_org(spec, &services.store, &secrets, &base_url, sizes, data_dir).await?,
-                    );
+                    let org = provision::simulated_org(
+                        spec,
+                        &services.store,
+                        secrets.as_ref(),
+                        prefix,
+                        &base_url,
+                        sizes,
+                        data_dir,
+                    )
+                    .await?;
+                    orgs.push(org);
                 }
                 orgs
             }
@@ -266,6 +333,7 @@ impl LocalStack {
         Ok(Self {
             base_url,
             services,
+            secrets,
             orgs,
             sync,
             data_dir: config.data_dir,

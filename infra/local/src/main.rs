@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use outpost_local::provision::{DEMO_ORGS, OrgFile};
-use outpost_local::{LocalCommand, LocalConfig, LocalStack, OrgSource, services};
+use outpost_local::{Backend, LocalCommand, LocalConfig, LocalStack, OrgSource, services};
 use outpost_shared::hosts::HostPolicy;
 use outpost_shared::ids::{OrgId, RecordId};
 use outpost_shared::salesforce::ClientSettings;
@@ -43,6 +43,14 @@ struct Cli {
     /// Seconds between a long sync's progress lines on stderr.
     #[arg(long, default_value_t = 5, global = true)]
     progress_seconds: u64,
+    /// Keep the store in this DynamoDB table and the secrets in Secrets Manager instead of the
+    /// data directory: region, credentials and AWS_ENDPOINT_URL (e.g. a moto server) come from
+    /// the environment. The table is created when missing.
+    #[arg(long, global = true)]
+    aws_table: Option<String>,
+    /// With --aws-table: the prefix of every secret name.
+    #[arg(long, default_value = "outpost-local", global = true, requires = "aws_table")]
+    aws_secret_prefix: String,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -68,6 +76,10 @@ enum Command {
         #[arg(long, default_value = "outpost")]
         secret_prefix: String,
     },
+    /// Move the embedded store aside (kept as store.<time>.old) and start a new one: the next
+    /// start syncs every org again from Salesforce. Secrets and simulated orgs are kept; users
+    /// onboard again.
+    Resync,
     /// Queue an opt-out of a Contact or Lead for write-back to Salesforce.
     Optout {
         /// The Contact (003…) or Lead (00Q…) id.
@@ -95,9 +107,17 @@ fn running_stack(data_dir: &Path) -> Option<StackFile> {
 }
 
 impl Cli {
+    fn backend(&self) -> Backend {
+        match &self.aws_table {
+            Some(table) => Backend::Aws { table: table.clone(), secret_prefix: self.aws_secret_prefix.clone() },
+            None => Backend::Embedded,
+        }
+    }
+
     fn config(&self, address: SocketAddr) -> LocalConfig {
         let mut config = LocalConfig::new(self.data_dir.clone());
         config.address = address;
+        config.backend = self.backend();
         config.orgs = match &self.org_file {
             Some(path) => OrgSource::File(path.clone()),
             None => OrgSource::Simulated { contacts: self.contacts, leads: self.leads },
@@ -118,6 +138,7 @@ async fn main() -> anyhow::Result<()> {
         None => serve(&cli).await,
         Some(Command::Sync { org, .. }) => sync_once(&cli, org.as_deref()).await,
         Some(Command::Optout { record, org }) => optout(&cli, record, org.as_deref()).await,
+        Some(Command::Resync) => resync(&cli),
         Some(Command::RegisterOrg { table, secret_prefix }) => register_org(&cli, table, secret_prefix).await,
     }
 }
@@ -204,6 +225,30 @@ async fn sync_once(cli: &Cli, org: Option<&str>) -> anyhow::Result<()> {
         }
     };
     println!("{}", serde_json::to_string_pretty(&records)?);
+    let records = records.as_array().cloned().unwrap_or_else(|| vec![records]);
+    let held: Vec<&str> = records
+        .iter()
+        .filter(|record| record["status"] == "already_running")
+        .filter_map(|record| record["org_id"].as_str())
+        .collect();
+    anyhow::ensure!(
+        held.is_empty(),
+        "another sync of {} holds its lease (already_running); try again once it has finished",
+        held.join(", ")
+    );
+    Ok(())
+}
+
+fn resync(cli: &Cli) -> anyhow::Result<()> {
+    anyhow::ensure!(cli.aws_table.is_none(), "resync moves the embedded store aside; it does not touch DynamoDB");
+    if let Some(running) = running_stack(&cli.data_dir) {
+        anyhow::bail!("stop the stack serving {} (pid {}) first", cli.data_dir.display(), running.pid);
+    }
+    let store = cli.data_dir.join("store");
+    anyhow::ensure!(store.exists(), "{} holds no store: nothing to move aside", cli.data_dir.display());
+    let aside = cli.data_dir.join(format!("store.{}.old", outpost_shared::store::now_epoch()));
+    std::fs::rename(&store, &aside).with_context(|| format!("moving {} to {}", store.display(), aside.display()))?;
+    println!("Moved {} to {}; the next start syncs every org again.", store.display(), aside.display());
     Ok(())
 }
 
@@ -217,9 +262,15 @@ async fn optout(cli: &Cli, record: &str, org: Option<&str>) -> anyhow::Result<()
         }
         None => {
             let org = org.map_or_else(|| OrgId::parse(DEMO_ORGS[0].org_id), Ok)?;
-            let services =
-                services(&cli.data_dir, HostPolicy::dev_loopback(), "http://127.0.0.1", &ClientSettings::default())?;
-            outpost_local::queue_optout(&services.store, org, record).await?
+            let local = services(
+                &cli.backend(),
+                &cli.data_dir,
+                HostPolicy::dev_loopback(),
+                "http://127.0.0.1",
+                &ClientSettings::default(),
+            )
+            .await?;
+            outpost_local::queue_optout(&local.services.store, org, record).await?
         }
     };
     println!("{queued}");

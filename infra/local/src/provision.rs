@@ -11,7 +11,7 @@ use outpost_shared::crypto;
 use outpost_shared::hosts::{HostPolicy, SalesforceHost};
 use outpost_shared::ids::{OrgId, UserId};
 use outpost_shared::salesforce::RsaSigningKey;
-use outpost_shared::secrets::{LocalSecretFiles, SecretSink, SecretSource, SecretsError};
+use outpost_shared::secrets::{AppSecret, SecretSink, SecretSource, SecretsError};
 use outpost_shared::store::{
     MappingSource, OrgRegistration, OrgSecretNames, OrgStatus, ProvisioningMode, SharedStore, UserMapping, now_epoch,
 };
@@ -21,8 +21,16 @@ use serde::Deserialize;
 
 /// The prefix of every secret name, as on AWS.
 pub const SECRET_PREFIX: &str = "outpost";
-/// The app-wide secret's name.
-pub const APP_SECRET: &str = "outpost/app";
+
+/// Where the local stack's secrets live: files under the data directory, or Secrets Manager.
+pub trait SecretStore: SecretSource + SecretSink {}
+
+impl<T: SecretSource + SecretSink> SecretStore for T {}
+
+/// The app-wide secret's name under `prefix`, as template.yaml names it.
+pub fn app_secret_name(prefix: &str) -> String {
+    format!("{prefix}/app")
+}
 
 /// How a demo user shows up on the home page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -101,27 +109,30 @@ pub const DEMO_ORGS: [DemoSpec; 2] = [
 const KNOWN_USER_FIRST_NAME: &str = "Ada";
 
 /// Writes `value` under `name` unless the secret exists; returns the stored value.
-fn ensure_secret(
-    secrets: &LocalSecretFiles,
+async fn ensure_secret(
+    secrets: &dyn SecretStore,
     name: &str,
     value: impl FnOnce() -> anyhow::Result<String>,
 ) -> anyhow::Result<String> {
-    let path = secrets.dir().join(name);
-    if path.is_file() {
-        return std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()));
+    match secrets.fetch(name).await {
+        Ok(stored) => return Ok(stored.expose_secret().to_owned()),
+        Err(SecretsError::NotFound(_)) => {}
+        Err(err) => return Err(err).with_context(|| format!("reading the secret {name}")),
     }
     let value = value()?;
-    secrets.write(name, &value)?;
+    secrets.store(name, &value).await?;
     Ok(value)
 }
 
-/// The app secret: a random signing key and the simulated orgs' OAuth client.
-pub fn ensure_app_secret(
-    secrets: &LocalSecretFiles,
+/// The app secret: a random signing key and the simulated orgs' OAuth client. One that exists
+/// but cannot be read is an error, never replaced: cookies signed with it would stop working.
+pub async fn ensure_app_secret(
+    secrets: &dyn SecretStore,
+    name: &str,
     oauth_client_id: &str,
     oauth_client_secret: &str,
 ) -> anyhow::Result<()> {
-    ensure_secret(secrets, APP_SECRET, || {
+    let value = ensure_secret(secrets, name, || {
         Ok(serde_json::json!({
             "signing_key": URL_SAFE_NO_PAD.encode(crypto::random_bytes::<32>()),
             "oauth_client_id": oauth_client_id,
@@ -129,11 +140,13 @@ pub fn ensure_app_secret(
         })
         .to_string())
     })
-    .map(drop)
+    .await?;
+    serde_json::from_str::<AppSecret>(&value).with_context(|| format!("the secret {name} is damaged"))?;
+    Ok(())
 }
 
 /// The callout key of an org: the one given, else the stored one, else a new random one.
-async fn ensure_callout_key<S: SecretSource + SecretSink>(
+async fn ensure_callout_key<S: SecretSource + SecretSink + ?Sized>(
     secrets: &S,
     names: &OrgSecretNames,
     given: Option<&str>,
@@ -174,21 +187,24 @@ async fn register(
 }
 
 /// Starts (or reloads) a simulated demo org and registers it.
+#[allow(clippy::too_many_arguments)] // The demo org's whole setting, each part from the caller.
 pub async fn simulated_org(
     spec: &DemoSpec,
     store: &SharedStore,
-    secrets: &LocalSecretFiles,
+    secrets: &dyn SecretStore,
+    secret_prefix: &str,
     base_url: &str,
     sizes: (usize, usize),
     data_dir: Option<&Path>,
 ) -> anyhow::Result<ProvisionedOrg> {
     let org_id = OrgId::parse(spec.org_id)?;
-    let names = OrgSecretNames::conventional(SECRET_PREFIX, &org_id);
+    let names = OrgSecretNames::conventional(secret_prefix, &org_id);
     let callout_key = ensure_callout_key(secrets, &names, None).await?;
-    let public_key_path = secrets.dir().join(format!("{}.public.pem", names.integration));
+    let public_key_name = integration_public_key(&names);
+    let mut public_pem = None;
     let integration = ensure_secret(secrets, &names.integration, || {
-        let (private_pem, public_pem) = salesforce_sim::oauth::generate_integration_key_pair()?;
-        secrets.write(&format!("{}.public.pem", names.integration), &public_pem)?;
+        let (private_pem, public) = salesforce_sim::oauth::generate_integration_key_pair()?;
+        public_pem = Some(public);
         Ok(serde_json::json!({
             "kind": "jwt_bearer",
             "consumer_key": salesforce_sim::config::DEFAULT_CONSUMER_KEY,
@@ -198,9 +214,18 @@ pub async fn simulated_org(
             "my_domain_url": "",
         })
         .to_string())
-    })?;
-    let public_key =
-        std::fs::read(&public_key_path).with_context(|| format!("reading {}", public_key_path.display()))?;
+    })
+    .await?;
+    if let Some(public_pem) = public_pem {
+        secrets.store(&public_key_name, &public_pem).await?;
+    }
+    let public_key = secrets
+        .fetch(&public_key_name)
+        .await
+        .with_context(|| format!("reading the secret {public_key_name}"))?
+        .expose_secret()
+        .as_bytes()
+        .to_vec();
     let mut config = SimConfig {
         org_id: spec.org_id.to_owned(),
         org_name: spec.name.to_owned(),
@@ -220,7 +245,7 @@ pub async fn simulated_org(
     document["my_domain_url"] = serde_json::Value::String(sim.base_url().to_owned());
     let integration_user = sim.integration_user().context("the simulated org has no integration user")?;
     document["username"] = serde_json::Value::String(integration_user.username);
-    secrets.write(&names.integration, &document.to_string())?;
+    secrets.store(&names.integration, &document.to_string()).await?;
     let registration = register(store, org_id, spec.name, sim.base_url(), spec.mode, names).await?;
     let users = demo_users(&sim, spec.mode)?;
     if let Some(known) = users.iter().find(|u| u.kind == UserKind::Known && spec.mode == ProvisioningMode::PerUser) {
@@ -238,6 +263,11 @@ pub async fn simulated_org(
             .await?;
     }
     Ok(ProvisionedOrg { registration, sim: Some(sim), callout_key, users })
+}
+
+/// The secret holding the public half of an org's integration key: the simulated org trusts it.
+pub fn integration_public_key(names: &OrgSecretNames) -> String {
+    format!("{}.public.pem", names.integration)
 }
 
 fn demo_users(sim: &SimHandle, mode: ProvisioningMode) -> anyhow::Result<Vec<DemoUser>> {
@@ -307,7 +337,7 @@ impl OrgFile {
 
     /// Writes the org's secrets and registration: to the local stack's files and store, or to
     /// Secrets Manager and DynamoDB (`outpost-local register-org`).
-    pub async fn provision<S: SecretSource + SecretSink>(
+    pub async fn provision<S: SecretSource + SecretSink + ?Sized>(
         &self,
         store: &SharedStore,
         secrets: &S,
