@@ -394,6 +394,30 @@ async fn an_older_system_modstamp_never_overwrites_a_newer_one() {
     assert!(tombstone.deleted && tombstone.email.is_none(), "{tombstone:?}");
 }
 
+#[tokio::test]
+async fn a_system_modstamp_from_the_future_is_400_and_cannot_freeze_a_record() {
+    let stack = TestStack::start().await;
+    let acme = stack.acme();
+    let ids = live_ids(&stack, acme, SObject::Contact);
+    let a = &ids[0];
+    let before = stored(&stack, acme, a).await;
+    let future = SfDateTime::now().plus_seconds(3600);
+
+    let refused =
+        post_records(&stack, acme, "future-1", &batch("Contact", vec![contact(a, "frozen@example.org", future)], &[]))
+            .await;
+    let error = assert_error(&refused, 400, "modstamp_in_future");
+    assert_eq!(error["path"], "records[0].SystemModstamp");
+    assert_eq!(stored(&stack, acme, a).await, before, "nothing was applied");
+
+    // A later, genuine edit still lands.
+    let now = SfDateTime::now();
+    let later =
+        post_records(&stack, acme, "future-2", &batch("Contact", vec![contact(a, "real@example.org", now)], &[])).await;
+    assert_eq!(outcomes(&later.json), expect(&[(a, "upserted")]));
+    assert_eq!(stored(&stack, acme, a).await.unwrap().email.as_deref(), Some("real@example.org"));
+}
+
 // ---- idempotency ----
 
 #[tokio::test]

@@ -6,6 +6,7 @@
 mod apex;
 mod authorizer;
 mod browser;
+mod dynamodb_standin;
 mod entry;
 mod local;
 mod sync;

@@ -1,13 +1,16 @@
 //! The end-to-end harness: a whole local stack (simulated orgs in memory, embedded store in a
 //! temporary directory) on a free port, an HTTP client that behaves like a careful browser
-//! (no automatic redirects, explicit cookies), and a capture of every log line.
+//! (no automatic redirects, explicit cookies), and a capture of every log line; and a stand-in for
+//! DynamoDB that the sync benchmark can time against.
+
+pub mod dynamodb_standin;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use outpost_local::provision::{DemoUser, ProvisionedOrg, UserKind};
-use outpost_local::{LocalConfig, LocalStack, OrgSource};
+use outpost_local::{Backend, LocalConfig, LocalStack, OrgSource};
 use outpost_shared::salesforce::{ClientSettings, RetryPolicy};
 use outpost_shared::telemetry::{self, LogFormat};
 use outpost_sync::SyncSettings;
@@ -20,12 +23,39 @@ pub use outpost_shared;
 pub use outpost_sync;
 pub use salesforce_sim;
 
+/// Where a test stack keeps its store and secrets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreKind {
+    /// The embedded store and secret files in a temporary directory.
+    Embedded,
+    /// DynamoDB and Secrets Manager on the moto server `infra/test.sh` starts (`AWS_ENDPOINT_URL`),
+    /// in a table and under a secret prefix of the test's own.
+    Moto,
+}
+
+impl StoreKind {
+    fn backend(self) -> Backend {
+        match self {
+            StoreKind::Embedded => Backend::Embedded,
+            StoreKind::Moto => {
+                assert!(
+                    std::env::var_os("AWS_ENDPOINT_URL").is_some(),
+                    "AWS_ENDPOINT_URL must name the moto server: run the tests through ./infra/test.sh"
+                );
+                let name = format!("e2e-{}", &outpost_shared::crypto::random_token()[..12]).replace(['_', '-'], "x");
+                Backend::Aws { table: name.clone(), secret_prefix: name }
+            }
+        }
+    }
+}
+
 /// How to size and tune a test stack.
 #[derive(Debug, Clone)]
 pub struct StackOptions {
     pub contacts: usize,
     pub leads: usize,
     pub sync: SyncSettings,
+    pub store: StoreKind,
 }
 
 impl Default for StackOptions {
@@ -33,6 +63,7 @@ impl Default for StackOptions {
         Self {
             contacts: 200,
             leads: 100,
+            store: StoreKind::Embedded,
             sync: SyncSettings {
                 bulk_poll_interval: Duration::from_millis(20),
                 deadline_margin: Duration::from_millis(50),
@@ -63,6 +94,7 @@ impl TestStack {
         let mut config = LocalConfig::new(dir.path().to_path_buf());
         config.address = ([127, 0, 0, 1], 0).into();
         config.persist_orgs = false;
+        config.backend = options.store.backend();
         config.orgs = OrgSource::Simulated { contacts: options.contacts, leads: options.leads };
         config.sync_interval = None;
         config.sync_deadline = Duration::from_secs(120);

@@ -269,7 +269,7 @@ async fn refuses_onboarding_posts_without_a_valid_pending_identity_or_csrf_token
         (
             "a CSRF token for another purpose",
             Some(&pending),
-            good(&outpost_signer(&stack).csrf_token("logout", "")),
+            good(&outpost_signer(&stack).await.csrf_token("logout", "")),
             403,
             "csrf",
         ),
@@ -338,7 +338,8 @@ async fn refuses_bad_sso_starts_and_callbacks_without_side_effects() {
         .map(|(_, v)| v.into_owned())
         .unwrap();
     let cookie = started.cookie("outpost_sso").unwrap().value;
-    let pending_like = outpost_signer(&stack).seal("pending-identity", &state, std::time::Duration::from_secs(60));
+    let pending_like =
+        outpost_signer(&stack).await.seal("pending-identity", &state, std::time::Duration::from_secs(60));
 
     let start_cases = [
         ("no org", "/sso/start".to_owned(), 400, "invalid_link"),

@@ -165,7 +165,7 @@ async fn an_expired_onboarding_explains_how_to_start_again() {
         "org": acme.registration.org_id, "user": grace.user_id, "name": "Grace Hopper",
         "email": "grace@example.com", "username": null, "record": null, "nonce": "n",
     });
-    let expired = outpost_signer(&stack).seal("pending-identity", &identity, Duration::ZERO);
+    let expired = outpost_signer(&stack).await.seal("pending-identity", &identity, Duration::ZERO);
     let before = StoreState::of(&stack);
 
     let page = form(&stack, &expired).await;
@@ -173,7 +173,7 @@ async fn an_expired_onboarding_explains_how_to_start_again() {
     page.assert_private("expired onboarding");
     assert!(page.body.contains("open Outpost again"), "the page says how to start over: {}", page.body);
     assert!(page.body.contains("onboarding_expired"));
-    let csrf = outpost_signer(&stack).csrf_token("onboarding", "n");
+    let csrf = outpost_signer(&stack).await.csrf_token("onboarding", "n");
     let fields =
         [("csrf", csrf.as_str()), ("display_name", "Grace"), ("reply_to", "g@example.com"), ("consent", "yes")];
     submit(&stack, Some(&expired), &fields).await.assert_refused(401, "onboarding_expired", "expired pending cookie");

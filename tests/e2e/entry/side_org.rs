@@ -2,7 +2,6 @@
 //! names carry markup, a Salesforce host that refuses connections.
 
 use outpost_tests::TestStack;
-use outpost_tests::outpost_local::provision::SECRET_PREFIX;
 use outpost_tests::outpost_shared::ids::OrgId;
 use outpost_tests::outpost_shared::store::{OrgRegistration, OrgSecretNames, OrgStatus, ProvisioningMode, now_epoch};
 use outpost_tests::salesforce_sim::{Sim, SimConfig, SimHandle, UserSpec};
@@ -16,7 +15,7 @@ pub async fn register_host(stack: &TestStack, org_id: &str, pinned_host: &str, m
         pinned_host: pinned_host.to_owned(),
         mode,
         status: OrgStatus::Active,
-        secrets: OrgSecretNames::conventional(SECRET_PREFIX, &org),
+        secrets: OrgSecretNames::conventional(&stack.stack.services.config.secret_prefix, &org),
         registered_at: now_epoch(),
     };
     stack.stack.services.store.put_org(&registration).await.expect("the org is registered");

@@ -5,14 +5,15 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use outpost_tests::TestStack;
-use outpost_tests::outpost_local::provision::APP_SECRET;
 use outpost_tests::outpost_shared::crypto::HmacKey;
 use outpost_tests::outpost_shared::signed::Signer;
+use secrecy::ExposeSecret;
 
-/// The stack's cookie and CSRF signer, keyed from its local app secret.
-pub fn outpost_signer(stack: &TestStack) -> Signer {
-    let path = stack.stack.data_dir.join("secrets").join(APP_SECRET);
-    let secret: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+/// The stack's cookie and CSRF signer, keyed from its app secret.
+pub async fn outpost_signer(stack: &TestStack) -> Signer {
+    let name = &stack.stack.services.config.app_secret_name;
+    let secret = stack.stack.secrets.fetch(name).await.unwrap();
+    let secret: serde_json::Value = serde_json::from_str(secret.expose_secret()).unwrap();
     Signer::new(secret["signing_key"].as_str().expect("a signing key").as_bytes())
 }
 

@@ -10,7 +10,15 @@ use outpost_tests::outpost_shared::store::{RunStatus, SyncCursor};
 use outpost_tests::outpost_sync::{CrashPoint, RunOutcome, sync_org};
 use outpost_tests::salesforce_sim::SimConfig;
 
+use outpost_tests::StoreKind;
+
 use super::support::*;
+
+on_both_stores!(
+    a_crash_at_any_page_boundary_then_a_rerun_ends_exactly_like_an_uninterrupted_run,
+    five_thousand_records_sharing_one_system_modstamp_are_each_read_once_across_restarts,
+    a_crash_between_bulk_result_pages_resumes_at_the_saved_locator_and_loses_nothing,
+);
 
 /// Rows the first `pages` pages of a first sync cover: Contacts first, then Leads.
 fn rows_in_first_pages(contacts: u64, leads: u64, pages: u64) -> u64 {
@@ -24,8 +32,8 @@ fn rows_in_first_pages(contacts: u64, leads: u64, pages: u64) -> u64 {
 }
 
 /// One crash case on a fresh stack: crash after `pages` pages at `point`, run again, compare.
-async fn crash_then_rerun(point: CrashPoint, pages: u64) {
-    let stack = stack(450, 250, |sync| sync.page_size = PAGE).await;
+async fn crash_then_rerun(store: StoreKind, point: CrashPoint, pages: u64) {
+    let stack = stack_on(store, 450, 250, |sync| sync.page_size = PAGE).await;
     let sim = acme_sim(&stack);
     let org = acme_id(&stack);
     let registration = &stack.acme().registration;
@@ -64,9 +72,8 @@ async fn crash_then_rerun(point: CrashPoint, pages: u64) {
     assert_eq!(contacts.deletes_checked_until, deletes_from, "{case}: the rerun keeps the first sync's start");
 }
 
-#[tokio::test]
-async fn a_crash_at_any_page_boundary_then_a_rerun_ends_exactly_like_an_uninterrupted_run() {
-    let reference = stack(450, 250, |sync| sync.page_size = PAGE).await;
+async fn a_crash_at_any_page_boundary_then_a_rerun_ends_exactly_like_an_uninterrupted_run(store: StoreKind) {
+    let reference = stack_on(store, 450, 250, |sync| sync.page_size = PAGE).await;
     let uninterrupted = run(&reference, "crash-reference").await;
     let pages = uninterrupted.contacts.pages + uninterrupted.leads.pages;
     assert!(pages >= 4, "several pages per object: {uninterrupted:#?}");
@@ -74,13 +81,12 @@ async fn a_crash_at_any_page_boundary_then_a_rerun_ends_exactly_like_an_uninterr
 
     let cases = [CrashPoint::BeforeCheckpoint, CrashPoint::AfterCheckpoint]
         .into_iter()
-        .flat_map(|point| (1..=pages).map(move |k| crash_then_rerun(point, k)));
+        .flat_map(|point| (1..=pages).map(move |k| crash_then_rerun(store, point, k)));
     futures::future::join_all(cases).await;
 }
 
-#[tokio::test]
-async fn five_thousand_records_sharing_one_system_modstamp_are_each_read_once_across_restarts() {
-    let stack = stack(50, 25, |sync| sync.page_size = 2000).await;
+async fn five_thousand_records_sharing_one_system_modstamp_are_each_read_once_across_restarts(store: StoreKind) {
+    let stack = stack_on(store, 50, 25, |sync| sync.page_size = 2000).await;
     let config = SimConfig::default().with_records(6000, 300).with_same_modstamp_block(5000);
     let (sim, registration) = extra_org(&stack, "00D5g0000SameTs", config).await;
     let org = registration.org_id;
@@ -121,8 +127,8 @@ async fn five_thousand_records_sharing_one_system_modstamp_are_each_read_once_ac
 }
 
 /// One crash case of a Bulk first sync whose results come in pages of 100 rows.
-async fn bulk_crash_then_rerun(point: CrashPoint, pages: u64) {
-    let stack = stack(20, 10, |sync| sync.bulk_threshold = 50).await;
+async fn bulk_crash_then_rerun(store: StoreKind, point: CrashPoint, pages: u64) {
+    let stack = stack_on(store, 20, 10, |sync| sync.bulk_threshold = 50).await;
     let mut config = SimConfig::default().with_records(350, 150);
     config.bulk.page_size = 100;
     let (sim, registration) = extra_org(&stack, "00D5g0000BulkPg", config).await;
@@ -149,11 +155,10 @@ async fn bulk_crash_then_rerun(point: CrashPoint, pages: u64) {
     }
 }
 
-#[tokio::test]
-async fn a_crash_between_bulk_result_pages_resumes_at_the_saved_locator_and_loses_nothing() {
+async fn a_crash_between_bulk_result_pages_resumes_at_the_saved_locator_and_loses_nothing(store: StoreKind) {
     // Bulk reads live rows only: 4 pages of Contacts and 2 of Leads at 100 rows a page.
     let cases = [CrashPoint::BeforeCheckpoint, CrashPoint::AfterCheckpoint]
         .into_iter()
-        .flat_map(|point| (1..=6).map(move |k| bulk_crash_then_rerun(point, k)));
+        .flat_map(|point| (1..=6).map(move |k| bulk_crash_then_rerun(store, point, k)));
     futures::future::join_all(cases).await;
 }

@@ -4,15 +4,23 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use outpost_tests::outpost_shared::ids::RecipientObject;
-use outpost_tests::outpost_shared::store::RunStatus;
+use outpost_tests::outpost_shared::store::{ObjectRun, RunStatus};
 use outpost_tests::salesforce_sim::SObject;
 use serde_json::json;
 
+use outpost_tests::StoreKind;
+
 use super::support::*;
 
-#[tokio::test]
-async fn updates_soft_deletes_conversions_and_new_records_reach_the_store_at_the_next_run() {
-    let stack = stack(300, 200, |sync| sync.page_size = PAGE).await;
+on_both_stores!(
+    updates_soft_deletes_conversions_and_new_records_reach_the_store_at_the_next_run,
+    hard_deletes_are_found_through_get_deleted_once_their_minute_is_covered,
+    past_the_get_deleted_window_a_reconciliation_by_id_still_removes_hard_deletes,
+    the_get_deleted_checkpoint_never_moves_back_when_salesforces_clock_is_behind,
+);
+
+async fn updates_soft_deletes_conversions_and_new_records_reach_the_store_at_the_next_run(store: StoreKind) {
+    let stack = stack_on(store, 300, 200, |sync| sync.page_size = PAGE).await;
     let sim = acme_sim(&stack);
     let org = acme_id(&stack);
     let first = run(&stack, "incremental-first").await;
@@ -53,9 +61,10 @@ async fn updates_soft_deletes_conversions_and_new_records_reach_the_store_at_the
     assert!(stored_recipient(&stack, &org, converted.id.as_str()).await.converted);
     assert!(stored_recipient(&stack, &org, contact.id.as_str()).await.is_member());
     assert!(stored_recipient(&stack, &org, lead.id.as_str()).await.is_member());
-    // Exactly the six changed rows, in one page per object.
-    assert_eq!((second.contacts.pulled, second.contacts.upserted, second.contacts.deleted), (3, 2, 1));
-    assert_eq!((second.leads.pulled, second.leads.upserted, second.leads.deleted), (3, 2, 1));
+    // Exactly the six changed rows, in one page per object; a converted Lead is counted as converted.
+    let counts = |run: &ObjectRun| (run.pulled, run.upserted, run.deleted, run.converted);
+    assert_eq!(counts(&second.contacts), (3, 2, 1, 0));
+    assert_eq!(counts(&second.leads), (3, 2, 0, 1));
     assert_eq!((second.contacts.pages, second.leads.pages), (1, 1));
     assert_eq!(second.contacts.cursor_before, first.contacts.cursor_after);
     assert_eq!(second.leads.cursor_before, first.leads.cursor_after);
@@ -71,9 +80,8 @@ async fn wait_for_the_next_minute() {
     tokio::time::sleep(Duration::from_secs(60) - into_minute + Duration::from_millis(500)).await;
 }
 
-#[tokio::test]
-async fn hard_deletes_are_found_through_get_deleted_once_their_minute_is_covered() {
-    let stack = stack(300, 200, |sync| sync.deletes_check_interval = Duration::ZERO).await;
+async fn hard_deletes_are_found_through_get_deleted_once_their_minute_is_covered(store: StoreKind) {
+    let stack = stack_on(store, 300, 200, |sync| sync.deletes_check_interval = Duration::ZERO).await;
     let sim = acme_sim(&stack);
     let org = acme_id(&stack);
     run(&stack, "hard-delete-first").await;
@@ -95,9 +103,8 @@ async fn hard_deletes_are_found_through_get_deleted_once_their_minute_is_covered
     }
 }
 
-#[tokio::test]
-async fn past_the_get_deleted_window_a_reconciliation_by_id_still_removes_hard_deletes() {
-    let stack = stack(300, 200, |sync| sync.deletes_check_interval = Duration::ZERO).await;
+async fn past_the_get_deleted_window_a_reconciliation_by_id_still_removes_hard_deletes(store: StoreKind) {
+    let stack = stack_on(store, 300, 200, |sync| sync.deletes_check_interval = Duration::ZERO).await;
     let sim = acme_sim(&stack);
     let org = acme_id(&stack);
     run(&stack, "reconcile-first").await;
@@ -120,4 +127,24 @@ async fn past_the_get_deleted_window_a_reconciliation_by_id_still_removes_hard_d
     for id in [contact.id, lead.id] {
         assert!(stored_recipient(&stack, &org, id.as_str()).await.deleted, "{id}");
     }
+}
+
+async fn the_get_deleted_checkpoint_never_moves_back_when_salesforces_clock_is_behind(store: StoreKind) {
+    let stack = stack_on(store, 100, 50, |sync| sync.deletes_check_interval = Duration::ZERO).await;
+    let sim = acme_sim(&stack);
+    let org = acme_id(&stack);
+    run(&stack, "clock-behind-first").await;
+    let stack = &stack;
+    let checked = |object| async move { checkpoint(stack, &org, object).await.deletes_checked_until.unwrap() };
+    let before = [checked(RecipientObject::Contact).await, checked(RecipientObject::Lead).await];
+    // Salesforce's clock runs ten minutes behind ours: its latestDateCovered is earlier than the
+    // point already checked.
+    sim.set_clock_back(Duration::from_secs(600));
+
+    let second = run(stack, "clock-behind-second").await;
+
+    assert_eq!(second.status, RunStatus::Complete, "{second:#?}");
+    assert_eq!(second.api_calls, 4, "a query and a getDeleted per object");
+    let after = [checked(RecipientObject::Contact).await, checked(RecipientObject::Lead).await];
+    assert!(after[0] >= before[0] && after[1] >= before[1], "{before:?} then {after:?}");
 }

@@ -89,3 +89,45 @@ async fn a_sync_requested_during_a_run_gets_its_own_run_right_after() {
     assert_members_match(&stack, &org, sim).await;
     assert_eq!(stored_recipient(&stack, &org, &changed.id.to_string()).await.first_name.as_deref(), Some("Requested"));
 }
+
+#[tokio::test]
+async fn a_lease_whose_holder_stopped_renewing_blocks_the_next_run_for_at_most_its_ttl() {
+    let stack = stack(200, 100, |sync| sync.lease_ttl = Duration::from_secs(2)).await;
+    let org = acme_id(&stack);
+    let store = &stack.stack.services.store;
+    // What a run killed mid-way leaves behind: its lease, never renewed again.
+    assert!(store.acquire_sync_lease(&org, "killed-run", Duration::from_secs(2)).await.unwrap());
+
+    let blocked = sync_org(&stack.stack.sync, &stack.acme().registration, &options("after-crash-1")).await;
+    assert!(matches!(blocked, RunOutcome::AlreadyRunning), "{blocked:?}");
+
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let next = run(&stack, "after-crash-2").await;
+    assert_eq!(next.status, RunStatus::Complete, "{next:#?}");
+}
+
+#[tokio::test]
+async fn a_run_longer_than_its_lease_renews_it_as_pages_land_and_keeps_other_runs_out() {
+    let stack = stack(2000, 250, |sync| {
+        sync.page_size = PAGE;
+        // The store keeps expiry in whole seconds.
+        sync.lease_ttl = Duration::from_secs(2);
+    })
+    .await;
+    let sim = acme_sim(&stack);
+    // Thirteen calls of 250 ms: over three seconds, well past the lease's TTL.
+    sim.set_latency(Duration::from_millis(250));
+    let sync = Arc::clone(&stack.stack.sync);
+    let registration = stack.acme().registration.clone();
+    let long = tokio::spawn(async move { sync_org(&sync, &registration, &options("long-run")).await });
+
+    // Well past the lease's TTL, the run still holds it.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert!(!long.is_finished(), "the run outlasts its lease's TTL");
+    let intruder = sync_org(&stack.stack.sync, &stack.acme().registration, &options("intruder")).await;
+    assert!(matches!(intruder, RunOutcome::AlreadyRunning), "{intruder:?}");
+
+    let RunOutcome::Ran(long) = long.await.unwrap() else { panic!("the long run finishes") };
+    assert_eq!(long.status, RunStatus::Complete, "{long:#?}");
+    assert_eq!(pulled(&long), query_all_count(sim));
+}

@@ -4,23 +4,58 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use outpost_tests::outpost_local::provision::integration_public_key;
 use outpost_tests::outpost_shared::ids::{OrgId, RecipientObject, RecordId};
 use outpost_tests::outpost_shared::salesforce::SfDateTime;
-use outpost_tests::outpost_shared::secrets::LocalSecretFiles;
 use outpost_tests::outpost_shared::store::{
     Change, Created, OrgRegistration, OrgSecretNames, OrgStatus, ProvisioningMode, Recipient, SharedStore,
     SyncCheckpoint, SyncCursor, SyncRun, WriteBack, now_epoch,
 };
 use outpost_tests::outpost_sync::{CrashPoint, RunOptions, RunOutcome, SyncSettings, sync_org};
 use outpost_tests::salesforce_sim::{Record, SObject, Sim, SimConfig, SimHandle};
-use outpost_tests::{StackOptions, TestStack};
+use outpost_tests::{StackOptions, StoreKind, TestStack};
+use secrecy::ExposeSecret;
 
 /// The batch size the page-boundary tests use: the smallest the API honours.
 pub const PAGE: u16 = 200;
 
-/// A stack whose demo org has `contacts` and `leads`, with the sync settings `tune` leaves.
+/// Declares each listed test (an `async fn(StoreKind)`) once per store: the embedded one, and
+/// DynamoDB with Secrets Manager on moto.
+macro_rules! on_both_stores {
+    ($($test:ident),* $(,)?) => {
+        mod embedded_store {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    super::$test(outpost_tests::StoreKind::Embedded).await;
+                }
+            )*
+        }
+        mod dynamodb_on_moto {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    super::$test(outpost_tests::StoreKind::Moto).await;
+                }
+            )*
+        }
+    };
+}
+
+/// A stack on the embedded store whose demo org has `contacts` and `leads`, with the sync
+/// settings `tune` leaves.
 pub async fn stack(contacts: usize, leads: usize, tune: impl FnOnce(&mut SyncSettings)) -> TestStack {
-    let mut options = StackOptions { contacts, leads, ..StackOptions::default() };
+    stack_on(StoreKind::Embedded, contacts, leads, tune).await
+}
+
+/// [`stack`] on `store`.
+pub async fn stack_on(
+    store: StoreKind,
+    contacts: usize,
+    leads: usize,
+    tune: impl FnOnce(&mut SyncSettings),
+) -> TestStack {
+    let mut options = StackOptions { contacts, leads, store, ..StackOptions::default() };
     tune(&mut options.sync);
     TestStack::start_with(options).await
 }
@@ -246,19 +281,19 @@ pub fn log_lines(trigger: &str, message: &str) -> usize {
 /// Starts another simulated org (any `SimConfig`: data shape, Bulk page size…) and registers
 /// it with the stack, reusing the demo org's integration key pair.
 pub async fn extra_org(stack: &TestStack, org_id: &str, config: SimConfig) -> (SimHandle, OrgRegistration) {
-    let secrets = LocalSecretFiles::new(stack.stack.data_dir.join("secrets"));
-    let acme = &stack.acme().registration.secrets.integration;
-    let public_key = std::fs::read(secrets.dir().join(format!("{acme}.public.pem"))).unwrap();
-    let acme_secret = std::fs::read_to_string(secrets.dir().join(acme)).unwrap();
+    let secrets = &stack.stack.secrets;
+    let acme = &stack.acme().registration.secrets;
+    let public_key = secrets.fetch(&integration_public_key(acme)).await.unwrap().expose_secret().as_bytes().to_vec();
+    let acme_secret = secrets.fetch(&acme.integration).await.unwrap().expose_secret().to_owned();
     let config =
         SimConfig { org_id: org_id.into(), org_name: "Extra Sim".into(), ..config }.with_jwt_public_key(public_key);
     let sim = Sim::spawn(config).await.unwrap();
     let org = OrgId::parse(org_id).unwrap();
-    let names = OrgSecretNames::conventional(outpost_tests::outpost_local::provision::SECRET_PREFIX, &org);
+    let names = OrgSecretNames::conventional(&stack.stack.services.config.secret_prefix, &org);
     let mut credentials: serde_json::Value = serde_json::from_str(&acme_secret).unwrap();
     credentials["my_domain_url"] = sim.base_url().into();
     credentials["username"] = sim.integration_user().unwrap().username.into();
-    secrets.write(&names.integration, &credentials.to_string()).unwrap();
+    secrets.store(&names.integration, &credentials.to_string()).await.unwrap();
     let registration = OrgRegistration {
         org_id: org,
         name: "Extra Sim".into(),

@@ -155,3 +155,62 @@ async fn a_failed_record_waits_for_its_backoff_before_the_next_attempt() {
     assert_eq!(second.api_calls, 2, "no Collections request");
     assert_eq!(stack.stack.services.store.pending_write_backs(&org).await.unwrap(), pending);
 }
+
+#[tokio::test]
+async fn a_request_salesforce_refuses_whole_is_retried_a_bounded_number_of_times_then_dead_lettered() {
+    let stack = stack(200, 100, |sync| sync.write_back_max_attempts = 2).await;
+    let sim = acme_sim(&stack);
+    let org = acme_id(&stack);
+    let store = &stack.stack.services.store;
+    let contact = pick(sim, RecipientObject::Contact, |r| !r.has_opted_out_of_email);
+    let lead = pick(sim, RecipientObject::Lead, |r| !r.has_opted_out_of_email);
+    enqueue(&stack, contact.id.as_str(), Change::OptOut).await;
+    enqueue(&stack, lead.id.as_str(), Change::OptOut).await;
+    sim.refuse_collection_updates(Some("INVALID_FIELD"));
+
+    let first = run(&stack, "refused-whole-1").await;
+
+    assert_eq!(first.status, RunStatus::Complete, "a refused request does not fail the run: {first:#?}");
+    assert_eq!(first.write_back, WriteBackRun { ok: 0, failed: 2, dead: 0 });
+    let pending = store.pending_write_backs(&org).await.unwrap();
+    for record in [&contact, &lead] {
+        let waiting = entry(&pending, record.id.as_str());
+        assert_eq!(waiting.attempts, 1);
+        assert!(waiting.last_error.as_deref().unwrap_or_default().contains("INVALID_FIELD"), "{waiting:#?}");
+    }
+
+    let second = run(&stack, "refused-whole-2").await;
+
+    assert_eq!(second.write_back, WriteBackRun { ok: 0, failed: 0, dead: 2 }, "{second:#?}");
+    assert!(store.pending_write_backs(&org).await.unwrap().is_empty(), "the queue is not stuck behind them");
+    let dead = store.dead_letters(&org).await.unwrap();
+    assert!(entry(&dead, lead.id.as_str()).last_error.as_deref().unwrap_or_default().contains("INVALID_FIELD"));
+
+    // Changes queued after them go through once Salesforce accepts requests again.
+    sim.refuse_collection_updates(None);
+    let later = pick(sim, RecipientObject::Contact, |r| r.id != contact.id && !r.has_opted_out_of_email);
+    enqueue(&stack, later.id.as_str(), Change::OptOut).await;
+    let third = run(&stack, "refused-whole-3").await;
+    assert_eq!(third.write_back, WriteBackRun { ok: 1, failed: 0, dead: 0 });
+    assert!(sim.record(later.id.as_str()).unwrap().has_opted_out_of_email);
+}
+
+#[tokio::test]
+async fn a_session_that_expires_before_the_write_back_is_renewed_once_and_the_write_lands() {
+    let stack = stack(200, 100, |_| {}).await;
+    let sim = acme_sim(&stack);
+    let org = acme_id(&stack);
+    run(&stack, "expiry-write-back-first").await;
+    let contact = pick(sim, RecipientObject::Contact, |r| !r.has_opted_out_of_email);
+    enqueue(&stack, contact.id.as_str(), Change::OptOut).await;
+    // Both queries succeed; the session is gone when the Collections request comes.
+    sim.expire_sessions_after_calls(Some(2));
+
+    let written = run(&stack, "expiry-write-back").await;
+
+    assert_eq!(written.status, RunStatus::Complete, "{written:#?}");
+    assert_eq!(written.write_back, WriteBackRun { ok: 1, failed: 0, dead: 0 });
+    assert_eq!(written.api_calls, 4, "two queries, the refused request, and its retry after one login");
+    assert!(sim.record(contact.id.as_str()).unwrap().has_opted_out_of_email);
+    assert!(stack.stack.services.store.pending_write_backs(&org).await.unwrap().is_empty());
+}
