@@ -1,11 +1,19 @@
-//! The sync benchmark: Contacts + Leads from a simulated org (its own process, no added latency)
-//! into the embedded store, beside a "raw floor" that only fetches and discards the same pages
-//! with the same client. Each phase runs in its own process, so that its peak RSS is its own, with
-//! the allocator settings the sync function is deployed with.
+//! The sync benchmark, shaped like production: a simulated org answering every request after a
+//! realistic latency (250 ms a request by default, as Salesforce takes for a 2,000-record query
+//! page), and the sync writing into (a) the embedded store and (b) DynamoDB, played by a stand-in
+//! that answers after 20 ms a call and takes 4,000 items a second, as a new on-demand table does.
+//! Each is compared with a floor that only logs in and fetches the same pages with the same
+//! client. Every phase runs in its own process, so that its CPU time and peak RSS are its own.
 //!
-//! `cargo bench -p outpost-tests --bench sync [-- 100000:50000 15000:7500 … --runs 5]`: each size
-//! runs a floor and a sync, taking turns to go first, `--runs` times (the machine's noise is larger
-//! than the differences worth seeing), and reports medians and ranges.
+//! ```text
+//! cargo bench -p outpost-tests --bench sync -- [--sizes 20000:10000,100000:50000] [--runs 3]
+//!     [--latency-ms 250] [--dynamo-latency-ms 20] [--capacity 4000] [--no-reference]
+//!     [--no-dynamodb]
+//! ```
+//!
+//! Prints a Markdown table: wall time of each phase and its ratio to the floor, client CPU per
+//! record, peak RSS, API calls against their floor, and what the DynamoDB stand-in saw. A last
+//! row syncs the largest size at zero latency into the embedded store, for reference only.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -13,54 +21,75 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use outpost_tests::dynamodb_standin::{DynamoStandIn, StandInSettings, StandInStats};
 use outpost_tests::outpost_shared::hosts::HostPolicy;
 use outpost_tests::outpost_shared::ids::{OrgId, RecipientObject};
 use outpost_tests::outpost_shared::salesforce::{
     ApiMeter, ClientSettings, JwtBearer, OrgConnection, QueryOptions, RsaSigningKey, SalesforceClient,
 };
 use outpost_tests::outpost_shared::secrets::{LocalSecretFiles, SecretCache};
-use outpost_tests::outpost_shared::services::Services;
+use outpost_tests::outpost_shared::services::{Services, aws_clients};
 use outpost_tests::outpost_shared::store::{
-    EmbeddedTable, Items, OrgRegistration, OrgSecretNames, OrgStatus, ProvisioningMode, SharedStore, now_epoch,
+    DynamoTable, EmbeddedTable, Items, OrgRegistration, OrgSecretNames, OrgStatus, ProvisioningMode, SharedStore,
+    now_epoch,
 };
 use outpost_tests::outpost_sync::{RunOptions, RunOutcome, SyncContext, SyncSettings, changes_after, sync_org};
 use serde_json::json;
 
 const ORG: &str = "00D5g0000SimOrg";
+const PAGE: u64 = 2000;
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+type Error = Box<dyn std::error::Error>;
+
+fn main() -> Result<(), Error> {
     let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
     match args.first().map(String::as_str) {
         Some("serve-sim") => serve_sim(&args[1..]),
-        Some("raw") => phase(&args[1..], Phase::Raw),
-        Some("sync") => phase(&args[1..], Phase::Sync),
+        Some("serve-dynamo") => serve_dynamo(&args[1..]),
+        Some("phase") => phase(&args[1..]),
         _ => orchestrate(&args),
     }
 }
 
-/// `serve-sim <contacts> <leads> <public key file>`: a simulated org until stdin closes.
-fn serve_sim(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
-    let runtime = tokio::runtime::Runtime::new()?;
-    runtime.block_on(async {
+/// Runs `work` on a fresh multi-threaded runtime.
+fn runtime<T>(work: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(work)
+}
+
+/// Waits until the orchestrator closes this process's stdin.
+async fn until_stdin_closes() -> Result<(), Error> {
+    tokio::task::spawn_blocking(|| std::io::stdin().lines().count()).await?;
+    Ok(())
+}
+
+/// `serve-sim <contacts> <leads> <latency ms> <public key file>`: a simulated org.
+fn serve_sim(args: &[String]) -> Result<(), Error> {
+    runtime(async {
         let config = salesforce_sim::SimConfig {
             org_id: ORG.into(),
-            api_daily_limit: 1_000_000,
+            api_daily_limit: 100_000_000,
+            latency: Duration::from_millis(args[2].parse()?),
             ..salesforce_sim::SimConfig::default()
         }
         .with_records(args[0].parse()?, args[1].parse()?)
-        .with_jwt_public_key(std::fs::read(&args[2])?);
+        .with_jwt_public_key(std::fs::read(&args[3])?);
         let sim = salesforce_sim::Sim::spawn(config).await?;
         println!("{}", sim.base_url());
-        // The orchestrator closes our stdin when it is done with us.
-        tokio::task::spawn_blocking(|| std::io::stdin().lines().count()).await?;
+        until_stdin_closes().await?;
         sim.shutdown().await?;
         Ok(())
     })
 }
 
-enum Phase {
-    Raw,
-    Sync,
+/// `serve-dynamo <latency ms> <items a second>`: a DynamoDB stand-in with its `/_stats`.
+fn serve_dynamo(args: &[String]) -> Result<(), Error> {
+    runtime(async {
+        let settings =
+            StandInSettings { latency: Duration::from_millis(args[0].parse()?), write_capacity: args[1].parse()? };
+        let stand_in = DynamoStandIn::start(settings).await?;
+        println!("{}", stand_in.endpoint);
+        until_stdin_closes().await
+    })
 }
 
 /// Peak resident set size of this process, in MiB.
@@ -70,63 +99,44 @@ fn peak_rss_mib() -> f64 {
         .and_then(|status| {
             status.lines().find(|line| line.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse::<f64>().ok()
         })
-        .map_or(0.0, |kib| kib / 1024.0)
+        .map_or(f64::NAN, |kib| kib / 1024.0)
 }
 
-/// CPU time this process has used (user + system, every thread), in seconds, to the nanosecond:
-/// a page's work is a few milliseconds, finer than the kernel's 10 ms accounting ticks.
+/// CPU time this process has used (user + system, every thread), in seconds: `/proc/self/stat`
+/// counts it in ticks of 10 ms, fine for phases of seconds.
 fn cpu_seconds() -> f64 {
-    let time = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
-    time.tv_sec as f64 + time.tv_nsec as f64 / 1e9
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|stat| {
+            // The fields after the command name (which may hold spaces) and its closing parenthesis.
+            let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+            let ticks = |at: usize| fields.get(at)?.parse::<f64>().ok();
+            Some((ticks(11)? + ticks(12)?) / 100.0)
+        })
+        .unwrap_or(f64::NAN)
 }
 
-/// CPU time the whole machine has used (every process and the kernel; idle and I/O wait left
-/// out), in seconds: the client, the simulated org, and the disk's kernel work together.
-fn machine_cpu_seconds() -> f64 {
-    ticks_to_seconds(std::fs::read_to_string("/proc/stat").ok().and_then(|stat| {
-        // The first line sums all CPUs: user nice system idle iowait irq softirq steal.
-        let ticks: Vec<f64> = stat
-            .lines()
-            .next()?
-            .split_whitespace()
-            .skip(1)
-            .take(8)
-            .map(|field| field.parse().ok())
-            .collect::<Option<_>>()?;
-        Some(ticks.iter().enumerate().filter(|(at, _)| ![3, 4].contains(at)).map(|(_, ticks)| ticks).sum())
-    }))
-}
-
-/// Seconds from a count of USER_HZ ticks (100 a second on Linux), NaN where it could not be read.
-fn ticks_to_seconds(ticks: Option<f64>) -> f64 {
-    ticks.map_or(f64::NAN, |ticks| ticks / 100.0)
-}
-
-/// `raw|sync <sim url> <key dir>`: one measured phase; prints one JSON line.
-fn phase(args: &[String], phase: Phase) -> Result<(), Box<dyn std::error::Error>> {
-    let dir = Path::new(&args[1]);
+/// `phase <floor|embedded|dynamodb> <sim url> <dir>`: one measured phase; prints one JSON line.
+/// The DynamoDB phase reaches the stand-in through `AWS_ENDPOINT_URL`.
+fn phase(args: &[String]) -> Result<(), Error> {
+    let (kind, sim_url, dir) = (args[0].as_str(), args[1].as_str(), Path::new(&args[2]));
     let store_dir = dir.join(format!("store-{}", std::process::id()));
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let mut result = runtime.block_on(async {
-        let (services, table, registration) = setup(&args[0], dir, &store_dir).await?;
-        match phase {
-            Phase::Raw => raw_floor(&services, &registration, dir).await,
-            Phase::Sync => run_sync(services, table, &registration).await,
+    let mut result = runtime(async {
+        let (services, registration) = setup(kind, sim_url, dir, &store_dir).await?;
+        match kind {
+            "floor" => floor(&services, &registration, dir).await,
+            _ => run_sync(services, &registration).await,
         }
     })?;
     result["peak_rss_mib"] = json!(peak_rss_mib());
-    // The store is closed (its merger joined) with the block above; later runs need not share
-    // the disk and page cache with it.
-    std::fs::remove_dir_all(&store_dir)?;
+    if store_dir.exists() {
+        std::fs::remove_dir_all(&store_dir)?;
+    }
     println!("{result}");
     Ok(())
 }
 
-async fn setup(
-    sim_url: &str,
-    dir: &Path,
-    store_dir: &Path,
-) -> Result<(Services, EmbeddedTable, OrgRegistration), Box<dyn std::error::Error>> {
+async fn setup(kind: &str, sim_url: &str, dir: &Path, store_dir: &Path) -> Result<(Services, OrgRegistration), Error> {
     let org_id = OrgId::parse(ORG)?;
     let secrets = LocalSecretFiles::new(dir.join("secrets"));
     let names = OrgSecretNames::conventional("outpost", &org_id);
@@ -137,7 +147,14 @@ async fn setup(
             "username": "integration@acme-sim.example", "private_key_pem": private_pem, "my_domain_url": sim_url})
         .to_string(),
     )?;
-    let table = EmbeddedTable::open(&store_dir.join("store"))?;
+    let store: SharedStore = match kind {
+        "dynamodb" => {
+            let (client, _) = aws_clients()?;
+            DynamoTable::create_if_missing(&client, "bench").await?;
+            Arc::new(Items::new(DynamoTable::new(client, "bench")))
+        }
+        _ => Arc::new(Items::new(EmbeddedTable::open(&store_dir.join("store"))?)),
+    };
     let services = Services {
         config: Arc::new(outpost_tests::outpost_shared::config::Config {
             table_name: "bench".into(),
@@ -147,7 +164,7 @@ async fn setup(
             secret_ttl: Duration::from_secs(300),
             host_policy: HostPolicy::dev_loopback(),
         }),
-        store: Arc::new(Items::new(table.clone())) as SharedStore,
+        store,
         secrets: Arc::new(SecretCache::new(Arc::new(secrets), Duration::from_secs(300))),
         salesforce: SalesforceClient::new(&ClientSettings::default())?,
     };
@@ -161,16 +178,12 @@ async fn setup(
         registered_at: now_epoch(),
     };
     services.store.put_org(&registration).await?;
-    Ok((services, table, registration))
+    Ok((services, registration))
 }
 
-/// Fetches every page of the sync's own queries with the same client, reads each page's header as
-/// the sync's fetch loop does, and discards the records.
-async fn raw_floor(
-    services: &Services,
-    org: &OrgRegistration,
-    dir: &Path,
-) -> Result<serde_json::Value, Box<dyn std::error::Error>> {
+/// The least any sync must do: log in, then fetch every page of the sync's own queries with the
+/// same client, reading each page's header to ask for the next, and discard the records.
+async fn floor(services: &Services, org: &OrgRegistration, dir: &Path) -> Result<serde_json::Value, Error> {
     let host = org.host(services.config.host_policy)?;
     let key = RsaSigningKey::from_pem(&std::fs::read_to_string(dir.join("private.pem"))?)?;
     let grant = JwtBearer {
@@ -178,80 +191,95 @@ async fn raw_floor(
         username: "integration@acme-sim.example",
         key: &key,
     };
+    let (started, cpu_before) = (Instant::now(), cpu_seconds());
     let token = services.salesforce.jwt_bearer_token(&host, &grant).await?;
     let meter = Arc::new(ApiMeter::default());
     let conn = OrgConnection::new(services.salesforce.clone(), host, token.access_token, Arc::clone(&meter));
-    let options = QueryOptions { include_deleted: true, batch_size: Some(2000) };
-    let started = Instant::now();
-    let (cpu_before, machine_before) = (cpu_seconds(), machine_cpu_seconds());
+    let options = QueryOptions { include_deleted: true, batch_size: Some(PAGE as u16) };
     let mut records = 0u64;
     for object in RecipientObject::ALL {
-        let soql = changes_after(object, None);
-        let mut page = conn.query_first(&soql, options).await?;
+        let mut page = conn.query_first(&changes_after(object, None), options).await?;
         records += page.header.total_size;
         while let Some(next) = page.header.next()?.map(str::to_owned) {
             page = conn.query_next(&next, options).await?;
         }
     }
     Ok(json!({"seconds": started.elapsed().as_secs_f64(), "cpu_seconds": cpu_seconds() - cpu_before,
-        "machine_cpu_seconds": machine_cpu_seconds() - machine_before, "records": records, "api_calls": meter.calls()}))
+        "records": records, "api_calls": meter.calls()}))
 }
 
-async fn run_sync(
-    services: Services,
-    table: EmbeddedTable,
-    org: &OrgRegistration,
-) -> Result<serde_json::Value, Box<dyn std::error::Error>> {
+async fn run_sync(services: Services, org: &OrgRegistration) -> Result<serde_json::Value, Error> {
     let ctx = SyncContext::new(services, SyncSettings::default());
     let options =
         RunOptions { trigger: "bench".into(), deadline: Instant::now() + Duration::from_secs(3600), crash: None };
-    let started = Instant::now();
-    let (cpu_before, machine_before) = (cpu_seconds(), machine_cpu_seconds());
+    let (started, cpu_before) = (Instant::now(), cpu_seconds());
     let RunOutcome::Ran(run) = sync_org(&ctx, org, &options).await else {
         return Err("the sync did not run".into());
     };
-    let seconds = started.elapsed().as_secs_f64();
-    let (cpu, machine_cpu) = (cpu_seconds() - cpu_before, machine_cpu_seconds() - machine_before);
-    // The merges still due when the run ends, done now: the sync's deferred work, reported apart.
-    tokio::task::spawn_blocking(move || table.settle()).await??;
-    let settled = started.elapsed().as_secs_f64();
     Ok(json!({
-        "seconds": seconds,
-        "cpu_seconds": cpu,
-        "machine_cpu_seconds": machine_cpu,
-        "settled_seconds": settled,
+        "seconds": started.elapsed().as_secs_f64(),
+        "cpu_seconds": cpu_seconds() - cpu_before,
         "records": run.contacts.pulled + run.leads.pulled,
-        "floor_calls": run.contacts.pulled.div_ceil(2000) + run.leads.pulled.div_ceil(2000),
         "api_calls": run.api_calls,
         "status": run.status,
-        "pages": run.contacts.pages + run.leads.pages,
     }))
 }
 
 fn self_command(args: &[&str]) -> Command {
     let mut command = Command::new(std::env::current_exe().unwrap_or_else(|_| PathBuf::from("sync")));
-    command.args(args);
+    command.args(args).env("RUST_LOG", "error");
     command
 }
 
-/// The allocator settings the sync function is deployed with (template.yaml): both phases run with
-/// them, as the function does.
-fn deployed_glibc_tunables() -> Result<String, Box<dyn std::error::Error>> {
-    let template = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml"))?;
-    let value = template.lines().find_map(|line| line.trim().strip_prefix("GLIBC_TUNABLES:"));
-    Ok(value.ok_or("template.yaml sets no GLIBC_TUNABLES")?.trim().trim_matches(['"', '\'']).to_owned())
+/// A helper process of this bench that prints its address on its first line and serves until
+/// its stdin closes.
+struct Server {
+    child: Child,
+    url: String,
 }
 
-fn measure(kind: &str, url: &str, dir: &Path, tunables: &str) -> Result<serde_json::Value, Box<dyn std::error::Error>> {
-    let output = self_command(&[kind, url, &dir.display().to_string()])
-        .env("RUST_LOG", "error")
-        .env("GLIBC_TUNABLES", tunables)
-        .stderr(Stdio::inherit())
-        .output()?;
-    if !output.status.success() {
-        return Err(format!("{kind} phase failed").into());
+impl Server {
+    fn start(args: &[&str]) -> Result<Self, Error> {
+        let mut child = self_command(args).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn()?;
+        let mut url = String::new();
+        BufReader::new(child.stdout.take().ok_or("no stdout")?).read_line(&mut url)?;
+        Ok(Self { child, url: url.trim().to_owned() })
     }
-    Ok(serde_json::from_slice(&output.stdout)?)
+
+    fn stop(mut self) -> Result<(), Error> {
+        drop(self.child.stdin.take());
+        self.child.wait()?;
+        Ok(())
+    }
+}
+
+fn measure(kind: &str, sim_url: &str, dir: &Path, dynamo: Option<&str>) -> Result<serde_json::Value, Error> {
+    let mut command = self_command(&["phase", kind, sim_url, &dir.display().to_string()]);
+    if let Some(endpoint) = dynamo {
+        command.env("AWS_ENDPOINT_URL", endpoint).env("AWS_REGION", "us-east-1");
+        command.env("AWS_ACCESS_KEY_ID", "bench").env("AWS_SECRET_ACCESS_KEY", "bench");
+    }
+    let output = command.stderr(Stdio::inherit()).output()?;
+    if !output.status.success() {
+        return Err(format!("the {kind} phase failed").into());
+    }
+    let result: serde_json::Value = serde_json::from_slice(&output.stdout)?;
+    if kind != "floor" && result["status"] != "complete" {
+        return Err(format!("the {kind} sync ended {}", result["status"]).into());
+    }
+    Ok(result)
+}
+
+/// A sync into a fresh DynamoDB stand-in, with what the stand-in saw.
+fn measure_dynamo(sim_url: &str, dir: &Path, settings: &Settings) -> Result<serde_json::Value, Error> {
+    let stand_in =
+        Server::start(&["serve-dynamo", &settings.dynamo_latency_ms.to_string(), &settings.capacity.to_string()])?;
+    let mut result = measure("dynamodb", sim_url, dir, Some(&stand_in.url))?;
+    let stats: StandInStats =
+        runtime(async { Ok(reqwest::get(format!("{}/_stats", stand_in.url)).await?.json().await?) })?;
+    result["stand_in"] = serde_json::to_value(stats)?;
+    stand_in.stop()?;
+    Ok(result)
 }
 
 /// The median of `values` (NaN for none).
@@ -265,105 +293,130 @@ fn median(values: &[f64]) -> f64 {
     }
 }
 
-/// `median [min–max]` of `values`, to `digits` decimals.
-fn spread(values: &[f64], digits: usize) -> String {
-    let (min, max) = values.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(*v), hi.max(*v)));
-    format!("{:.digits$} [{min:.digits$}–{max:.digits$}]", median(values))
+fn column(results: &[serde_json::Value], field: &str) -> Vec<f64> {
+    results.iter().map(|result| result[field].as_f64().unwrap_or(f64::NAN)).collect()
 }
 
-fn number(result: &serde_json::Value, field: &str) -> f64 {
-    result[field].as_f64().unwrap_or(f64::NAN)
+fn largest(results: &[serde_json::Value], field: &str) -> f64 {
+    column(results, field).into_iter().fold(f64::NAN, f64::max)
 }
 
-fn orchestrate(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
-    let mut runs = 5usize;
-    let mut sizes: Vec<(usize, usize)> = Vec::new();
+struct Settings {
+    sizes: Vec<(usize, usize)>,
+    runs: usize,
+    latency_ms: u64,
+    dynamo_latency_ms: u64,
+    capacity: f64,
+    reference: bool,
+    dynamodb: bool,
+}
+
+fn settings(args: &[String]) -> Result<Settings, Error> {
+    let mut settings = Settings {
+        sizes: vec![(20_000, 10_000), (100_000, 50_000)],
+        runs: 3,
+        latency_ms: 250,
+        dynamo_latency_ms: 20,
+        capacity: 4_000.0,
+        reference: true,
+        dynamodb: true,
+    };
     let mut args = args.iter();
     while let Some(arg) = args.next() {
-        if arg == "--runs" {
-            runs = args.next().ok_or("--runs needs a number")?.parse()?;
-        } else if let Some((contacts, leads)) = arg.split_once(':') {
-            sizes.push((contacts.parse()?, leads.parse()?));
-        } else {
-            return Err(format!("unknown argument {arg:?}: expected <contacts>:<leads> or --runs N").into());
+        let mut value = || args.next().ok_or_else(|| format!("{arg} needs a value"));
+        match arg.as_str() {
+            "--sizes" => {
+                settings.sizes = value()?
+                    .split(',')
+                    .map(|size| {
+                        let (contacts, leads) = size.split_once(':').ok_or("a size is <contacts>:<leads>")?;
+                        Ok::<_, Error>((contacts.parse()?, leads.parse()?))
+                    })
+                    .collect::<Result<_, _>>()?;
+            }
+            "--runs" => settings.runs = value()?.parse()?,
+            "--latency-ms" => settings.latency_ms = value()?.parse()?,
+            "--dynamo-latency-ms" => settings.dynamo_latency_ms = value()?.parse()?,
+            "--capacity" => settings.capacity = value()?.parse()?,
+            "--no-reference" => settings.reference = false,
+            "--no-dynamodb" => settings.dynamodb = false,
+            other => return Err(format!("unknown argument {other:?}").into()),
         }
     }
-    if runs == 0 {
-        return Err("--runs must be at least 1".into());
+    if settings.runs == 0 || settings.sizes.is_empty() {
+        return Err("--runs and --sizes need at least one".into());
     }
-    if sizes.is_empty() {
-        sizes = vec![(15_000, 7_500), (50_000, 25_000), (100_000, 50_000)];
+    Ok(settings)
+}
+
+/// The phases of one size: `runs` times a floor, a sync into the embedded store and one into
+/// DynamoDB, in turns.
+fn size_row(contacts: usize, leads: usize, latency_ms: u64, settings: &Settings, dir: &Path) -> Result<(), Error> {
+    let public_key = dir.join("public.pem").display().to_string();
+    let sim =
+        Server::start(&["serve-sim", &contacts.to_string(), &leads.to_string(), &latency_ms.to_string(), &public_key])?;
+    let (mut floors, mut embedded, mut dynamo) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..settings.runs {
+        floors.push(measure("floor", &sim.url, dir, None)?);
+        embedded.push(measure("embedded", &sim.url, dir, None)?);
+        if settings.dynamodb {
+            dynamo.push(measure_dynamo(&sim.url, dir, settings)?);
+        }
     }
-    let tunables = deployed_glibc_tunables()?;
+    sim.stop()?;
+    let floor_s = column(&floors, "seconds");
+    let ratio = |results: &[serde_json::Value]| {
+        let ratios: Vec<f64> = column(results, "seconds").iter().zip(&floor_s).map(|(s, f)| s / f).collect();
+        format!("{:.2} s ({:.3}×)", median(&column(results, "seconds")), median(&ratios))
+    };
+    let records = largest(&embedded, "records");
+    let cpu_per_record = |results: &[serde_json::Value]| median(&column(results, "cpu_seconds")) / records * 1e6;
+    let floor_calls = (contacts as u64).div_ceil(PAGE) + (leads as u64).div_ceil(PAGE);
+    let stats = |field: &str| dynamo.iter().map(|d| d["stand_in"][field].as_u64().unwrap_or(0)).max().unwrap_or(0);
+    println!(
+        "| {contacts} + {leads} | {latency_ms} ms | {:.2} s | {} | {} | {:.1} / {:.1} / {:.1} | {:.0} / {:.0} / {:.0} | {} / {} ({floor_calls}) | {} of {} | {} |",
+        median(&floor_s),
+        ratio(&embedded),
+        ratio(&dynamo),
+        cpu_per_record(&floors),
+        cpu_per_record(&embedded),
+        cpu_per_record(&dynamo),
+        largest(&floors, "peak_rss_mib"),
+        largest(&embedded, "peak_rss_mib"),
+        largest(&dynamo, "peak_rss_mib"),
+        largest(&embedded, "api_calls"),
+        largest(&dynamo, "api_calls"),
+        stats("items_throttled"),
+        stats("items_written"),
+        stats("max_batches_in_flight"),
+    );
+    Ok(())
+}
+
+fn orchestrate(args: &[String]) -> Result<(), Error> {
+    let settings = settings(args)?;
+    // The stand-ins' statistics are read over HTTP with reqwest.
+    salesforce_sim::install_tls_provider();
     let dir = tempfile::tempdir()?;
     let (private_pem, public_pem) =
         salesforce_sim::oauth::generate_integration_key_pair().map_err(|err| err.to_string())?;
     std::fs::write(dir.path().join("private.pem"), private_pem)?;
     std::fs::write(dir.path().join("public.pem"), public_pem)?;
     println!(
-        "Each size: {runs} runs, a floor and a sync each time, taking turns to go first; median [min–max]. The ratio is taken run by run."
+        "{} runs of each phase, medians; ratios to the floor are taken run by run. DynamoDB: a stand-in at {} ms a call and {} items/s.",
+        settings.runs, settings.dynamo_latency_ms, settings.capacity
     );
-    println!("Both phases run with the sync function's GLIBC_TUNABLES={tunables} (template.yaml).");
     println!();
     println!(
-        "| Contacts + Leads | raw floor s | sync s | ratio | merges settled s | sync records/s | API calls (floor) | peak RSS sync / raw MiB | client CPU sync / raw s | machine CPU sync / raw s |"
+        "| Contacts + Leads | Salesforce latency | floor | sync → embedded | sync → DynamoDB | client CPU µs/record floor / embedded / DynamoDB | peak RSS MiB floor / embedded / DynamoDB | API calls embedded / DynamoDB (floor) | DynamoDB items throttled of written | BatchWriteItem calls in flight, at most |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|");
-    for (contacts, leads) in sizes {
-        let mut sim: Child = self_command(&[
-            "serve-sim",
-            &contacts.to_string(),
-            &leads.to_string(),
-            &dir.path().join("public.pem").display().to_string(),
-        ])
-        .env("RUST_LOG", "error")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()?;
-        let mut url = String::new();
-        BufReader::new(sim.stdout.take().ok_or("sim stdout")?).read_line(&mut url)?;
-        let url = url.trim().to_owned();
-        let (mut raws, mut syncs) = (Vec::new(), Vec::new());
-        for run in 0..runs {
-            // The phases take turns going first, so that neither always meets the org as the
-            // other left it (or first, just after it started).
-            if run % 2 == 0 {
-                raws.push(measure("raw", &url, dir.path(), &tunables)?);
-            }
-            let sync = measure("sync", &url, dir.path(), &tunables)?;
-            if run % 2 == 1 {
-                raws.push(measure("raw", &url, dir.path(), &tunables)?);
-            }
-            if sync["status"] != "complete" {
-                return Err(format!("sync ended {}", sync["status"]).into());
-            }
-            syncs.push(sync);
-        }
-        drop(sim.stdin.take());
-        sim.wait()?;
-        let column = |results: &[serde_json::Value], field: &str| -> Vec<f64> {
-            results.iter().map(|result| number(result, field)).collect()
-        };
-        let (raw_s, sync_s) = (column(&raws, "seconds"), column(&syncs, "seconds"));
-        let ratios: Vec<f64> = sync_s.iter().zip(&raw_s).map(|(sync, raw)| sync / raw).collect();
-        let records = syncs.iter().map(|sync| number(sync, "records")).fold(0.0, f64::max);
-        let peak = |results: &[serde_json::Value]| column(results, "peak_rss_mib").into_iter().fold(0.0, f64::max);
-        println!(
-            "| {contacts} + {leads} | {} | {} | {} | {} | {:.0} | {} ({}) | {:.1} / {:.1} | {:.3} / {:.3} | {:.2} / {:.2} |",
-            spread(&raw_s, 3),
-            spread(&sync_s, 3),
-            spread(&ratios, 3),
-            spread(&column(&syncs, "settled_seconds"), 3),
-            records / median(&sync_s),
-            syncs.iter().map(|sync| sync["api_calls"].as_u64().unwrap_or(0)).max().unwrap_or(0),
-            syncs[0]["floor_calls"],
-            peak(&syncs),
-            peak(&raws),
-            median(&column(&syncs, "cpu_seconds")),
-            median(&column(&raws, "cpu_seconds")),
-            median(&column(&syncs, "machine_cpu_seconds")),
-            median(&column(&raws, "machine_cpu_seconds")),
-        );
+    for &(contacts, leads) in &settings.sizes {
+        size_row(contacts, leads, settings.latency_ms, &settings, dir.path())?;
+    }
+    let reference = settings.sizes.last().copied().filter(|_| settings.reference);
+    if let Some((contacts, leads)) = reference {
+        size_row(contacts, leads, 0, &Settings { runs: 1, ..settings }, dir.path())?;
     }
     Ok(())
 }
