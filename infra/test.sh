@@ -50,6 +50,21 @@ cargo fmt --all --check
 step "cargo clippy (warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+step "No unused dependencies (cargo-machete)"
+tools="$root/.tools"
+if [[ ! -x "$tools/bin/cargo-machete" ]]; then
+  cargo install --quiet --locked --root "$tools" cargo-machete@0.9.2
+fi
+"$tools/bin/cargo-machete"
+
+step "The Lambda functions compile no embedded store"
+for function in outpost-entry outpost-authorizer outpost-apex outpost-sync; do
+  if cargo tree --locked -p "$function" -e normal --prefix none | grep -q '^fjall '; then
+    echo "$function depends on fjall: the embedded store is for the local stack and tests only" >&2
+    exit 1
+  fi
+done
+
 step "cfn-lint template.yaml"
 "$venv/bin/cfn-lint" template.yaml
 
