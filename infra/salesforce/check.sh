@@ -6,7 +6,8 @@
 #   (b) apex-ls (CheckForIssues): Apex semantics (types, methods, reserved words), zero errors;
 #   (c) PMD with the Apex, Visualforce and AppExchange rules: no finding of severity 1-2 that
 #       pmd/suppressions.txt does not list with its reason;
-#   (d) sf project convert source: every metadata file converts to Metadata API format;
+#   (d) sf project convert source: every metadata file converts to Metadata API format, also with
+#       the deploy-time replacement of the Outpost host (OUTPOST_HOST) applied;
 #   (e) scripts/check_metadata.py: entry points, the one Outpost host, cross-references.
 # Needs: bash, python3, npm (any Node >= 18) and a Java 17+ JDK (java, javac). Run from anywhere.
 set -euo pipefail
@@ -85,15 +86,18 @@ run_sf() {
 }
 converted="$(mktemp -d)"
 trap 'rm -rf "$converted"' EXIT
-if run_sf project convert source --root-dir force-app --output-dir "$converted/force-app" > "$converted/convert.log" 2>&1; then
-  echo "sf $(run_sf --version | cut -d' ' -f1): force-app converts to Metadata API format"
+# Once as it is, once with the deploy-time replacements of sfdx-project.json applied.
+if run_sf project convert source --root-dir force-app --output-dir "$converted/plain" > "$converted/plain.log" 2>&1 \
+  && OUTPOST_HOST=outpost.replaced.invalid SF_APPLY_REPLACEMENTS_ON_CONVERT=true \
+    run_sf project convert source --root-dir force-app --output-dir "$converted/replaced" > "$converted/replaced.log" 2>&1; then
+  echo "sf $(run_sf --version | cut -d' ' -f1): force-app converts to Metadata API format, with and without OUTPOST_HOST"
 else
-  sed 's/^/  FAIL   /' "$converted/convert.log"
+  cat "$converted"/*.log | sed 's/^/  FAIL   /'
   failed+=("convert")
 fi
 
 echo "== (e) metadata: entry points, the Outpost host, cross-references"
-if ! python3 scripts/check_metadata.py; then
+if ! python3 scripts/check_metadata.py --converted "$converted/replaced"; then
   failed+=("metadata")
 fi
 

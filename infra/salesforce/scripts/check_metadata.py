@@ -5,11 +5,14 @@
 2. The entry points (custom links, web tab, formula field) carry the merge fields Outpost needs
    and no URLENCODE (URL-type custom links encode merge fields themselves; URLENCODE would
    double-encode the session id).
-3. Cross-references that a deploy would otherwise reject: permission set grants, named/external
+3. The Outpost host: in source only the placeholder, and only in *-meta.xml files; with
+   --converted, the output of a conversion with OUTPOST_HOST set carries the host everywhere.
+4. Cross-references that a deploy would otherwise reject: permission set grants, named/external
    credential wiring, external client app plugins, source files with their -meta.xml.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import re
 import sys
@@ -26,6 +29,9 @@ SKIP_DIRS = {"node_modules", ".sf", ".sfdx", ".git"}
 ENTRY_MERGE_FIELDS = ("$User.Id", "$Organization.Id", "$Api.Session_ID", "$Api.Partner_Server_URL_640")
 SYNCED_OBJECTS = ("Contact", "Lead")
 PLACEHOLDER_HOST = "outpost.example.com"
+# check.sh converts the source with OUTPOST_HOST set to this and hands the output to --converted.
+REPLACED_HOST = "outpost.replaced.invalid"
+CONFIG_RECORD = SRC / "customMetadata" / "Outpost_Config.Default.md-meta.xml"
 
 errors: list[str] = []
 notes: list[str] = []
@@ -175,19 +181,44 @@ for path in [
                 fail(f"{rel(path)}: {tag} must be https")
             hosts.add(urlsplit(value).netloc)
 
-launcher = SRC / "classes" / "OutpostLaunchController.cls"
-match = re.search(r"ENTRY_URL\s*=\s*'(https://[^'/]+)/entry'", launcher.read_text()) if launcher.is_file() else None
-if match is None:
-    fail(f"{rel(launcher)}: ENTRY_URL must be 'https://<outpost host>/entry'")
-else:
-    hosts.add(urlsplit(match.group(1)).netloc)
+config_record = load(CONFIG_RECORD)
+if config_record is not None:
+    values = {
+        text(value, "field"): text(value, "value")
+        for value in config_record.findall("m:values", M)
+    }
+    hosts.add(values.get("Host__c") or "")
 
-if len(hosts) != 1:
-    fail(f"links, tabs, formula, named credential, external client app and launcher disagree on the Outpost host: {sorted(hosts)}")
-elif PLACEHOLDER_HOST in hosts:
-    notes.append(f"host is still the placeholder {PLACEHOLDER_HOST} (replace it before deploying, see README)")
-else:
-    notes.append(f"Outpost host: {hosts.pop()}")
+if hosts != {PLACEHOLDER_HOST}:
+    fail(
+        f"the Outpost host must be the placeholder {PLACEHOLDER_HOST} in source (OUTPOST_HOST replaces it at deploy "
+        f"time, see README); found {sorted(hosts)}"
+    )
+for source in sorted(SRC.rglob("*")):
+    if source.is_file() and not source.name.endswith("-meta.xml") and PLACEHOLDER_HOST in source.read_text(errors="ignore"):
+        fail(f"{rel(source)}: names {PLACEHOLDER_HOST}, which only *-meta.xml files may (the replacement covers those)")
+
+
+def check_replaced(converted: Path) -> None:
+    """The deploy-time replacement reaches every place the host lives, and leaves no placeholder."""
+    counts["replaced"] = 0
+    for path in sorted(converted.rglob("*")):
+        if not path.is_file():
+            continue
+        body = path.read_text(errors="ignore")
+        if PLACEHOLDER_HOST in body:
+            fail(f"converted {path.relative_to(converted)}: still names {PLACEHOLDER_HOST} after the replacement")
+        if REPLACED_HOST in body:
+            counts["replaced"] += 1
+    for expected in ("customMetadata/Outpost_Config.Default.md", "namedCredentials/Outpost.namedCredential"):
+        target = converted / expected
+        if not target.is_file() or REPLACED_HOST not in target.read_text():
+            fail(f"converted {expected}: does not carry OUTPOST_HOST")
+    replacements = project.get("replacements", [])
+    ref(
+        any(r.get("stringToReplace") == PLACEHOLDER_HOST and r.get("replaceWithEnv") == "OUTPOST_HOST" for r in replacements),
+        f"sfdx-project.json: must replace {PLACEHOLDER_HOST} with $OUTPOST_HOST",
+    )
 
 # 3. Cross-references --------------------------------------------------------------------------
 
@@ -303,11 +334,18 @@ if global_oauth in parsed:
     for secret in ("consumerKey", "consumerSecret"):
         ref(text(parsed[global_oauth], secret) is None, f"{rel(global_oauth)}: {secret} must never be committed")
 
+arguments = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+arguments.add_argument("--converted", type=Path, help="output of sf project convert source with OUTPOST_HOST set")
+options = arguments.parse_args()
+if options.converted:
+    check_replaced(options.converted)
+
 # Summary --------------------------------------------------------------------------------------
 
 print(
     f"metadata: {counts['xml']} XML files well-formed, {counts['entry points']} entry points, "
     f"{counts['references']} cross-references"
+    + (f", host replaced in {counts['replaced']} converted files" if "replaced" in counts else "")
 )
 for note in notes:
     print(f"  note   {note}")
