@@ -2,9 +2,8 @@
 """Offline checks of the Outpost SFDX metadata (python3 standard library only).
 
 1. Every *.xml / *-meta.xml file is well-formed XML.
-2. The entry points (custom links, web tab, formula field) carry the merge fields Outpost needs
-   and no URLENCODE (URL-type custom links encode merge fields themselves; URLENCODE would
-   double-encode the session id).
+2. The entry points: no session id in any metadata file; the links, button, formula field and tab
+   open the Visualforce launcher pages, whose entry form posts exactly Outpost's POST /entry fields.
 3. The Outpost host: in source only the placeholder, and only in *-meta.xml files; with
    --converted, the output of a conversion with OUTPOST_HOST set carries the host everywhere.
 4. Cross-references that a deploy would otherwise reject: permission set grants, named/external
@@ -26,7 +25,6 @@ NS = "http://soap.sforce.com/2006/04/metadata"
 M = {"m": NS}
 SKIP_DIRS = {"node_modules", ".sf", ".sfdx", ".git"}
 
-ENTRY_MERGE_FIELDS = ("$User.Id", "$Organization.Id", "$Api.Session_ID", "$Api.Partner_Server_URL_640")
 SYNCED_OBJECTS = ("Contact", "Lead")
 PLACEHOLDER_HOST = "outpost.example.com"
 # check.sh converts the source with OUTPOST_HOST set to this and hands the output to --converted.
@@ -79,87 +77,95 @@ def load(path: Path) -> ET.Element | None:
 
 
 # 2. Entry points ------------------------------------------------------------------------------
+# No session id in any URL or field value: links, the button, the formula field and the tab open the
+# launcher pages, which post the session to Outpost in a form body (c:OutpostEntryForm).
 
+project = json.loads((ROOT / "sfdx-project.json").read_text())
+namespace = project.get("namespace") or ""
+page_prefix = f"{namespace}__" if namespace else ""
+LAUNCHER = f"/apex/{page_prefix}OutpostLaunch"
+SESSION_MARKERS = ("API.SESSION_ID", "API_SESSION_ID", "GETSESSIONID")
+ENTRY_FIELDS = {"uid", "oid", "sid", "srv", "rid", "ids", "object"}
 hosts: set[str] = set()
 
+for path, root in parsed.items():
+    if SRC in path.parents:
+        body = ET.tostring(root, encoding="unicode").upper()
+        for marker in SESSION_MARKERS:
+            if marker in body:
+                fail(f"{rel(path)}: names {marker}; session ids go to Outpost only in the launcher's form body")
 
-def check_entry_url(where: str, url: str, record_object: str | None) -> None:
+
+def check_launcher_link(path: Path, root: ET.Element, obj: str, display: str) -> None:
     counts["entry points"] += 1
-    for field in ENTRY_MERGE_FIELDS:
-        if "{!" + field + "}" not in url:
-            fail(f"{where}: missing {{!{field}}}")
-    if "URLENCODE" in url.upper():
-        fail(f"{where}: uses URLENCODE (URL custom links and web tabs encode merge fields already)")
-    parts = urlsplit(url)
-    if parts.scheme != "https" or parts.path != "/entry":
-        fail(f"{where}: must point at https://<outpost host>/entry, found {url!r}")
-    hosts.add(parts.netloc)
-    rid = f"&rid={{!{record_object}.Id}}" if record_object else None
-    if rid and not url.endswith(rid):
-        fail(f"{where}: must end with {rid}")
-    if not rid and "rid=" in url:
-        fail(f"{where}: a web tab has no record context, so no rid")
+    expected = f"{LAUNCHER}?rid={{!{obj}.Id}}"
+    if text(root, "displayType") != display or text(root, "linkType") != "url" or text(root, "url") != expected:
+        fail(f"{rel(path)}: must be a {display} of linkType url opening {expected}")
 
 
 for obj in SYNCED_OBJECTS:
-    entry_links = 0
-    for path in sorted((SRC / "objects" / obj / "webLinks").glob("*.webLink-meta.xml")):
-        root = load(path)
-        if root is None:
-            continue
-        url = text(root, "url") or ""
-        if text(root, "linkType") != "url":
-            fail(f"{rel(path)}: linkType must be url")
-        if "/entry?" in url:
-            entry_links += 1
-            check_entry_url(rel(path), url, obj)
-        elif url.startswith("/apex/OutpostLaunch"):
-            counts["entry points"] += 1
-            if url != f"/apex/OutpostLaunch?rid={{!{obj}.Id}}":
-                fail(f"{rel(path)}: launcher link must be /apex/OutpostLaunch?rid={{!{obj}.Id}}")
-            if "Session_ID" in url:
-                fail(f"{rel(path)}: the launcher gets its session from Visualforce, not from the link")
-        else:
-            fail(f"{rel(path)}: neither an Outpost entry link nor the Visualforce launcher")
-    if entry_links != 1:
-        fail(f"objects/{obj}/webLinks: expected exactly one Outpost entry link, found {entry_links}")
+    links_dir = SRC / "objects" / obj / "webLinks"
+    expected_links = {
+        "Outpost_Launch": lambda path, root: check_launcher_link(path, root, obj, "link"),
+        "Outpost_Open_Button": lambda path, root: check_launcher_link(path, root, obj, "button"),
+        "Outpost_Add_To_List": None,
+    }
+    found = {path.name.split(".")[0]: path for path in links_dir.glob("*.webLink-meta.xml")}
+    if set(found) != set(expected_links):
+        fail(f"{rel(links_dir)}: expected the links {sorted(expected_links)}, found {sorted(found)}")
+    for name, check in expected_links.items():
+        root = load(found[name]) if name in found else None
+        if root is not None and check is not None:
+            check(found[name], root)
+    list_button = load(found["Outpost_Add_To_List"]) if "Outpost_Add_To_List" in found else None
+    if list_button is not None:
+        counts["entry points"] += 1
+        page = f"OutpostAdd{obj}s"
+        if (
+            text(list_button, "displayType") != "massActionButton"
+            or text(list_button, "linkType") != "page"
+            or text(list_button, "page") != page
+            or text(list_button, "requireRowSelection") != "true"
+        ):
+            fail(f"{rel(found['Outpost_Add_To_List'])}: must be a list button (massActionButton) opening page {page}")
+        page_source = SRC / "pages" / f"{page}.page"
+        markup = page_source.read_text() if page_source.is_file() else ""
+        if f'standardController="{obj}"' not in markup or 'recordSetVar="' not in markup:
+            fail(f"{rel(page_source)}: must use the {obj} standard set controller (recordSetVar)")
 
     field_path = SRC / "objects" / obj / "fields" / "Outpost_Link__c.field-meta.xml"
     root = load(field_path)
     if root is not None:
         counts["entry points"] += 1
-        formula = text(root, "formula") or ""
-        compact = re.sub(r"\s+", "", formula)
-        if text(root, "type") != "Text" or not compact.upper().startswith("HYPERLINK("):
-            fail(f"{rel(field_path)}: must be a Text formula built with HYPERLINK")
-        for field in ENTRY_MERGE_FIELDS:
-            if field not in formula:
-                fail(f"{rel(field_path)}: formula is missing {field}")
-        if "URLENCODE" in formula.upper():
-            fail(f"{rel(field_path)}: formula uses URLENCODE")
-        if '"&rid="&Id' not in compact:
-            fail(f"{rel(field_path)}: formula must append &rid= and the record Id")
-        match = re.search(r'"(https://[^"/]+)/entry\?', formula)
-        if not match:
-            fail(f"{rel(field_path)}: formula must open https://<outpost host>/entry?")
-        else:
-            hosts.add(urlsplit(match.group(1)).netloc)
+        compact = re.sub(r"\s+", "", text(root, "formula") or "")
+        expected = f'HYPERLINK("{LAUNCHER}?rid="&Id,"OpeninOutpost","_blank")'
+        if text(root, "type") != "Text" or compact != expected:
+            fail(f"{rel(field_path)}: must be the Text formula HYPERLINK(\"{LAUNCHER}?rid=\" & Id, ...)")
 
-web_tabs = 0
 for path in sorted((SRC / "tabs").glob("*.tab-meta.xml")):
     root = load(path)
     if root is None:
         continue
-    if text(root, "url") is not None:
-        web_tabs += 1
-        check_entry_url(rel(path), text(root, "url") or "", None)
+    counts["entry points"] += 1
     page = text(root, "page")
-    if page is not None:
-        counts["entry points"] += 1
-        if not (SRC / "pages" / f"{page}.page").is_file():
-            fail(f"{rel(path)}: Visualforce page {page} does not exist")
-if web_tabs != 1:
-    fail(f"tabs: expected exactly one Outpost web tab, found {web_tabs}")
+    if text(root, "url") is not None or page is None:
+        fail(f"{rel(path)}: Outpost tabs are Visualforce tabs (a web tab would put the session in its URL)")
+    elif not (SRC / "pages" / f"{page}.page").is_file():
+        fail(f"{rel(path)}: Visualforce page {page} does not exist")
+
+form = SRC / "components" / "OutpostEntryForm.component"
+markup = form.read_text() if form.is_file() else ""
+if not re.search(r'<form id="outpost-entry" method="post" action="\{!entry\.action\}">', markup):
+    fail(f"{rel(form)}: must hold <form id=\"outpost-entry\" method=\"post\" action=\"{{!entry.action}}\">")
+posted = set(re.findall(r'<input type="hidden" name="(\w+)"', markup))
+if posted != ENTRY_FIELDS:
+    fail(f"{rel(form)}: posts {sorted(posted)}; Outpost's POST /entry contract is {sorted(ENTRY_FIELDS)}")
+if 'type="submit"' not in markup or "$Resource.OutpostAutoSubmit" not in markup:
+    fail(f"{rel(form)}: needs its Continue button and the OutpostAutoSubmit static resource")
+for page in sorted((SRC / "pages").glob("*.page")):
+    source = page.read_text()
+    if "<script" in source.lower():
+        fail(f"{rel(page)}: no inline script; load JavaScript from a static resource")
 
 named_credential = load(SRC / "namedCredentials" / "Outpost.namedCredential-meta.xml")
 if named_credential is not None:
@@ -229,7 +235,6 @@ def ref(condition: bool, message: str) -> None:
         fail(message)
 
 
-project = json.loads((ROOT / "sfdx-project.json").read_text())
 api_version = project.get("sourceApiVersion")
 ref(api_version == "66.0", f"sfdx-project.json: sourceApiVersion must be 66.0, found {api_version}")
 
