@@ -282,32 +282,86 @@ pages = {p.stem for p in (SRC / "pages").glob("*.page")}
 tabs = {p.name.split(".")[0] for p in (SRC / "tabs").glob("*.tab-meta.xml")}
 permission_sets = {p.name.split(".")[0] for p in (SRC / "permissionsets").glob("*.permissionset-meta.xml")}
 
-permission_set = load(SRC / "permissionsets" / "Outpost_Integration.permissionset-meta.xml")
-if permission_set is not None:
-    for apex_class in texts(permission_set, "m:classAccesses/m:apexClass"):
-        ref(apex_class in classes, f"Outpost_Integration: class {apex_class} does not exist")
-        ref(not apex_class.endswith("Test"), f"Outpost_Integration: grants test class {apex_class}")
-    for page in texts(permission_set, "m:pageAccesses/m:apexPage"):
-        ref(page in pages, f"Outpost_Integration: page {page} does not exist")
-    for tab in texts(permission_set, "m:tabSettings/m:tab"):
-        ref(tab in tabs, f"Outpost_Integration: tab {tab} does not exist")
-    ref(set(texts(permission_set, "m:tabSettings/m:tab")) == tabs, "Outpost_Integration: must make every Outpost tab visible")
-    granted_fields = set(texts(permission_set, "m:fieldPermissions/m:field"))
-    for obj in SYNCED_OBJECTS:
-        ref(f"{obj}.Outpost_Link__c" in granted_fields, f"Outpost_Integration: no access to {obj}.Outpost_Link__c")
-    for field in granted_fields:
-        obj, _, name = field.partition(".")
-        ref((SRC / "objects" / obj / "fields" / f"{name}.field-meta.xml").is_file(), f"Outpost_Integration: field {field} does not exist")
-    for grant in permission_set.findall("m:fieldPermissions", M):
-        ref(text(grant, "editable") == "false", f"Outpost_Integration: {text(grant, 'field')} is a formula, grant read only")
+custom_permissions = {p.name.split(".")[0] for p in (SRC / "customPermissions").glob("*.customPermission-meta.xml")}
+STANDARD_FIELDS = {"Email", "HasOptedOutOfEmail"}
+
+# What each persona must be granted (at least) and must never be granted.
+PERSONAS = {
+    "Outpost_User": {
+        "pages": {"OutpostLaunch", "OutpostAddContacts", "OutpostAddLeads"},
+        "tabs": {"Outpost_Launch"},
+        "must_not": {"principal", "custom permission", "user permissions", "objects"},
+    },
+    "Outpost_Admin": {
+        "custom_permissions": {"Outpost_Admin"},
+        "principal": True,
+        "must_not": {"user permissions", "objects"},
+    },
+    "Outpost_Integration_User": {
+        "classes": {"OutpostRestResource"},
+        "user_permissions": {"ApiEnabled", "EditTask"},
+        "editable_fields": {"Contact.HasOptedOutOfEmail", "Lead.HasOptedOutOfEmail"},
+        "edit_objects": {"Contact", "Lead"},
+        "principal": True,
+        "must_not": {"pages", "tabs", "custom permission"},
+    },
+}
+ref(permission_sets == set(PERSONAS), f"permissionsets: expected {sorted(PERSONAS)}, found {sorted(permission_sets)}")
+
+for name, persona in PERSONAS.items():
+    permission_set = load(SRC / "permissionsets" / f"{name}.permissionset-meta.xml")
+    if permission_set is None:
+        continue
+    granted_classes = set(texts(permission_set, "m:classAccesses/m:apexClass"))
+    granted_pages = set(texts(permission_set, "m:pageAccesses/m:apexPage"))
+    granted_tabs = set(texts(permission_set, "m:tabSettings/m:tab"))
+    granted_custom = set(texts(permission_set, "m:customPermissions/m:name"))
+    granted_user = set(texts(permission_set, "m:userPermissions/m:name"))
+    granted_objects = {text(grant, "object"): grant for grant in permission_set.findall("m:objectPermissions", M)}
     granted_principals = texts(permission_set, "m:externalCredentialPrincipalAccesses/m:externalCredentialPrincipal")
-    ref(bool(granted_principals), "Outpost_Integration: grants no external credential principal")
+    for apex_class in granted_classes:
+        ref(apex_class in classes and not apex_class.endswith("Test"), f"{name}: class {apex_class} is not an Outpost class")
+    for page in granted_pages:
+        ref(page in pages, f"{name}: page {page} does not exist")
+    for tab in granted_tabs:
+        ref(tab in tabs, f"{name}: tab {tab} does not exist")
+    for permission in granted_custom:
+        ref(permission in custom_permissions, f"{name}: custom permission {permission} does not exist")
+    for grant in permission_set.findall("m:fieldPermissions", M):
+        field = text(grant, "field") or ""
+        obj, _, field_name = field.partition(".")
+        custom = (SRC / "objects" / obj / "fields" / f"{field_name}.field-meta.xml").is_file()
+        ref(custom or field_name in STANDARD_FIELDS, f"{name}: field {field} does not exist")
+        if field_name == "Outpost_Link__c":
+            ref(text(grant, "editable") == "false", f"{name}: {field} is a formula, grant read only")
     for grant in granted_principals:
         credential, _, principal = grant.partition("-")
         ref(
             credential in external_credentials and principal in principals(external_credentials[credential]),
-            f"Outpost_Integration: principal {grant} does not exist",
+            f"{name}: principal {grant} does not exist",
         )
+    ref(persona.get("pages", set()) <= granted_pages, f"{name}: must grant the pages {sorted(persona.get('pages', []))}")
+    ref(persona.get("tabs", set()) <= granted_tabs, f"{name}: must make {sorted(persona.get('tabs', []))} visible")
+    ref(persona.get("classes", set()) <= granted_classes, f"{name}: must grant {sorted(persona.get('classes', []))}")
+    ref(
+        persona.get("custom_permissions", set()) <= granted_custom,
+        f"{name}: must grant {sorted(persona.get('custom_permissions', []))}",
+    )
+    ref(persona.get("user_permissions", set()) <= granted_user, f"{name}: must grant {sorted(persona.get('user_permissions', []))}")
+    editable = {text(g, "field") for g in permission_set.findall("m:fieldPermissions", M) if text(g, "editable") == "true"}
+    ref(persona.get("editable_fields", set()) <= editable, f"{name}: must grant edit on {sorted(persona.get('editable_fields', []))}")
+    for obj in persona.get("edit_objects", set()):
+        grant = granted_objects.get(obj)
+        ref(grant is not None and text(grant, "allowEdit") == "true", f"{name}: must grant edit on {obj}")
+    if persona.get("principal"):
+        ref(bool(granted_principals), f"{name}: must grant the Outpost callout principal")
+    must_not = persona["must_not"]
+    ref("principal" not in must_not or not granted_principals, f"{name}: must not grant the callout principal")
+    ref("custom permission" not in must_not or not granted_custom, f"{name}: must not grant custom permissions")
+    ref("user permissions" not in must_not or not granted_user, f"{name}: must not grant user permissions")
+    ref("objects" not in must_not or not granted_objects, f"{name}: must not grant object permissions")
+    ref("pages" not in must_not or not granted_pages, f"{name}: must not grant pages")
+    ref("tabs" not in must_not or not granted_tabs, f"{name}: must not grant tabs")
 
 eca_names = {p.name.split(".")[0] for p in (SRC / "externalClientApps").glob("*.eca-meta.xml")}
 ref(eca_names == {"Outpost"}, f"externalClientApps: expected the Outpost app, found {sorted(eca_names)}")
