@@ -8,7 +8,7 @@
 #       pmd/suppressions.txt does not list with its reason;
 #   (d) sf project convert source: every metadata file converts to Metadata API format, also with
 #       the deploy-time replacement of the Outpost host (OUTPOST_HOST) applied;
-#   (e) scripts/check_metadata.py: entry points, the one Outpost host, cross-references.
+#   (e) scripts/check_metadata.py: entry points, the one Outpost host, cross-references, OAuth scopes.
 # Needs: bash, python3, npm (any Node >= 18) and a Java 17+ JDK (java, javac). Run from anywhere.
 set -euo pipefail
 
@@ -71,7 +71,8 @@ else
 fi
 
 echo "== (c) PMD: Apex, Visualforce and AppExchange rules"
-if ! java -cp "$tools/pmd:$java_lib/*" PmdCheck . pmd/ruleset.xml "$tools/pmd/severities.tsv" pmd/suppressions.txt force-app; then
+if ! java -cp "$tools/pmd:$java_lib/*" PmdCheck . pmd/ruleset.xml "$tools/pmd/severities.tsv" pmd/suppressions.txt \
+  force-app org-settings; then
   failed+=("pmd")
 fi
 
@@ -87,16 +88,17 @@ run_sf() {
 converted="$(mktemp -d)"
 trap 'rm -rf "$converted"' EXIT
 # Once as it is, once with the deploy-time replacements of sfdx-project.json applied.
-if run_sf project convert source --root-dir force-app --output-dir "$converted/plain" > "$converted/plain.log" 2>&1 \
-  && OUTPOST_HOST=outpost.replaced.invalid SF_APPLY_REPLACEMENTS_ON_CONVERT=true \
-    run_sf project convert source --root-dir force-app --output-dir "$converted/replaced" > "$converted/replaced.log" 2>&1; then
-  echo "sf $(run_sf --version | cut -d' ' -f1): force-app converts to Metadata API format, with and without OUTPOST_HOST"
+if run_sf project convert source --source-dir force-app --source-dir org-settings --output-dir "$converted/plain" \
+  > "$converted/plain.log" 2>&1 \
+  && OUTPOST_HOST=outpost.replaced.invalid SF_APPLY_REPLACEMENTS_ON_CONVERT=true run_sf project convert source \
+    --source-dir force-app --source-dir org-settings --output-dir "$converted/replaced" > "$converted/replaced.log" 2>&1; then
+  echo "sf $(run_sf --version | cut -d' ' -f1): force-app and org-settings convert, with and without OUTPOST_HOST"
 else
   cat "$converted"/*.log | sed 's/^/  FAIL   /'
   failed+=("convert")
 fi
 
-echo "== (e) metadata: entry points, the Outpost host, cross-references"
+echo "== (e) metadata: entry points, the Outpost host, cross-references, OAuth scopes"
 if ! python3 scripts/check_metadata.py --converted "$converted/replaced"; then
   failed+=("metadata")
 fi

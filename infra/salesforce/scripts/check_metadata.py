@@ -8,6 +8,9 @@
    --converted, the output of a conversion with OUTPOST_HOST set carries the host everywhere.
 4. Cross-references that a deploy would otherwise reject: permission set grants, named/external
    credential wiring, external client app plugins, source files with their -meta.xml.
+5. External Client Apps: the sign-in app's OAuth scopes cover every scope Outpost's sign-in
+   requests (read from functions/entry/src/sso.rs), the integration app allows api, and only the
+   integration user's permission set is pre-authorized for the app that has JWT bearer.
 """
 from __future__ import annotations
 
@@ -21,6 +24,8 @@ from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 SRC = ROOT / "force-app" / "main" / "default"
+# Per-org settings that a package cannot carry (External Client App global settings and policies).
+ORG = ROOT / "org-settings" / "main" / "default"
 NS = "http://soap.sforce.com/2006/04/metadata"
 M = {"m": NS}
 SKIP_DIRS = {"node_modules", ".sf", ".sfdx", ".git"}
@@ -174,7 +179,8 @@ if named_credential is not None:
             hosts.add(urlsplit(text(parameter, "parameterValue") or "").netloc)
 
 for path in [
-    SRC / "extlClntAppGlobalOauthSets" / "Outpost_glbl.ecaGlblOauth-meta.xml",
+    ORG / "extlClntAppGlobalOauthSets" / "Outpost_glbl.ecaGlblOauth-meta.xml",
+    ORG / "extlClntAppGlobalOauthSets" / "Outpost_Integration_glbl.ecaGlblOauth-meta.xml",
     SRC / "extlClntAppCanvasSettings" / "Outpost_canvas.ecaCanvas-meta.xml",
 ]:
     root = load(path)
@@ -200,7 +206,7 @@ if hosts != {PLACEHOLDER_HOST}:
         f"the Outpost host must be the placeholder {PLACEHOLDER_HOST} in source (OUTPOST_HOST replaces it at deploy "
         f"time, see README); found {sorted(hosts)}"
     )
-for source in sorted(SRC.rglob("*")):
+for source in sorted([*SRC.rglob("*"), *ORG.rglob("*")]):
     if source.is_file() and not source.name.endswith("-meta.xml") and PLACEHOLDER_HOST in source.read_text(errors="ignore"):
         fail(f"{rel(source)}: names {PLACEHOLDER_HOST}, which only *-meta.xml files may (the replacement covers those)")
 
@@ -216,14 +222,23 @@ def check_replaced(converted: Path) -> None:
             fail(f"converted {path.relative_to(converted)}: still names {PLACEHOLDER_HOST} after the replacement")
         if REPLACED_HOST in body:
             counts["replaced"] += 1
-    for expected in ("customMetadata/Outpost_Config.Default.md", "namedCredentials/Outpost.namedCredential"):
+    for expected in (
+        "customMetadata/Outpost_Config.Default.md",
+        "namedCredentials/Outpost.namedCredential",
+        "extlClntAppCanvasSettings/Outpost_canvas.ecaCanvas",
+        "extlClntAppGlobalOauthSets/Outpost_glbl.ecaGlblOauth",
+    ):
         target = converted / expected
         if not target.is_file() or REPLACED_HOST not in target.read_text():
             fail(f"converted {expected}: does not carry OUTPOST_HOST")
-    replacements = project.get("replacements", [])
+    replaced_dirs = {
+        r.get("glob", "").split("/")[0]
+        for r in project.get("replacements", [])
+        if r.get("stringToReplace") == PLACEHOLDER_HOST and r.get("replaceWithEnv") == "OUTPOST_HOST"
+    }
     ref(
-        any(r.get("stringToReplace") == PLACEHOLDER_HOST and r.get("replaceWithEnv") == "OUTPOST_HOST" for r in replacements),
-        f"sfdx-project.json: must replace {PLACEHOLDER_HOST} with $OUTPOST_HOST",
+        replaced_dirs >= {"force-app", "org-settings"},
+        f"sfdx-project.json: must replace {PLACEHOLDER_HOST} with $OUTPOST_HOST in force-app and org-settings",
     )
 
 # 3. Cross-references --------------------------------------------------------------------------
@@ -363,35 +378,99 @@ for name, persona in PERSONAS.items():
     ref("pages" not in must_not or not granted_pages, f"{name}: must not grant pages")
     ref("tabs" not in must_not or not granted_tabs, f"{name}: must not grant tabs")
 
-eca_names = {p.name.split(".")[0] for p in (SRC / "externalClientApps").glob("*.eca-meta.xml")}
-ref(eca_names == {"Outpost"}, f"externalClientApps: expected the Outpost app, found {sorted(eca_names)}")
-for folder in (
-    "extlClntAppGlobalOauthSets",
-    "extlClntAppOauthSettings",
-    "extlClntAppOauthPolicies",
-    "extlClntAppCanvasSettings",
-    "extlClntAppPolicies",
-):
-    files = sorted((SRC / folder).glob("*-meta.xml"))
-    ref(len(files) == 1, f"{folder}: expected one file, found {len(files)}")
-    for path in files:
-        if path in parsed:
-            owner = text(parsed[path], "externalClientApplication")
-            ref(owner in eca_names, f"{rel(path)}: belongs to unknown external client app {owner}")
+# 5. External Client Apps and OAuth scopes --------------------------------------------------------
+# Two apps, so that the key that mints integration tokens cannot mint them for anyone else:
+# Outpost (sign-in and canvas: identity scopes, no JWT bearer) and Outpost_Integration (api scope,
+# pre-authorized for the Outpost Integration User permission set only).
 
-policies = SRC / "extlClntAppOauthPolicies" / "Outpost_oauthPlcy.ecaOauthPlcy-meta.xml"
-if policies in parsed:
-    for name in (text(parsed[policies], "commaSeparatedPermissionSet") or "").split(","):
-        ref(name.strip() in permission_sets, f"{rel(policies)}: permission set {name.strip()} does not exist")
-global_oauth = SRC / "extlClntAppGlobalOauthSets" / "Outpost_glbl.ecaGlblOauth-meta.xml"
-if global_oauth in parsed:
-    ref(text(parsed[global_oauth], "isPkceRequired") == "true", f"{rel(global_oauth)}: PKCE must be required")
-    ref(
-        text(parsed[global_oauth], "isNamedUserJwtEnabled") == "false",
-        f"{rel(global_oauth)}: JWT-based access tokens would break $Api.Session_ID and Outpost's token checks",
+# How the scope names of commaSeparatedOauthScopes map to the OAuth scope values a client requests
+# (https://help.salesforce.com/s/articleView?id=xcloud.remoteaccess_oauth_tokens_scopes.htm: "You can
+# request profile, email, address, or phone individually to get the same result as using id").
+SCOPE_VALUES = {
+    "Api": {"api"},
+    "Basic": {"id", "profile", "email", "address", "phone"},
+    "OpenID": {"openid"},
+    "Web": {"web", "visualforce"},
+    "RefreshToken": {"refresh_token", "offline_access"},
+    "Full": {"full"},
+}
+SSO_SOURCE = ROOT.parent.parent / "functions" / "entry" / "src" / "sso.rs"
+INTEGRATION_SCOPES = {"api"}
+APPS = {
+    "Outpost": {"plugins": {"extlClntAppOauthSettings", "extlClntAppCanvasSettings"}, "pre_authorized": {"Outpost_User"}},
+    "Outpost_Integration": {"plugins": {"extlClntAppOauthSettings"}, "pre_authorized": {"Outpost_Integration_User"}},
+}
+PACKAGED_PLUGINS = ("extlClntAppOauthSettings", "extlClntAppCanvasSettings")
+ORG_PLUGINS = ("extlClntAppGlobalOauthSets", "extlClntAppOauthPolicies", "extlClntAppPolicies")
+
+eca_names = {p.name.split(".")[0] for p in (SRC / "externalClientApps").glob("*.eca-meta.xml")}
+ref(eca_names == set(APPS), f"externalClientApps: expected {sorted(APPS)}, found {sorted(eca_names)}")
+for folder in (*PACKAGED_PLUGINS, *ORG_PLUGINS):
+    home = SRC if folder in PACKAGED_PLUGINS else ORG
+    stray = (ORG if home is SRC else SRC) / folder
+    ref(not stray.exists(), f"{rel(stray)}: {folder} belongs in {rel(home)}")
+    owners = []
+    for path in sorted((home / folder).glob("*-meta.xml")):
+        if path in parsed:
+            owners.append(text(parsed[path], "externalClientApplication"))
+    for app, spec in APPS.items():
+        wanted = folder in ORG_PLUGINS or folder in spec["plugins"]
+        ref(owners.count(app) == (1 if wanted else 0), f"{rel(home / folder)}: expected {int(wanted)} file(s) for {app}")
+    for owner in owners:
+        ref(owner in APPS, f"{rel(home / folder)}: a file belongs to unknown external client app {owner}")
+
+
+def granted_scope_values(app: str) -> set[str]:
+    for path in (SRC / "extlClntAppOauthSettings").glob("*-meta.xml"):
+        root = parsed.get(path)
+        if root is not None and text(root, "externalClientApplication") == app:
+            names = [name.strip() for name in (text(root, "commaSeparatedOauthScopes") or "").split(",") if name.strip()]
+            for name in names:
+                ref(name in SCOPE_VALUES, f"{rel(path)}: unknown scope name {name}")
+            return set().union(*(SCOPE_VALUES.get(name, set()) for name in names))
+    return set()
+
+
+sign_in_scopes = granted_scope_values("Outpost")
+integration_scopes = granted_scope_values("Outpost_Integration")
+match = re.search(r'const SCOPE: &str = "([^"]*)";', SSO_SOURCE.read_text()) if SSO_SOURCE.is_file() else None
+if match is None:
+    fail(f"{SSO_SOURCE}: no `const SCOPE: &str = \"...\";` to compare the sign-in app's scopes with")
+else:
+    requested = set(match.group(1).split())
+    ref(requested <= sign_in_scopes, f"Outpost app allows {sorted(sign_in_scopes)}; Outpost's sign-in requests {sorted(requested)}")
+    notes.append(f"sign-in scopes {' '.join(sorted(requested))} covered by the Outpost app")
+ref("api" not in sign_in_scopes and "full" not in sign_in_scopes, "Outpost app: sign-in needs identity scopes only, no API access")
+ref(INTEGRATION_SCOPES <= integration_scopes, f"Outpost_Integration app must allow {sorted(INTEGRATION_SCOPES)}")
+ref(
+    not integration_scopes & {"refresh_token", "full", "web"},
+    f"Outpost_Integration app: JWT bearer and client credentials need no {sorted(integration_scopes - INTEGRATION_SCOPES)}",
+)
+
+for app, spec in APPS.items():
+    policy = next(
+        (r for p, r in parsed.items() if p.parent == ORG / "extlClntAppOauthPolicies" and text(r, "externalClientApplication") == app),
+        None,
     )
-    for secret in ("consumerKey", "consumerSecret"):
-        ref(text(parsed[global_oauth], secret) is None, f"{rel(global_oauth)}: {secret} must never be committed")
+    if policy is not None:
+        named = {name.strip() for name in (text(policy, "commaSeparatedPermissionSet") or "").split(",") if name.strip()}
+        ref(named == spec["pre_authorized"], f"{app} policies: pre-authorize exactly {sorted(spec['pre_authorized'])}, found {sorted(named)}")
+        ref(text(policy, "permittedUsersPolicyType") == "AdminApprovedPreAuthorized", f"{app} policies: admin approved users only")
+    global_oauth = next(
+        (r for p, r in parsed.items() if p.parent == ORG / "extlClntAppGlobalOauthSets" and text(r, "externalClientApplication") == app),
+        None,
+    )
+    if global_oauth is not None:
+        ref(text(global_oauth, "isPkceRequired") == "true", f"{app} global OAuth settings: PKCE must be required")
+        ref(
+            text(global_oauth, "isNamedUserJwtEnabled") == "false",
+            f"{app} global OAuth settings: JWT-based access tokens would break $Api.Session_ID and Outpost's token checks",
+        )
+        for secret in ("consumerKey", "consumerSecret"):
+            ref(text(global_oauth, secret) is None, f"{app} global OAuth settings: {secret} must never be committed")
+        if app != "Outpost_Integration":
+            ref(text(global_oauth, "certificate") is None, f"{app}: a certificate would enable JWT bearer for its users")
+            ref(text(global_oauth, "isClientCredentialsFlowEnabled") == "false", f"{app}: no client credentials flow")
 
 arguments = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 arguments.add_argument("--converted", type=Path, help="output of sf project convert source with OUTPOST_HOST set")
