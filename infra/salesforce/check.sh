@@ -7,7 +7,7 @@
 #   (c) PMD with the Apex, Visualforce and AppExchange rules: no finding of severity 1-2 that
 #       pmd/suppressions.txt does not list with its reason;
 #   (d) sf project convert source: every metadata file converts to Metadata API format, also with
-#       the deploy-time replacement of the Outpost host (OUTPOST_HOST) applied;
+#       the deploy-time replacements (OUTPOST_HOST, OUTPOST_INTEGRATION_USERNAME) applied;
 #   (e) scripts/check_metadata.py: entry points, the one Outpost host, cross-references, OAuth scopes.
 # Needs: bash, python3, npm (any Node >= 18) and a Java 17+ JDK (java, javac). Run from anywhere.
 set -euo pipefail
@@ -90,9 +90,10 @@ trap 'rm -rf "$converted"' EXIT
 # Once as it is, once with the deploy-time replacements of sfdx-project.json applied.
 if run_sf project convert source --source-dir force-app --source-dir org-settings --output-dir "$converted/plain" \
   > "$converted/plain.log" 2>&1 \
-  && OUTPOST_HOST=outpost.replaced.invalid SF_APPLY_REPLACEMENTS_ON_CONVERT=true run_sf project convert source \
+  && OUTPOST_HOST=outpost.replaced.invalid OUTPOST_INTEGRATION_USERNAME=integration@replaced.invalid \
+    SF_APPLY_REPLACEMENTS_ON_CONVERT=true run_sf project convert source \
     --source-dir force-app --source-dir org-settings --output-dir "$converted/replaced" > "$converted/replaced.log" 2>&1; then
-  echo "sf $(run_sf --version | cut -d' ' -f1): force-app and org-settings convert, with and without OUTPOST_HOST"
+  echo "sf $(run_sf --version | cut -d' ' -f1): force-app and org-settings convert, with and without the replacements"
 else
   cat "$converted"/*.log | sed 's/^/  FAIL   /'
   failed+=("convert")

@@ -34,6 +34,9 @@ SYNCED_OBJECTS = ("Contact", "Lead")
 PLACEHOLDER_HOST = "outpost.example.com"
 # check.sh converts the source with OUTPOST_HOST set to this and hands the output to --converted.
 REPLACED_HOST = "outpost.replaced.invalid"
+PLACEHOLDER_USERNAME = "integration.user@outpost-username.invalid"
+REPLACED_USERNAME = "integration@replaced.invalid"
+SUBSCRIBER_CONFIG = ORG / "PlatformEventSubscriberConfigs" / "OutpostSyncEventTrigger.platformEventSubscriberConfig-meta.xml"
 CONFIG_RECORD = SRC / "customMetadata" / "Outpost_Config.Default.md-meta.xml"
 
 errors: list[str] = []
@@ -231,6 +234,9 @@ def check_replaced(converted: Path) -> None:
         target = converted / expected
         if not target.is_file() or REPLACED_HOST not in target.read_text():
             fail(f"converted {expected}: does not carry OUTPOST_HOST")
+    converted_config = converted / "PlatformEventSubscriberConfigs" / "OutpostSyncEventTrigger.platformEventSubscriberConfig"
+    if not converted_config.is_file() or f"<user>{REPLACED_USERNAME}</user>" not in converted_config.read_text():
+        fail("converted PlatformEventSubscriberConfig: does not run as OUTPOST_INTEGRATION_USERNAME")
     replaced_dirs = {
         r.get("glob", "").split("/")[0]
         for r in project.get("replacements", [])
@@ -377,6 +383,20 @@ for name, persona in PERSONAS.items():
     ref("objects" not in must_not or not granted_objects, f"{name}: must not grant object permissions")
     ref("pages" not in must_not or not granted_pages, f"{name}: must not grant pages")
     ref("tabs" not in must_not or not granted_tabs, f"{name}: must not grant tabs")
+
+# The platform-event trigger runs as the integration user, so the callouts do (not the editing user).
+subscriber = load(SUBSCRIBER_CONFIG)
+if subscriber is not None:
+    consumer = text(subscriber, "platformEventConsumer")
+    ref((SRC / "triggers" / f"{consumer}.trigger").is_file(), f"{rel(SUBSCRIBER_CONFIG)}: trigger {consumer} does not exist")
+    ref(text(subscriber, "user") == PLACEHOLDER_USERNAME, f"{rel(SUBSCRIBER_CONFIG)}: user must be the placeholder {PLACEHOLDER_USERNAME}")
+    ref(
+        any(r.get("stringToReplace") == PLACEHOLDER_USERNAME and r.get("replaceWithEnv") == "OUTPOST_INTEGRATION_USERNAME"
+            for r in project.get("replacements", [])),
+        "sfdx-project.json: must replace the subscriber's user with $OUTPOST_INTEGRATION_USERNAME",
+    )
+event_triggers = [p for p in (SRC / "triggers").glob("*.trigger") if re.search(r"\bon Outpost_Sync__e\s*\(", p.read_text())]
+ref(len(event_triggers) == 1, "exactly one trigger subscribes to Outpost_Sync__e")
 
 # 5. External Client Apps and OAuth scopes --------------------------------------------------------
 # Two apps, so that the key that mints integration tokens cannot mint them for anyone else:
