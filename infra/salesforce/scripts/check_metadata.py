@@ -315,8 +315,9 @@ PERSONAS = {
     },
     "Outpost_Admin": {
         "custom_permissions": {"Outpost_Admin"},
+        "read_objects": {"Outpost_Log__c"},
         "principal": True,
-        "must_not": {"user permissions", "objects"},
+        "must_not": {"user permissions"},
     },
     "Outpost_Integration_User": {
         "classes": {"OutpostRestResource"},
@@ -371,6 +372,11 @@ for name, persona in PERSONAS.items():
     ref(persona.get("user_permissions", set()) <= granted_user, f"{name}: must grant {sorted(persona.get('user_permissions', []))}")
     editable = {text(g, "field") for g in permission_set.findall("m:fieldPermissions", M) if text(g, "editable") == "true"}
     ref(persona.get("editable_fields", set()) <= editable, f"{name}: must grant edit on {sorted(persona.get('editable_fields', []))}")
+    for obj in persona.get("read_objects", set()):
+        grant = granted_objects.get(obj)
+        ref(grant is not None and text(grant, "allowRead") == "true", f"{name}: must grant read on {obj}")
+    if name == "Outpost_Admin":
+        ref(set(granted_objects) <= {"Outpost_Log__c"}, f"{name}: grants object access beyond the Outpost log")
     for obj in persona.get("edit_objects", set()):
         grant = granted_objects.get(obj)
         ref(grant is not None and text(grant, "allowEdit") == "true", f"{name}: must grant edit on {obj}")
