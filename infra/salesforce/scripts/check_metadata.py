@@ -196,6 +196,12 @@ for path in [
                 fail(f"{rel(path)}: {tag} must be https")
             hosts.add(urlsplit(value).netloc)
 
+trusted_site = load(SRC / "cspTrustedSites" / "Outpost.cspTrustedSite-meta.xml")
+if trusted_site is not None:
+    hosts.add(urlsplit(text(trusted_site, "endpointUrl") or "").netloc)
+    if text(trusted_site, "isApplicableToFrameSrc") != "true" or text(trusted_site, "isActive") != "true":
+        fail("cspTrustedSites/Outpost: must be an active frame-src trusted URL (the Outpost tab frames Outpost)")
+
 config_record = load(CONFIG_RECORD)
 if config_record is not None:
     values = {
@@ -230,6 +236,7 @@ def check_replaced(converted: Path) -> None:
         "namedCredentials/Outpost.namedCredential",
         "extlClntAppCanvasSettings/Outpost_canvas.ecaCanvas",
         "extlClntAppGlobalOauthSets/Outpost_glbl.ecaGlblOauth",
+        "cspTrustedSites/Outpost.cspTrustedSite",
     ):
         target = converted / expected
         if not target.is_file() or REPLACED_HOST not in target.read_text():
@@ -311,9 +318,14 @@ PERSONAS = {
     "Outpost_User": {
         "pages": {"OutpostLaunch", "OutpostAddContacts", "OutpostAddLeads"},
         "tabs": {"Outpost_Launch"},
+        "forbidden_pages": {"OutpostSetup"},
+        "forbidden_tabs": {"Outpost_Setup"},
         "must_not": {"principal", "custom permission", "user permissions", "objects"},
     },
     "Outpost_Admin": {
+        "pages": {"OutpostSetup"},
+        "tabs": {"Outpost_Setup"},
+        "classes": {"OutpostSetupController"},
         "custom_permissions": {"Outpost_Admin"},
         "read_objects": {"Outpost_Log__c"},
         "principal": True,
@@ -363,6 +375,8 @@ for name, persona in PERSONAS.items():
             f"{name}: principal {grant} does not exist",
         )
     ref(persona.get("pages", set()) <= granted_pages, f"{name}: must grant the pages {sorted(persona.get('pages', []))}")
+    ref(not persona.get("forbidden_pages", set()) & granted_pages, f"{name}: must not grant {sorted(persona.get('forbidden_pages', []))}")
+    ref(not persona.get("forbidden_tabs", set()) & granted_tabs, f"{name}: must not show {sorted(persona.get('forbidden_tabs', []))}")
     ref(persona.get("tabs", set()) <= granted_tabs, f"{name}: must make {sorted(persona.get('tabs', []))} visible")
     ref(persona.get("classes", set()) <= granted_classes, f"{name}: must grant {sorted(persona.get('classes', []))}")
     ref(
