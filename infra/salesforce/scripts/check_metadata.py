@@ -264,6 +264,17 @@ def ref(condition: bool, message: str) -> None:
 
 
 api_version = project.get("sourceApiVersion")
+directories = {d.get("path"): d for d in project.get("packageDirectories", [])}
+ref(set(directories) == {"force-app", "org-settings"}, f"sfdx-project.json: package directories {sorted(directories)}")
+ref(
+    all(directories.get("force-app", {}).get(key) for key in ("package", "versionNumber", "versionName")),
+    "sfdx-project.json: force-app must declare the second-generation package (package, versionName, versionNumber)",
+)
+ref("package" not in directories.get("org-settings", {}), "sfdx-project.json: org-settings is per-org, never packaged")
+ref(
+    re.fullmatch(r"([A-Za-z][A-Za-z0-9]{0,14})?", namespace) is not None and "__" not in namespace,
+    f"sfdx-project.json: namespace {namespace!r} is not a namespace prefix",
+)
 ref(api_version == "66.0", f"sfdx-project.json: sourceApiVersion must be 66.0, found {api_version}")
 
 for suffix, folder in ((".cls", "classes"), (".trigger", "triggers"), (".page", "pages")):
