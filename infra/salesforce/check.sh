@@ -32,7 +32,7 @@ lock_stamp="node_modules/.outpost-lock.sha256"
 if [[ -f "$lock_stamp" && "$(cat "$lock_stamp")" == "$(sha package-lock.json)" ]]; then
   echo "npm packages match package-lock.json (stamp), install skipped"
 else
-  npm ci --no-audit --no-fund --loglevel=error
+  npm ci --no-audit --no-fund --engine-strict=false --loglevel=error
   sha package-lock.json > "$lock_stamp"
 fi
 if [[ ! -x "$node22" ]]; then
@@ -81,7 +81,7 @@ sf_home="$tools/sf-home"
 mkdir -p "$sf_home"
 run_sf() {
   env HOME="$sf_home" XDG_CONFIG_HOME="$sf_home/.config" XDG_CACHE_HOME="$sf_home/.cache" XDG_DATA_HOME="$sf_home/.local/share" \
-    PATH="$(dirname "$node22"):$PATH" SF_DISABLE_TELEMETRY=true SF_AUTOUPDATE_DISABLE=true \
+    PATH="$(dirname "$node22"):$here/node_modules/.bin:$PATH" SF_DISABLE_TELEMETRY=true SF_AUTOUPDATE_DISABLE=true \
     SF_SKIP_NEW_VERSION_CHECK=true SF_HIDE_RELEASE_NOTES=true SF_DISABLE_LOG_FILE=true \
     "$node22" node_modules/@salesforce/cli/bin/run.js "$@"
 }
