@@ -68,7 +68,7 @@ done
 step "cfn-lint template.yaml"
 "$venv/bin/cfn-lint" template.yaml
 
-step "Salesforce package: every Apex class and trigger parses, metadata XML is well formed"
+step "Salesforce package: apex-ls, PMD and AppExchange rules, sf project convert, metadata checks"
 infra/salesforce/check.sh
 
 # --- Services --------------------------------------------------------------------------------
