@@ -15,7 +15,7 @@ use serde_json::json;
 use crate::apex::{self, CalloutError, CalloutOptions};
 use crate::clock::SfDateTime;
 use crate::config::OutpostTarget;
-use crate::data::{NewValue, Record, WriteMode, apply_writes, blank_record, parse_write};
+use crate::data::{NewValue, Record, WriteMode, apply_writes, blank_record, check_references, parse_write};
 use crate::faults::{FaultUpdate, Faults, WriteFailure};
 use crate::ids::SfId;
 use crate::org::{Org, lock, write};
@@ -136,6 +136,7 @@ impl Org {
         let (obj, slot) = db.find_record(&id).ok_or_else(|| SimError::UnknownRecord(id.to_string()))?;
         let writes = parse_fields(obj, fields)?;
         let stamp = self.bumped_modstamp(&db, obj);
+        check_references(&db, obj, &writes)?;
         let table = db.table_mut(obj).ok_or_else(|| SimError::UnknownRecord(id.to_string()))?;
         let mut next = table.get(slot).cloned().ok_or_else(|| SimError::UnknownRecord(id.to_string()))?;
         if next.purged {
@@ -159,7 +160,8 @@ impl Org {
         let writes = parse_fields(obj, fields)?;
         let mut db = self.db_mut();
         let stamp = self.bumped_modstamp(&db, obj);
-        let mut rec = blank_record(db.next_id_peek(obj.prefix()), obj, stamp);
+        let mut rec = blank_record(db.next_id_peek(obj.prefix()), obj, stamp, db.default_owner());
+        check_references(&db, obj, &writes)?;
         apply_writes(&mut rec, &writes, WriteMode::Control)?;
         rec.id = db.next_id(obj.prefix());
         let out = rec.clone();
@@ -275,6 +277,7 @@ pub async fn info(State(org): Ctl) -> Response {
             "now": org.now(),
             "contacts": org.db().contacts.records().len(),
             "leads": org.db().leads.records().len(),
+            "accounts": org.db().accounts.len(),
         }),
     )
 }

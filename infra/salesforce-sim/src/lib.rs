@@ -59,11 +59,11 @@ pub use apex::{CalloutAttempt, CalloutOptions};
 pub use clock::{SfDate, SfDateTime};
 pub use config::{BulkSettings, IntegrationApp, OAuthClient, OutpostTarget, SimConfig, UserSpec};
 pub use control::SimError;
-pub use data::{DeletedEntry, Record, Task, User};
+pub use data::{Account, DeletedEntry, Record, Task, User};
 pub use faults::{FaultSnapshot, FaultUpdate, JwtRefusal, WriteFailure};
 pub use ids::SfId;
 pub use org::ApiUsage;
-pub use schema::SObject;
+pub use schema::{Access, CUSTOM_FIELDS, CustomField, CustomKind, Field, SObject};
 pub use sessions::SessionKind;
 
 use org::{Org, lock};
@@ -418,6 +418,11 @@ impl SimHandle {
     /// Ground truth of Contacts or Leads, including deleted/purged flags.
     pub fn records(&self, sobject: SObject) -> Vec<Record> {
         self.org.ctl_records(sobject).unwrap_or_default()
+    }
+
+    /// The org's Accounts (what `Contact.AccountId` and `Account.Name` refer to), in id order.
+    pub fn accounts(&self) -> Vec<Account> {
+        self.org.db().accounts.clone()
     }
 
     /// One record by id.
