@@ -26,6 +26,7 @@ pub mod collections;
 pub mod config;
 pub mod control;
 pub mod data;
+pub mod describe;
 pub mod faults;
 pub mod gate;
 pub mod generate;
@@ -147,6 +148,8 @@ pub fn router(org: Arc<Org>) -> Router {
         .route(&format!("{d}/sobjects/{{obj}}/deleted/"), get(replication::deleted))
         .route(&format!("{d}/sobjects/{{obj}}/updated"), get(replication::updated))
         .route(&format!("{d}/sobjects/{{obj}}/updated/"), get(replication::updated))
+        .route(&format!("{d}/sobjects/{{obj}}/describe"), get(describe::describe))
+        .route(&format!("{d}/sobjects/{{obj}}/describe/"), get(describe::describe))
         .route(
             &format!("{d}/sobjects/{{obj}}/{{id}}"),
             get(query::retrieve).patch(collections::update_one).delete(collections::delete_one),

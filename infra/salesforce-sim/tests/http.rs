@@ -743,6 +743,10 @@ fn query_all_url(sim: &SimHandle, soql: &str) -> String {
     query_url(sim, soql).replacen("/query?", "/queryAll?", 1)
 }
 
+fn field<'a>(describe: &'a Value, name: &str) -> Option<&'a Value> {
+    describe["fields"].as_array().unwrap().iter().find(|f| f["name"] == name)
+}
+
 fn json_or_null<S: AsRef<str>>(v: &Option<S>) -> Value {
     v.as_ref().map_or(Value::Null, |s| Value::String(s.as_ref().to_owned()))
 }
@@ -769,6 +773,127 @@ fn parse_csv(text: &str) -> Vec<Vec<String>> {
         }
     }
     rows
+}
+
+#[tokio::test]
+async fn describe_answers_salesforce_shape_with_field_level_security() {
+    let sim = spawn(SimConfig::default().with_records(10, 10)).await;
+    let http = client();
+    let integration = sim.mint_session(&user_id(&sim, "Outpost"), SessionKind::Api).unwrap();
+    let ada = sim.mint_session(&user_id(&sim, "Ada"), SessionKind::Api).unwrap();
+    let url = |obj: &str| format!("{}/services/data/v64.0/sobjects/{obj}/describe", sim.base_url());
+
+    let r = http.get(url("Contact")).bearer_auth(&integration).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(limit_info(r.headers()), "api-usage=1/15000", "describe is an API call");
+    let d: Value = r.json().await.unwrap();
+    assert_eq!(
+        (&d["name"], &d["label"], &d["labelPlural"], &d["keyPrefix"], &d["custom"], &d["queryable"]),
+        (&json!("Contact"), &json!("Contact"), &json!("Contacts"), &json!("003"), &json!(false), &json!(true))
+    );
+    let keys = [
+        "name",
+        "label",
+        "type",
+        "length",
+        "filterable",
+        "custom",
+        "nillable",
+        "calculated",
+        "picklistValues",
+        "referenceTo",
+        "relationshipName",
+        "extraTypeInfo",
+        "sortable",
+        "groupable",
+        "updateable",
+        "createable",
+    ];
+    for f in d["fields"].as_array().unwrap() {
+        for k in keys {
+            assert!(f.get(k).is_some(), "{k} missing on {f}");
+        }
+    }
+    assert!(field(&d, "Secret__c").is_none(), "hidden from the integration user by FLS");
+    let notes = field(&d, "Notes__c").unwrap();
+    assert_eq!(
+        (&notes["type"], &notes["extraTypeInfo"], &notes["length"], &notes["filterable"], &notes["custom"]),
+        (&json!("textarea"), &json!("plaintextarea"), &json!(32768), &json!(false), &json!(true))
+    );
+    let region = field(&d, "Region__c").unwrap();
+    assert_eq!((&region["type"], &region["filterable"]), (&json!("picklist"), &json!(true)));
+    assert_eq!(
+        region["picklistValues"][0],
+        json!({"value": "EMEA", "label": "EMEA", "active": true, "defaultValue": false, "validFor": null})
+    );
+    let values = |f: &Value| -> Vec<String> {
+        f["picklistValues"].as_array().unwrap().iter().map(|v| v["value"].as_str().unwrap().to_owned()).collect()
+    };
+    assert_eq!(values(region), ["EMEA", "AMER", "APAC"]);
+    assert_eq!(values(field(&d, "Tier__c").unwrap()), ["Gold", "Silver", "Bronze"]);
+    assert_eq!(
+        values(field(&d, "LeadSource").unwrap()),
+        ["Web", "Phone Inquiry", "Partner Referral", "Purchased List", "Other"]
+    );
+    let score = field(&d, "Score__c").unwrap();
+    assert_eq!(
+        (&score["type"], &score["filterable"], &score["custom"]),
+        (&json!("double"), &json!(true), &json!(true))
+    );
+    let account = field(&d, "AccountId").unwrap();
+    assert_eq!(
+        (&account["type"], &account["referenceTo"], &account["relationshipName"], &account["nillable"]),
+        (&json!("reference"), &json!(["Account"]), &json!("Account"), &json!(true))
+    );
+    let owner = field(&d, "OwnerId").unwrap();
+    assert_eq!((&owner["referenceTo"], &owner["relationshipName"]), (&json!(["User"]), &json!("Owner")));
+    for (name, ty) in [
+        ("Id", "id"),
+        ("Email", "email"),
+        ("HasOptedOutOfEmail", "boolean"),
+        ("CreatedDate", "datetime"),
+        ("EmailBouncedDate", "datetime"),
+        ("Title", "string"),
+        ("Department", "string"),
+        ("MailingCountry", "string"),
+        ("MailingState", "string"),
+        ("MailingCity", "string"),
+    ] {
+        assert_eq!(field(&d, name).unwrap()["type"], ty, "{name}");
+    }
+    assert!(field(&d, "Account.Name").is_none() && field(&d, "Company").is_none());
+
+    // A demo user's profile can read Secret__c.
+    let (s, d) = get_json(&http, &url("Contact"), &ada, None).await;
+    assert_eq!(s, StatusCode::OK);
+    let secret = field(&d, "Secret__c").unwrap();
+    assert_eq!((&secret["type"], &secret["custom"]), (&json!("string"), &json!(true)));
+
+    let (_, d) = get_json(&http, &format!("{}/", url("Lead")), &integration, None).await;
+    assert_eq!((&d["name"], &d["keyPrefix"]), (&json!("Lead"), &json!("00Q")));
+    assert_eq!(
+        values(field(&d, "Status").unwrap()),
+        ["Open - Not Contacted", "Working - Contacted", "Closed - Converted", "Closed - Not Converted"]
+    );
+    assert_eq!(
+        values(field(&d, "Industry").unwrap()),
+        ["Technology", "Finance", "Healthcare", "Manufacturing", "Retail", "Education", "Government", "Other"]
+    );
+    assert_eq!(field(&d, "OwnerId").unwrap()["referenceTo"], json!(["Group", "User"]));
+    for name in ["Company", "Country", "State", "City", "IsConverted", "Region__c", "Score__c", "Notes__c"] {
+        assert!(field(&d, name).is_some(), "{name}");
+    }
+    for name in ["Tier__c", "AccountId", "Secret__c", "MailingCity"] {
+        assert!(field(&d, name).is_none(), "{name}");
+    }
+
+    let r = http.get(url("Nope")).bearer_auth(&ada).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v[0]["errorCode"], "NOT_FOUND");
+    let r = http.get(url("Contact")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "gated like the data API");
+    sim.shutdown().await.unwrap();
 }
 
 #[tokio::test]
