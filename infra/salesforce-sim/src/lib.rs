@@ -182,6 +182,8 @@ pub fn router(org: Arc<Org>) -> Router {
         .route("/_sim/clock/advance", post(control::advance_clock))
         .route("/_sim/tab", get(ui::tab))
         .route("/_sim/canvas", get(ui::canvas))
+        .route("/_sim/list-button", post(ui::list_button))
+        .route("/_sim/auto-submit.js", get(ui::auto_submit_js))
         .route("/_sim/custom-link", get(control::custom_link))
         .route("/_sim/signed-request", get(control::signed_request))
         .route("/_sim/callouts", post(control::callouts));
@@ -499,6 +501,33 @@ impl SimHandle {
     /// Mints a session and returns the exact custom-link URL into Outpost.
     pub fn custom_link(&self, user: &str, record: Option<&str>, kind: SessionKind) -> Result<String, SimError> {
         self.org.ctl_custom_link(user, record, kind)
+    }
+
+    /// The form fields the package's launcher page (`OutpostLaunch`, `c:OutpostEntryForm`)
+    /// posts to `<outpost>/entry`, in order: `uid`, `oid` (both 18 characters), `sid` (a fresh
+    /// session of `kind`), `srv` (`<base_url>/services/Soap/u/64.0/<15-char org id>`) and, with
+    /// `record` (a Contact or Lead id), `rid` (18 characters).
+    pub fn launcher_form(
+        &self,
+        user: &str,
+        record: Option<&str>,
+        kind: SessionKind,
+    ) -> Result<Vec<(String, String)>, SimError> {
+        self.org.ctl_launcher_form(user, record, kind)
+    }
+
+    /// The form fields the package's list-button pages (`OutpostAddContacts`,
+    /// `OutpostAddLeads`) post to `<outpost>/entry`: the launcher's `uid`, `oid`, `sid`, `srv`,
+    /// then `ids` (the selected ids, 18 characters, comma-separated, 1 to 1,000) and `object`
+    /// (`Contact` or `Lead`).
+    pub fn list_button_form(
+        &self,
+        user: &str,
+        object: SObject,
+        ids: &[&str],
+        kind: SessionKind,
+    ) -> Result<Vec<(String, String)>, SimError> {
+        self.org.ctl_list_button_form(user, object, ids, kind)
     }
 
     /// URL of the sim's web-tab page for a user (mints a session when opened).

@@ -1375,3 +1375,93 @@ async fn generated_org_is_deterministic_and_persists_new_fields() {
 fn sim_org_id() -> String {
     salesforce_sim::SfId::parse(salesforce_sim::config::DEFAULT_ORG_ID).unwrap().to_string()
 }
+
+#[tokio::test]
+async fn launcher_and_list_button_forms() {
+    let sim = spawn(SimConfig::default().with_records(30, 12)).await;
+    let http = client();
+    let ada = user_id(&sim, "Ada");
+    let contacts: Vec<String> = sim.records(SObject::Contact).iter().map(|r| r.id.to_string()).collect();
+    let lead = sim.records(SObject::Lead)[0].id.to_string();
+    let srv = format!("{}/services/Soap/u/64.0/{}", sim.base_url(), sim.org_id15());
+    let userinfo = |sid: String| {
+        let http = http.clone();
+        let url = format!("{}/services/oauth2/userinfo", sim.base_url());
+        async move { http.get(url).bearer_auth(sid).send().await.unwrap().status() }
+    };
+
+    let form = sim.launcher_form(&ada, None, SessionKind::Api).unwrap();
+    let keys: Vec<&str> = form.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(keys, ["uid", "oid", "sid", "srv"]);
+    assert_eq!(
+        (form[0].1.as_str(), form[1].1.as_str(), form[3].1.as_str()),
+        (ada.as_str(), sim.org_id(), srv.as_str())
+    );
+    assert!(form[2].1.starts_with(&format!("{}!", sim.org_id15())));
+    assert_eq!(userinfo(form[2].1.clone()).await, StatusCode::OK);
+
+    let form =
+        sim.launcher_form("ada.lovelace@acme-sim.example", Some(&contacts[0][..15]), SessionKind::Lightning).unwrap();
+    assert_eq!(form.last().unwrap(), &("rid".to_owned(), contacts[0].clone()), "rid is 18 characters");
+    assert_eq!(userinfo(form[2].1.clone()).await, StatusCode::UNAUTHORIZED, "a Lightning session");
+    assert!(sim.launcher_form(&ada, Some(&ada), SessionKind::Api).is_err(), "only Contacts and Leads");
+    assert!(sim.launcher_form("nobody", None, SessionKind::Api).is_err());
+
+    let picked = [&contacts[1][..15], contacts[2].as_str()];
+    let form = sim.list_button_form(&ada, SObject::Contact, &picked, SessionKind::Api).unwrap();
+    let keys: Vec<&str> = form.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(keys, ["uid", "oid", "sid", "srv", "ids", "object"]);
+    assert_eq!(form[4].1, format!("{},{}", contacts[1], contacts[2]));
+    assert_eq!(form[5].1, "Contact");
+    let form = sim.list_button_form(&ada, SObject::Lead, &[lead.as_str()], SessionKind::Api).unwrap();
+    assert_eq!((form[4].1.as_str(), form[5].1.as_str()), (lead.as_str(), "Lead"));
+    assert!(sim.list_button_form(&ada, SObject::Contact, &[], SessionKind::Api).is_err());
+    assert!(sim.list_button_form(&ada, SObject::Contact, &[lead.as_str()], SessionKind::Api).is_err());
+    let many = vec![contacts[0].as_str(); 1001];
+    assert!(sim.list_button_form(&ada, SObject::Contact, &many, SessionKind::Api).is_err());
+    assert!(sim.list_button_form(&ada, SObject::Task, &[contacts[0].as_str()], SessionKind::Api).is_err());
+
+    // The /_sim page: a launcher form per user and list views whose button plays the package's.
+    let outpost = "http://127.0.0.1:9";
+    sim.set_outpost(outpost, "k");
+    let page = http.get(format!("{}/_sim", sim.base_url())).send().await.unwrap().text().await.unwrap();
+    assert!(!page.contains("<script"), "no script on the index");
+    assert_eq!(page.matches(&format!("action=\"{outpost}/entry\"")).count(), sim.users().len());
+    assert!(page.contains("Launcher (POST)") && page.contains("name=\"sid\"") && page.contains(&srv));
+    assert!(page.contains("id=\"list-Contact\"") && page.contains("id=\"list-Lead\""));
+    assert_eq!(page.matches("type=\"checkbox\" name=\"ids\"").count(), 20, "10 rows per object");
+    assert!(page.matches("Add to Outpost list").count() == 2);
+
+    let body = format!("user={ada}&object=Contact&ids={}&ids={}", contacts[1], &contacts[2][..15]);
+    let r = http
+        .post(format!("{}/_sim/list-button", sim.base_url()))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains(&format!("<form id=\"outpost-entry\" method=\"post\" action=\"{outpost}/entry\">")),
+        "{html}"
+    );
+    assert!(html.contains(&format!("name=\"ids\" value=\"{},{}\"", contacts[1], contacts[2])), "{html}");
+    assert!(html.contains("name=\"object\" value=\"Contact\"") && html.contains("Continue to Outpost"));
+    assert!(html.contains("<script src=\"/_sim/auto-submit.js\"></script>"));
+    let sid = html.split("name=\"sid\" value=\"").nth(1).unwrap().split('"').next().unwrap().replace("&#39;", "'");
+    assert_eq!(userinfo(sid).await, StatusCode::OK);
+    let r = http
+        .post(format!("{}/_sim/list-button", sim.base_url()))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(format!("user={ada}&object=Lead"))
+        .send()
+        .await
+        .unwrap();
+    let html = r.text().await.unwrap();
+    assert!(html.contains("id=\"error\"") && html.contains("Select the records") && !html.contains("outpost-entry"));
+    let js = http.get(format!("{}/_sim/auto-submit.js", sim.base_url())).send().await.unwrap();
+    assert!(js.headers()["content-type"].to_str().unwrap().starts_with("application/javascript"));
+    assert!(js.text().await.unwrap().contains("getElementById(\"outpost-entry\")"));
+    sim.shutdown().await.unwrap();
+}
