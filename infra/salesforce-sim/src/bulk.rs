@@ -19,7 +19,7 @@ use crate::ids::{BULK_JOB_PREFIX, SfId};
 use crate::org::{Org, lock};
 use crate::query::{execute, row};
 use crate::reply;
-use crate::schema::{Field, Row, Value};
+use crate::schema::{Field, Row, Value, format_number};
 use crate::soql::{self, Query};
 
 /// Job states.
@@ -217,7 +217,7 @@ pub async fn create(
     let Some(q) = b.query.filter(|q| !q.trim().is_empty()) else {
         return bad("INVALIDJOB", "The query field is required");
     };
-    let query = match soql::parse(&q) {
+    let query = match soql::parse_as(&q, &org.soql_context(&caller.user)) {
         Ok(q) => q,
         Err(e) => return bad(e.code(), &e.to_string()),
     };
@@ -305,6 +305,7 @@ fn push_csv_value(out: &mut String, v: &Value<'_>) {
         Value::Id(id) => quoted(out, id.as_str()),
         Value::DateTime(t) => quoted(out, t.zulu().as_str()),
         Value::Date(d) => quoted(out, d.format().as_str()),
+        Value::Number(n) => quoted(out, &format_number(*n)),
     }
 }
 

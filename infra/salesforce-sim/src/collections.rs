@@ -6,13 +6,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Extension, Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Serialize;
 
-use crate::data::{NewValue, Record, WriteError, WriteMode, apply_writes, blank_record, parse_write};
-use crate::gate::parse_version;
+use crate::data::{NewValue, Record, WriteError, WriteMode, apply_writes, blank_record, check_references, parse_write};
+use crate::gate::{Caller, parse_version};
 use crate::ids::SfId;
 use crate::org::{Org, lock};
 use crate::reply;
@@ -70,10 +70,12 @@ impl Outcome {
 /// Applies writes atomically (allOrNone) or per record; `mode` decides read-only rules.
 pub fn execute_writes(
     org: &Org,
+    caller: &Caller,
     ops: Vec<Result<WriteOp, WriteError>>,
     all_or_none: bool,
     upsert: bool,
 ) -> Vec<Outcome> {
+    let mode = WriteMode::Api(org.access_of(&caller.user));
     let now = org.now();
     let mut db = org.db_mut();
     let mut faults = lock(&org.faults);
@@ -194,7 +196,10 @@ pub fn execute_writes(
                     Ok(())
                 };
                 let mut next = current;
-                match pre.and_then(|()| apply_writes(&mut next, &writes, WriteMode::Api)) {
+                let applied = pre
+                    .and_then(|()| check_references(&db, tobj, &writes))
+                    .and_then(|()| apply_writes(&mut next, &writes, mode));
+                match applied {
                     Ok(()) => {
                         next.last_modified_date = now;
                         next.system_modstamp = now.max(next.system_modstamp);
@@ -211,8 +216,10 @@ pub fn execute_writes(
             }
             None => {
                 // Placeholder id; the real one is assigned at commit so rollbacks burn none.
-                let mut rec = blank_record(db.next_id_peek(obj.prefix()), obj, now);
-                match apply_writes(&mut rec, &writes, WriteMode::Api) {
+                // Salesforce makes the creating user the owner unless the record names one.
+                let mut rec = blank_record(db.next_id_peek(obj.prefix()), obj, now, caller.user);
+                let applied = check_references(&db, obj, &writes).and_then(|()| apply_writes(&mut rec, &writes, mode));
+                match applied {
                     Ok(()) => {
                         creates.push((i, rec));
                         outcomes.push(Outcome { id: None, created: created_flag, error: None, multiple: Vec::new() });
@@ -340,6 +347,7 @@ fn field_writes(
     obj: SObject,
     rec: &serde_json::Map<String, serde_json::Value>,
     skip: &[&str],
+    mode: WriteMode,
 ) -> Result<Result<Vec<(Field, NewValue)>, WriteError>, Response> {
     let mut writes = Vec::new();
     let mut first_err = None;
@@ -347,7 +355,7 @@ fn field_writes(
         if k == "attributes" || skip.iter().any(|s| s.eq_ignore_ascii_case(k)) {
             continue;
         }
-        match parse_write(obj, k, v, WriteMode::Api) {
+        match parse_write(obj, k, v, mode) {
             Ok(w) => writes.push(w),
             Err(e) if e.request_level => return Err(json_error(&e.message)),
             Err(e) => {
@@ -366,7 +374,13 @@ fn check_version(v: &str) -> Result<(), Response> {
 }
 
 /// `PATCH /services/data/vNN.N/composite/sobjects` — update.
-pub async fn update(State(org): State<Arc<Org>>, Path(v): Path<String>, body: Bytes) -> Response {
+pub async fn update(
+    State(org): State<Arc<Org>>,
+    Path(v): Path<String>,
+    Extension(caller): Extension<Caller>,
+    body: Bytes,
+) -> Response {
+    let mode = WriteMode::Api(org.access_of(&caller.user));
     if let Err(r) = check_version(&v) {
         return r;
     }
@@ -397,19 +411,25 @@ pub async fn update(State(org): State<Arc<Org>>, Path(v): Path<String>, body: By
                     return Ok(Err(WriteError::new("MALFORMED_ID", format!("malformed id {raw}"), &[])));
                 }
             };
-            Ok(field_writes(obj, rec, &["id"])?.map(|writes| WriteOp::Update { id, writes }))
+            Ok(field_writes(obj, rec, &["id"], mode)?.map(|writes| WriteOp::Update { id, writes }))
         })();
         match op {
             Ok(op) => ops.push(op),
             Err(r) => return r,
         }
     }
-    let outcomes = execute_writes(&org, ops, all_or_none, false);
+    let outcomes = execute_writes(&org, &caller, ops, all_or_none, false);
     results(&outcomes, false)
 }
 
 /// `POST /services/data/vNN.N/composite/sobjects` — create.
-pub async fn create(State(org): State<Arc<Org>>, Path(v): Path<String>, body: Bytes) -> Response {
+pub async fn create(
+    State(org): State<Arc<Org>>,
+    Path(v): Path<String>,
+    Extension(caller): Extension<Caller>,
+    body: Bytes,
+) -> Response {
+    let mode = WriteMode::Api(org.access_of(&caller.user));
     if let Err(r) = check_version(&v) {
         return r;
     }
@@ -425,7 +445,7 @@ pub async fn create(State(org): State<Arc<Org>>, Path(v): Path<String>, body: By
                 if rec.keys().any(|k| k.eq_ignore_ascii_case("id")) {
                     Err(WriteError::new("INVALID_FIELD", "cannot specify Id in an insert call", &["Id"]))
                 } else {
-                    match field_writes(obj, rec, &[]) {
+                    match field_writes(obj, rec, &[], mode) {
                         Ok(w) => w.map(|writes| WriteOp::Create { obj, writes }),
                         Err(r) => return r,
                     }
@@ -434,7 +454,7 @@ pub async fn create(State(org): State<Arc<Org>>, Path(v): Path<String>, body: By
         };
         ops.push(op);
     }
-    let outcomes = execute_writes(&org, ops, all_or_none, false);
+    let outcomes = execute_writes(&org, &caller, ops, all_or_none, false);
     results(&outcomes, false)
 }
 
@@ -454,8 +474,10 @@ fn is_external_field(obj: SObject, field: &str) -> bool {
 pub async fn upsert(
     State(org): State<Arc<Org>>,
     Path((v, obj, field)): Path<(String, String, String)>,
+    Extension(caller): Extension<Caller>,
     body: Bytes,
 ) -> Response {
+    let mode = WriteMode::Api(org.access_of(&caller.user));
     if let Err(r) = check_version(&v) {
         return r;
     }
@@ -491,7 +513,7 @@ pub async fn upsert(
                         format!("{} not specified", Field::OutpostExternalId.name()),
                         &[Field::OutpostExternalId.name()],
                     )),
-                    Some(value) => match field_writes(obj, rec, &[]) {
+                    Some(value) => match field_writes(obj, rec, &[], mode) {
                         Ok(w) => w.map(|writes| WriteOp::Upsert { obj, value: value.to_owned(), writes }),
                         Err(r) => return r,
                     },
@@ -500,7 +522,7 @@ pub async fn upsert(
         };
         ops.push(op);
     }
-    let outcomes = execute_writes(&org, ops, all_or_none, true);
+    let outcomes = execute_writes(&org, &caller, ops, all_or_none, true);
     results(&outcomes, true)
 }
 
@@ -570,8 +592,10 @@ fn parse_single_body(body: &[u8]) -> Result<serde_json::Map<String, serde_json::
 pub async fn upsert_one(
     State(org): State<Arc<Org>>,
     Path((v, obj, field, value)): Path<(String, String, String, String)>,
+    Extension(caller): Extension<Caller>,
     body: Bytes,
 ) -> Response {
+    let mode = WriteMode::Api(org.access_of(&caller.user));
     let Some(version) = parse_version(&v) else {
         return reply::not_found();
     };
@@ -585,12 +609,12 @@ pub async fn upsert_one(
         Ok(r) => r,
         Err(r) => return r,
     };
-    let writes = match field_writes(obj, &rec, &[]) {
+    let writes = match field_writes(obj, &rec, &[], mode) {
         Ok(Ok(w)) => w,
         Ok(Err(e)) => return single_error(&e),
         Err(r) => return r,
     };
-    let outcome = execute_writes(&org, vec![Ok(WriteOp::Upsert { obj, value, writes })], true, true);
+    let outcome = execute_writes(&org, &caller, vec![Ok(WriteOp::Upsert { obj, value, writes })], true, true);
     let Some(o) = outcome.into_iter().next() else {
         return reply::not_found();
     };
@@ -619,8 +643,10 @@ fn no_content() -> Response {
 pub async fn update_one(
     State(org): State<Arc<Org>>,
     Path((v, obj, id)): Path<(String, String, String)>,
+    Extension(caller): Extension<Caller>,
     body: Bytes,
 ) -> Response {
+    let mode = WriteMode::Api(org.access_of(&caller.user));
     if let Err(r) = check_version(&v) {
         return r;
     }
@@ -634,14 +660,15 @@ pub async fn update_one(
         Ok(r) => r,
         Err(r) => return r,
     };
-    let writes = match field_writes(obj, &rec, &["id"]) {
+    let writes = match field_writes(obj, &rec, &["id"], mode) {
         Ok(Ok(w)) => w,
         Ok(Err(e)) => return single_error(&e),
         Err(r) => return r,
     };
-    let o = execute_writes(&org, vec![Ok(WriteOp::Update { id, writes })], true, false);
+    let o = execute_writes(&org, &caller, vec![Ok(WriteOp::Update { id, writes })], true, false);
     match o.first().and_then(|o| o.error.as_ref()) {
-        Some(e) if e.code == "INVALID_CROSS_REFERENCE_KEY" => reply::not_found(),
+        // The record itself is unknown (a bad reference in a field names that field instead).
+        Some(e) if e.code == "INVALID_CROSS_REFERENCE_KEY" && e.fields.is_empty() => reply::not_found(),
         Some(e) => single_error(e),
         None => no_content(),
     }

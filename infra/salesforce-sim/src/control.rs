@@ -15,7 +15,7 @@ use serde_json::json;
 use crate::apex::{self, CalloutError, CalloutOptions};
 use crate::clock::SfDateTime;
 use crate::config::OutpostTarget;
-use crate::data::{NewValue, Record, WriteMode, apply_writes, blank_record, parse_write};
+use crate::data::{NewValue, Record, WriteMode, apply_writes, blank_record, check_references, parse_write};
 use crate::faults::{FaultUpdate, Faults, WriteFailure};
 use crate::ids::SfId;
 use crate::org::{Org, lock, write};
@@ -53,6 +53,9 @@ pub enum SimError {
     /// No Outpost URL configured.
     #[error("no Outpost URL configured")]
     NoOutpost,
+    /// A list-view selection the list button refuses (none, more than 1,000, another object).
+    #[error("invalid selection: {0}")]
+    InvalidSelection(String),
     /// Binding, persistence or other I/O.
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
@@ -83,6 +86,9 @@ impl IntoResponse for SimError {
         reply::json(self.status(), &json!({"error": self.to_string()}))
     }
 }
+
+/// Most records one list-button hand-over carries (`OutpostEntry.MAX_RECORDS`).
+pub const MAX_LIST_SELECTION: usize = 1000;
 
 fn parse_id(s: &str) -> Result<SfId, SimError> {
     SfId::parse(s).ok_or_else(|| SimError::InvalidId(s.to_owned()))
@@ -136,6 +142,7 @@ impl Org {
         let (obj, slot) = db.find_record(&id).ok_or_else(|| SimError::UnknownRecord(id.to_string()))?;
         let writes = parse_fields(obj, fields)?;
         let stamp = self.bumped_modstamp(&db, obj);
+        check_references(&db, obj, &writes)?;
         let table = db.table_mut(obj).ok_or_else(|| SimError::UnknownRecord(id.to_string()))?;
         let mut next = table.get(slot).cloned().ok_or_else(|| SimError::UnknownRecord(id.to_string()))?;
         if next.purged {
@@ -159,7 +166,8 @@ impl Org {
         let writes = parse_fields(obj, fields)?;
         let mut db = self.db_mut();
         let stamp = self.bumped_modstamp(&db, obj);
-        let mut rec = blank_record(db.next_id_peek(obj.prefix()), obj, stamp);
+        let mut rec = blank_record(db.next_id_peek(obj.prefix()), obj, stamp, db.default_owner());
+        check_references(&db, obj, &writes)?;
         apply_writes(&mut rec, &writes, WriteMode::Control)?;
         rec.id = db.next_id(obj.prefix());
         let out = rec.clone();
@@ -215,6 +223,70 @@ impl Org {
         let record = record.map(parse_id).transpose()?;
         let sid = self.mint(u.id, kind);
         Ok(ui::custom_link(self, &target.base_url, &u.id, record.as_ref(), &sid))
+    }
+
+    /// The launcher's entry form for a user (`uid`, `oid`, `sid`, `srv`, optional `rid`),
+    /// minting a session of `kind` as the Visualforce page render would.
+    pub fn ctl_launcher_form(
+        &self,
+        user: &str,
+        record: Option<&str>,
+        kind: SessionKind,
+    ) -> Result<Vec<(String, String)>, SimError> {
+        let u = self.find_user(user).ok_or_else(|| SimError::UnknownUser(user.to_owned()))?;
+        let record = match record {
+            Some(r) => {
+                let id = parse_id(r)?;
+                // OutpostEntry.withRecord refuses anything but a Contact or Lead id.
+                if !matches!(SObject::of_id(&id), Some(SObject::Contact | SObject::Lead)) {
+                    return Err(SimError::UnsupportedObject(format!("{id} is not a Contact or Lead id")));
+                }
+                Some(id)
+            }
+            None => None,
+        };
+        let mut form = ui::entry_form(self, &u.id, &self.mint(u.id, kind));
+        if let Some(r) = record {
+            form.push(("rid".to_owned(), r.to_string()));
+        }
+        Ok(form)
+    }
+
+    /// The list button's entry form for a user: the launcher's fields plus `ids` (18-char,
+    /// comma-separated, 1 to 1,000) and `object`, minting a session of `kind`.
+    pub fn ctl_list_button_form(
+        &self,
+        user: &str,
+        object: SObject,
+        ids: &[&str],
+        kind: SessionKind,
+    ) -> Result<Vec<(String, String)>, SimError> {
+        let u = self.find_user(user).ok_or_else(|| SimError::UnknownUser(user.to_owned()))?;
+        let object = record_object(object)?;
+        if ids.is_empty() {
+            return Err(SimError::InvalidSelection("Select the records to add to an Outpost list first.".into()));
+        }
+        if ids.len() > MAX_LIST_SELECTION {
+            return Err(SimError::InvalidSelection(format!(
+                "Select at most {MAX_LIST_SELECTION} records at a time; {} are selected.",
+                ids.len()
+            )));
+        }
+        let mut joined = String::with_capacity(ids.len() * 19);
+        for raw in ids {
+            let id = parse_id(raw)?;
+            if id.prefix() != object.prefix() {
+                return Err(SimError::InvalidSelection(format!("{id} is not a {object} id")));
+            }
+            if !joined.is_empty() {
+                joined.push(',');
+            }
+            joined.push_str(id.as_str());
+        }
+        let mut form = ui::entry_form(self, &u.id, &self.mint(u.id, kind));
+        form.push(("ids".to_owned(), joined));
+        form.push(("object".to_owned(), object.name().to_owned()));
+        Ok(form)
     }
 
     /// A Canvas signed request for a user.
@@ -275,6 +347,7 @@ pub async fn info(State(org): Ctl) -> Response {
             "now": org.now(),
             "contacts": org.db().contacts.records().len(),
             "leads": org.db().leads.records().len(),
+            "accounts": org.db().accounts.len(),
         }),
     )
 }

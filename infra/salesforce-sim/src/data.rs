@@ -1,5 +1,5 @@
-//! The org's records (Contacts, Leads, Tasks, Users), their indexes and the field-write rules
-//! shared by the REST write APIs and the in-process control methods.
+//! The org's records (Contacts, Leads, Accounts, Tasks, Users), their indexes and the field-write
+//! rules shared by the REST write APIs and the in-process control methods.
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::{SfDate, SfDateTime};
 use crate::ids::{self, SfId};
-use crate::schema::{Field, FieldType, Row, SObject, Value};
+use crate::schema::{Access, CustomKind, Field, FieldType, Row, SObject, Value};
 
 /// One Contact or Lead, including the sim-only recycle-bin/purge bookkeeping.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -70,6 +70,47 @@ pub struct Record {
     /// Lead.IsConverted.
     #[serde(rename = "IsConverted", default)]
     pub is_converted: bool,
+    /// OwnerId (a User of the org).
+    #[serde(rename = "OwnerId")]
+    pub owner_id: SfId,
+    /// Title. The text fields below borrow the generator's static values (no allocation per
+    /// generated record) and own what a write puts there.
+    #[serde(rename = "Title", default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<Cow<'static, str>>,
+    /// LeadSource (picklist).
+    #[serde(rename = "LeadSource", default, skip_serializing_if = "Option::is_none")]
+    pub lead_source: Option<Cow<'static, str>>,
+    /// Contact.AccountId.
+    #[serde(rename = "AccountId", default, skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<SfId>,
+    /// Contact.Department.
+    #[serde(rename = "Department", default, skip_serializing_if = "Option::is_none")]
+    pub department: Option<Cow<'static, str>>,
+    /// Contact.MailingCountry.
+    #[serde(rename = "MailingCountry", default, skip_serializing_if = "Option::is_none")]
+    pub mailing_country: Option<Cow<'static, str>>,
+    /// Contact.MailingState.
+    #[serde(rename = "MailingState", default, skip_serializing_if = "Option::is_none")]
+    pub mailing_state: Option<Cow<'static, str>>,
+    /// Contact.MailingCity.
+    #[serde(rename = "MailingCity", default, skip_serializing_if = "Option::is_none")]
+    pub mailing_city: Option<Cow<'static, str>>,
+    /// Lead.Industry (picklist).
+    #[serde(rename = "Industry", default, skip_serializing_if = "Option::is_none")]
+    pub industry: Option<Cow<'static, str>>,
+    /// Lead.Country.
+    #[serde(rename = "Country", default, skip_serializing_if = "Option::is_none")]
+    pub country: Option<Cow<'static, str>>,
+    /// Lead.State.
+    #[serde(rename = "State", default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<Cow<'static, str>>,
+    /// Lead.City.
+    #[serde(rename = "City", default, skip_serializing_if = "Option::is_none")]
+    pub city: Option<Cow<'static, str>>,
+    /// Custom fields (`Region__c`, `Score__c`, …) by API name, typed by
+    /// [`crate::schema::CUSTOM_FIELDS`]; a missing key is null.
+    #[serde(flatten)]
+    pub custom: BTreeMap<Cow<'static, str>, serde_json::Value>,
 }
 
 impl Record {
@@ -106,6 +147,23 @@ impl Row for Record {
             Field::Company if lead => Value::opt_text(&self.company),
             Field::Status if lead => Value::opt_text(&self.status),
             Field::IsConverted if lead => Value::Bool(self.is_converted),
+            Field::OwnerId => Value::Id(self.owner_id),
+            Field::Title => Value::opt_text(&self.title),
+            Field::LeadSource => Value::opt_text(&self.lead_source),
+            Field::AccountId if !lead => self.account_id.map_or(Value::Null, Value::Id),
+            Field::Department if !lead => Value::opt_text(&self.department),
+            Field::MailingCountry if !lead => Value::opt_text(&self.mailing_country),
+            Field::MailingState if !lead => Value::opt_text(&self.mailing_state),
+            Field::MailingCity if !lead => Value::opt_text(&self.mailing_city),
+            Field::Industry if lead => Value::opt_text(&self.industry),
+            Field::Country if lead => Value::opt_text(&self.country),
+            Field::State if lead => Value::opt_text(&self.state),
+            Field::City if lead => Value::opt_text(&self.city),
+            Field::Custom(_) => match f.custom() {
+                Some(c) if c.objects.contains(&self.sobject) => Value::from_json(self.custom.get(c.name)),
+                _ => Value::Null,
+            },
+            // Account.Name lives on the Account: `query::RowRef` resolves it.
             _ => Value::Null,
         }
     }
@@ -231,6 +289,39 @@ impl Row for User {
     }
 }
 
+/// An Account, what `Contact.AccountId` refers to (read-only in the sim).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Account {
+    /// 18-char id (001).
+    #[serde(rename = "Id")]
+    pub id: SfId,
+    /// Name.
+    #[serde(rename = "Name")]
+    pub name: String,
+    /// OwnerId.
+    #[serde(rename = "OwnerId")]
+    pub owner_id: SfId,
+    /// CreatedDate (= LastModifiedDate = SystemModstamp: accounts never change).
+    #[serde(rename = "CreatedDate")]
+    pub created_date: SfDateTime,
+}
+
+impl Row for Account {
+    fn id(&self) -> SfId {
+        self.id
+    }
+    fn value(&self, f: Field) -> Value<'_> {
+        match f {
+            Field::Id => Value::Id(self.id),
+            Field::Name => Value::Text(Cow::Borrowed(&self.name)),
+            Field::OwnerId => Value::Id(self.owner_id),
+            Field::CreatedDate | Field::LastModifiedDate | Field::SystemModstamp => Value::DateTime(self.created_date),
+            Field::IsDeleted => Value::Bool(false),
+            _ => Value::Null,
+        }
+    }
+}
+
 /// One entry of the delete log that getDeleted reads.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DeletedEntry {
@@ -350,6 +441,8 @@ pub struct Db {
     pub leads: Table,
     /// Users, in id order.
     pub users: Vec<User>,
+    /// Accounts, in id order.
+    pub accounts: Vec<Account>,
     /// Tasks, in id order.
     pub tasks: Vec<Task>,
     /// The delete log (recycle-bin and hard deletes).
@@ -407,6 +500,21 @@ impl Db {
     pub fn record(&self, id: &SfId) -> Option<&Record> {
         let (obj, slot) = self.find_record(id)?;
         self.table(obj)?.get(slot)
+    }
+
+    /// An Account by id (binary search: ids sort in creation order).
+    pub fn account(&self, id: &SfId) -> Option<&Account> {
+        self.accounts.binary_search_by(|a| a.id.cmp(id)).ok().and_then(|i| self.accounts.get(i))
+    }
+
+    /// The owner of records created without one: the first active user who is not the
+    /// integration user (Ada by default), else the first user.
+    pub fn default_owner(&self) -> SfId {
+        self.users
+            .iter()
+            .find(|u| u.active && !u.integration)
+            .or_else(|| self.users.first())
+            .map_or_else(|| self.next_id_peek(ids::USER_PREFIX), |u| u.id)
     }
 
     /// A user by id.
@@ -500,11 +608,12 @@ impl WriteError {
     }
 }
 
-/// Who is writing: the REST API enforces read-only fields, the control API may set them.
+/// Who is writing: the REST API enforces read-only fields and field-level security, the
+/// control API may set anything.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WriteMode {
-    /// sObject Collections / single-record upsert.
-    Api,
+    /// sObject Collections / single-record resources, as a user with this access.
+    Api(Access),
     /// `SimHandle::update_record` and friends.
     Control,
 }
@@ -520,6 +629,14 @@ pub enum NewValue {
     Text(String),
     /// dateTime.
     DateTime(SfDateTime),
+    /// id (reference fields).
+    Id(SfId),
+    /// double.
+    Number(f64),
+}
+
+fn no_such_column(obj: SObject, name: &str) -> WriteError {
+    WriteError::new("INVALID_FIELD", format!("No such column '{name}' on sobject of type {obj}"), &[])
 }
 
 /// Parses one JSON field of a write body for `obj`.
@@ -529,22 +646,15 @@ pub fn parse_write(
     value: &serde_json::Value,
     mode: WriteMode,
 ) -> Result<(Field, NewValue), WriteError> {
-    let field = obj.field(name).filter(|f| *f != Field::Name).ok_or_else(|| {
-        WriteError::new("INVALID_FIELD", format!("No such column '{name}' on sobject of type {obj}"), &[])
-    })?;
+    let field = obj.field(name).filter(|f| *f != Field::Name).ok_or_else(|| no_such_column(obj, name))?;
+    if let WriteMode::Api(access) = mode
+        && !access.can_read(field)
+    {
+        // Field-level security: an invisible field does not exist for this user.
+        return Err(no_such_column(obj, name));
+    }
     let control_writable = matches!(field, Field::IsEmailBounced | Field::IsConverted);
-    let writable = matches!(
-        field,
-        Field::FirstName
-            | Field::LastName
-            | Field::Email
-            | Field::HasOptedOutOfEmail
-            | Field::EmailBouncedReason
-            | Field::EmailBouncedDate
-            | Field::OutpostExternalId
-            | Field::Company
-            | Field::Status
-    ) || (mode == WriteMode::Control && control_writable);
+    let writable = obj.meta(field).writable() || (mode == WriteMode::Control && control_writable);
     if !writable {
         return Err(WriteError::new(
             "INVALID_FIELD_FOR_INSERT_UPDATE",
@@ -576,6 +686,21 @@ pub fn parse_write(
                 NewValue::Text(s.clone())
             }
         }
+        (FieldType::Id, serde_json::Value::String(s)) if s.is_empty() => NewValue::Null,
+        (FieldType::Id, serde_json::Value::String(s)) => match SfId::parse(s) {
+            Some(id) => NewValue::Id(id),
+            None => {
+                return Err(WriteError::new(
+                    "MALFORMED_ID",
+                    format!("{}: id value of incorrect type: {s}", obj.meta(field).label),
+                    &[field.name()],
+                ));
+            }
+        },
+        (FieldType::Number, serde_json::Value::Number(n)) => match n.as_f64() {
+            Some(n) => NewValue::Number(n),
+            None => return Err(bad_type("VALUE_NUMBER_FLOAT")),
+        },
         (FieldType::DateTime, serde_json::Value::String(s)) => match SfDateTime::parse(s) {
             Some(t) => NewValue::DateTime(t),
             None => {
@@ -594,27 +719,69 @@ pub fn parse_write(
     Ok((field, nv))
 }
 
-fn max_len(f: Field) -> usize {
-    match f {
-        Field::FirstName => 40,
-        Field::LastName | Field::Email => 80,
-        _ => 255,
+/// Checks the reference fields among `writes` against the org: `OwnerId` must name an active
+/// user, `AccountId` an Account (the REST API and the control API alike).
+pub fn check_references(db: &Db, obj: SObject, writes: &[(Field, NewValue)]) -> Result<(), WriteError> {
+    for (field, v) in writes {
+        let (target, id) = match (field, v) {
+            (Field::OwnerId, NewValue::Id(id)) => (SObject::User, id),
+            (Field::AccountId, NewValue::Id(id)) => (SObject::Account, id),
+            _ => continue,
+        };
+        let label = obj.meta(*field).label;
+        if SObject::of_id(id) != Some(target) {
+            return Err(WriteError::new(
+                "FIELD_INTEGRITY_EXCEPTION",
+                format!("{label}: id value of incorrect type: {id}"),
+                &[field.name()],
+            ));
+        }
+        let exists = match target {
+            SObject::User => match db.user(id) {
+                Some(u) if !u.active => {
+                    return Err(WriteError::new(
+                        "INACTIVE_OWNER_OR_USER",
+                        format!("operation performed with inactive user [{id}] as owner of {}", obj.name()),
+                        &[field.name()],
+                    ));
+                }
+                found => found.is_some(),
+            },
+            _ => db.account(id).is_some(),
+        };
+        if !exists {
+            return Err(WriteError::new(
+                "INVALID_CROSS_REFERENCE_KEY",
+                format!("invalid cross reference id: {id}"),
+                &[field.name()],
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn max_len(obj: SObject, f: Field) -> usize {
+    match obj.meta(f).length {
+        0 => 255,
+        n => n as usize,
     }
 }
 
 /// Applies parsed writes to a record (no index or modstamp handling) and enforces the
-/// record-level rules: lengths, email syntax, required fields, bounce/email coupling.
+/// record-level rules: lengths, email syntax, picklists, number ranges, required fields,
+/// bounce/email coupling.
 pub fn apply_writes(rec: &mut Record, writes: &[(Field, NewValue)], mode: WriteMode) -> Result<(), WriteError> {
+    let obj = rec.sobject;
     let old_email = rec.email.clone();
     let mut touched_bounce = false;
     let mut explicit_bounced = None;
     for (field, v) in writes {
         if let NewValue::Text(s) = v
-            && s.chars().count() > max_len(*field)
+            && s.chars().count() > max_len(obj, *field)
         {
             return Err(WriteError::new(
                 "STRING_TOO_LONG",
-                format!("{}: data value too large: {s} (max length={})", field.name(), max_len(*field)),
+                format!("{}: data value too large: {s} (max length={})", field.name(), max_len(obj, *field)),
                 &[field.name()],
             ));
         }
@@ -655,6 +822,37 @@ pub fn apply_writes(rec: &mut Record, writes: &[(Field, NewValue)], mode: WriteM
             Field::Status => rec.status = text(),
             Field::IsEmailBounced => explicit_bounced = Some(*v == NewValue::Bool(true)),
             Field::IsConverted => rec.is_converted = *v == NewValue::Bool(true),
+            Field::OwnerId => match v {
+                NewValue::Id(id) => rec.owner_id = *id,
+                _ => {
+                    return Err(WriteError::new(
+                        "REQUIRED_FIELD_MISSING",
+                        "Required fields are missing: [OwnerId]",
+                        &["OwnerId"],
+                    ));
+                }
+            },
+            Field::AccountId => {
+                rec.account_id = match v {
+                    NewValue::Id(id) => Some(*id),
+                    _ => None,
+                }
+            }
+            Field::Title => rec.title = text().map(Cow::Owned),
+            Field::LeadSource => rec.lead_source = text().map(Cow::Owned),
+            Field::Department => rec.department = text().map(Cow::Owned),
+            Field::MailingCountry => rec.mailing_country = text().map(Cow::Owned),
+            Field::MailingState => rec.mailing_state = text().map(Cow::Owned),
+            Field::MailingCity => rec.mailing_city = text().map(Cow::Owned),
+            Field::Industry => rec.industry = text().map(Cow::Owned),
+            Field::Country => rec.country = text().map(Cow::Owned),
+            Field::State => rec.state = text().map(Cow::Owned),
+            Field::City => rec.city = text().map(Cow::Owned),
+            Field::Custom(_) => {
+                if let Some(c) = field.custom() {
+                    apply_custom(rec, c, v)?;
+                }
+            }
             _ => {}
         }
     }
@@ -689,20 +887,63 @@ pub fn apply_writes(rec: &mut Record, writes: &[(Field, NewValue)], mode: WriteM
     Ok(())
 }
 
-/// Loose email syntax check, about as strict as Salesforce's.
+/// Writes one custom field into the record's map, checking it against its definition.
+fn apply_custom(rec: &mut Record, c: &crate::schema::CustomField, v: &NewValue) -> Result<(), WriteError> {
+    let stored = match (c.kind, v) {
+        (_, NewValue::Null) => None,
+        (CustomKind::Picklist(values), NewValue::Text(s)) => {
+            // Custom picklists are restricted, as Setup creates them by default.
+            if !values.contains(&s.as_str()) {
+                return Err(WriteError::new(
+                    "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+                    format!("{}: bad value for restricted picklist field: {s}", c.label),
+                    &[c.name],
+                ));
+            }
+            Some(serde_json::Value::String(s.clone()))
+        }
+        (CustomKind::Double { precision, scale }, NewValue::Number(n)) => {
+            let factor = 10f64.powi(scale as i32);
+            let rounded = (n * factor).round() / factor;
+            let limit = 10f64.powi(precision.saturating_sub(scale) as i32);
+            if !rounded.is_finite() || rounded.abs() >= limit {
+                return Err(WriteError::new(
+                    "NUMBER_OUTSIDE_VALID_RANGE",
+                    format!("{}: value outside of valid range on numeric field: {n}", c.label),
+                    &[c.name],
+                ));
+            }
+            serde_json::Number::from_f64(rounded).map(serde_json::Value::Number)
+        }
+        (CustomKind::LongText { .. } | CustomKind::Text { .. }, NewValue::Text(s)) => {
+            Some(serde_json::Value::String(s.clone()))
+        }
+        _ => None,
+    };
+    match stored {
+        Some(v) => rec.custom.insert(Cow::Borrowed(c.name), v),
+        None => rec.custom.remove(c.name),
+    };
+    Ok(())
+}
+
+/// Email syntax check as lenient as Salesforce's (its help article "How does Salesforce qualify
+/// an email address?"): a local part that does not start with a dot (consecutive dots and a
+/// trailing dot are allowed), one domain without empty labels (a top-level domain is not
+/// required: `user@intranet` passes), no whitespace.
 fn valid_email(e: &str) -> bool {
     let Some((local, domain)) = e.rsplit_once('@') else {
         return false;
     };
     !local.is_empty()
-        && domain.contains('.')
-        && !domain.starts_with('.')
-        && !domain.ends_with('.')
+        && !local.starts_with('.')
+        && !domain.is_empty()
+        && domain.split('.').all(|label| !label.is_empty())
         && !e.chars().any(char::is_whitespace)
 }
 
-/// A blank Contact or Lead to apply create-writes to.
-pub fn blank_record(id: SfId, obj: SObject, now: SfDateTime) -> Record {
+/// A blank Contact or Lead to apply create-writes to, owned by `owner`.
+pub fn blank_record(id: SfId, obj: SObject, now: SfDateTime, owner: SfId) -> Record {
     Record {
         id,
         sobject: obj,
@@ -723,6 +964,19 @@ pub fn blank_record(id: SfId, obj: SObject, now: SfDateTime) -> Record {
         company: None,
         status: (obj == SObject::Lead).then(|| "Open - Not Contacted".to_owned()),
         is_converted: false,
+        owner_id: owner,
+        title: None,
+        lead_source: None,
+        account_id: None,
+        department: None,
+        mailing_country: None,
+        mailing_state: None,
+        mailing_city: None,
+        industry: None,
+        country: None,
+        state: None,
+        city: None,
+        custom: BTreeMap::new(),
     }
 }
 
@@ -763,5 +1017,82 @@ impl Rng {
     /// A random element.
     pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
         &items[self.below(items.len() as u64) as usize]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::SimConfig;
+    use crate::schema::Access;
+
+    #[test]
+    fn email_syntax_is_as_lenient_as_salesforces() {
+        for ok in ["a@b.co", "first..last@example.com", "first.last.@example.com", "user@intranet", "o'brien@x.io"] {
+            assert!(valid_email(ok), "{ok}");
+        }
+        for bad in ["", "nobody", "@example.com", ".lead@example.com", "a@", "a@.com", "a@b..com", "a@b.", "a b@c.d"] {
+            assert!(!valid_email(bad), "{bad}");
+        }
+    }
+
+    fn db() -> Db {
+        let org = SfId::parse(crate::config::DEFAULT_ORG_ID).unwrap_or_else(|| SfId::parse("00D000000000001").unwrap());
+        crate::generate::generate(&SimConfig::default().with_records(16, 2), &org, SfDateTime(1_780_000_000))
+    }
+
+    fn write(obj: SObject, name: &str, v: serde_json::Value, mode: WriteMode) -> Result<(Field, NewValue), WriteError> {
+        parse_write(obj, name, &v, mode)
+    }
+
+    #[test]
+    fn custom_fields_are_typed_by_the_schema() {
+        let db = db();
+        let mut rec = db.contacts.records()[0].clone();
+        let api = WriteMode::Api(Access::All);
+        let writes = vec![
+            write(SObject::Contact, "region__c", "APAC".into(), api).unwrap(),
+            write(SObject::Contact, "Score__c", serde_json::json!(12.345), api).unwrap(),
+            write(SObject::Contact, "Notes__c", "multi\nline".into(), api).unwrap(),
+            write(SObject::Contact, "Tier__c", serde_json::Value::Null, api).unwrap(),
+        ];
+        apply_writes(&mut rec, &writes, api).unwrap();
+        assert_eq!(rec.custom.get("Region__c"), Some(&serde_json::json!("APAC")));
+        assert_eq!(rec.custom.get("Score__c"), Some(&serde_json::json!(12.35)), "rounded to the scale");
+        assert!(!rec.custom.contains_key("Tier__c"));
+        let refused = |name: &str, v: serde_json::Value| {
+            let w = write(SObject::Contact, name, v, api).unwrap();
+            apply_writes(&mut rec.clone(), &[w], api).unwrap_err().code
+        };
+        assert_eq!(refused("Region__c", "Europe".into()), "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST");
+        assert_eq!(refused("Score__c", serde_json::json!(1000)), "NUMBER_OUTSIDE_VALID_RANGE");
+        assert_eq!(refused("Title", "x".repeat(129).into()), "STRING_TOO_LONG");
+        let e = write(SObject::Contact, "Score__c", "12".into(), api).unwrap_err();
+        assert!(e.request_level && e.code == "JSON_PARSER_ERROR");
+        assert_eq!(write(SObject::Lead, "Tier__c", "Gold".into(), api).unwrap_err().code, "INVALID_FIELD");
+        let hidden = write(SObject::Contact, "Secret__c", "x".into(), WriteMode::Api(Access::Integration));
+        assert_eq!(hidden.unwrap_err().message, "No such column 'Secret__c' on sobject of type Contact");
+        assert!(write(SObject::Contact, "Secret__c", "x".into(), WriteMode::Control).is_ok());
+    }
+
+    #[test]
+    fn references_must_name_an_active_user_or_an_account() {
+        let db = db();
+        let api = WriteMode::Api(Access::All);
+        let check = |name: &str, v: &str| {
+            let w = write(SObject::Contact, name, v.into(), api)?;
+            check_references(&db, SObject::Contact, &[w])
+        };
+        let grace = db.users.iter().find(|u| u.first_name == "Grace").map(|u| u.id.to_string()).unwrap_or_default();
+        let alan = db.users.iter().find(|u| u.first_name == "Alan").map(|u| u.id.to_string()).unwrap_or_default();
+        let account = db.accounts[0].id.to_string();
+        assert!(check("OwnerId", &grace).is_ok() && check("AccountId", &account).is_ok());
+        assert_eq!(check("OwnerId", &alan).unwrap_err().code, "INACTIVE_OWNER_OR_USER");
+        assert_eq!(check("OwnerId", &account).unwrap_err().code, "FIELD_INTEGRITY_EXCEPTION");
+        assert_eq!(check("AccountId", "001000000000000").unwrap_err().code, "INVALID_CROSS_REFERENCE_KEY");
+        assert_eq!(check("AccountId", "nope").unwrap_err().code, "MALFORMED_ID");
+        let mut rec = db.contacts.records()[0].clone();
+        let null_owner = write(SObject::Contact, "OwnerId", serde_json::Value::Null, api).unwrap();
+        assert_eq!(apply_writes(&mut rec, &[null_owner], api).unwrap_err().code, "REQUIRED_FIELD_MISSING");
     }
 }

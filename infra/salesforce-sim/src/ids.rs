@@ -8,6 +8,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Key prefix of Contact records.
 pub const CONTACT_PREFIX: &str = "003";
+/// Key prefix of Account records.
+pub const ACCOUNT_PREFIX: &str = "001";
 /// Key prefix of Lead records.
 pub const LEAD_PREFIX: &str = "00Q";
 /// Key prefix of User records.

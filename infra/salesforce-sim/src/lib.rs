@@ -26,6 +26,7 @@ pub mod collections;
 pub mod config;
 pub mod control;
 pub mod data;
+pub mod describe;
 pub mod faults;
 pub mod gate;
 pub mod generate;
@@ -59,11 +60,11 @@ pub use apex::{CalloutAttempt, CalloutOptions};
 pub use clock::{SfDate, SfDateTime};
 pub use config::{BulkSettings, IntegrationApp, OAuthClient, OutpostTarget, SimConfig, UserSpec};
 pub use control::SimError;
-pub use data::{DeletedEntry, Record, Task, User};
+pub use data::{Account, DeletedEntry, Record, Task, User};
 pub use faults::{FaultSnapshot, FaultUpdate, JwtRefusal, WriteFailure};
 pub use ids::SfId;
 pub use org::ApiUsage;
-pub use schema::SObject;
+pub use schema::{Access, CUSTOM_FIELDS, CustomField, CustomKind, Field, SObject};
 pub use sessions::SessionKind;
 
 use org::{Org, lock};
@@ -147,6 +148,8 @@ pub fn router(org: Arc<Org>) -> Router {
         .route(&format!("{d}/sobjects/{{obj}}/deleted/"), get(replication::deleted))
         .route(&format!("{d}/sobjects/{{obj}}/updated"), get(replication::updated))
         .route(&format!("{d}/sobjects/{{obj}}/updated/"), get(replication::updated))
+        .route(&format!("{d}/sobjects/{{obj}}/describe"), get(describe::describe))
+        .route(&format!("{d}/sobjects/{{obj}}/describe/"), get(describe::describe))
         .route(
             &format!("{d}/sobjects/{{obj}}/{{id}}"),
             get(query::retrieve).patch(collections::update_one).delete(collections::delete_one),
@@ -179,6 +182,8 @@ pub fn router(org: Arc<Org>) -> Router {
         .route("/_sim/clock/advance", post(control::advance_clock))
         .route("/_sim/tab", get(ui::tab))
         .route("/_sim/canvas", get(ui::canvas))
+        .route("/_sim/list-button", post(ui::list_button))
+        .route("/_sim/auto-submit.js", get(ui::auto_submit_js))
         .route("/_sim/custom-link", get(control::custom_link))
         .route("/_sim/signed-request", get(control::signed_request))
         .route("/_sim/callouts", post(control::callouts));
@@ -420,6 +425,11 @@ impl SimHandle {
         self.org.ctl_records(sobject).unwrap_or_default()
     }
 
+    /// The org's Accounts (what `Contact.AccountId` and `Account.Name` refer to), in id order.
+    pub fn accounts(&self) -> Vec<Account> {
+        self.org.db().accounts.clone()
+    }
+
     /// One record by id.
     pub fn record(&self, id: &str) -> Result<Record, SimError> {
         self.org.ctl_record(id)
@@ -491,6 +501,33 @@ impl SimHandle {
     /// Mints a session and returns the exact custom-link URL into Outpost.
     pub fn custom_link(&self, user: &str, record: Option<&str>, kind: SessionKind) -> Result<String, SimError> {
         self.org.ctl_custom_link(user, record, kind)
+    }
+
+    /// The form fields the package's launcher page (`OutpostLaunch`, `c:OutpostEntryForm`)
+    /// posts to `<outpost>/entry`, in order: `uid`, `oid` (both 18 characters), `sid` (a fresh
+    /// session of `kind`), `srv` (`<base_url>/services/Soap/u/64.0/<15-char org id>`) and, with
+    /// `record` (a Contact or Lead id), `rid` (18 characters).
+    pub fn launcher_form(
+        &self,
+        user: &str,
+        record: Option<&str>,
+        kind: SessionKind,
+    ) -> Result<Vec<(String, String)>, SimError> {
+        self.org.ctl_launcher_form(user, record, kind)
+    }
+
+    /// The form fields the package's list-button pages (`OutpostAddContacts`,
+    /// `OutpostAddLeads`) post to `<outpost>/entry`: the launcher's `uid`, `oid`, `sid`, `srv`,
+    /// then `ids` (the selected ids, 18 characters, comma-separated, 1 to 1,000) and `object`
+    /// (`Contact` or `Lead`).
+    pub fn list_button_form(
+        &self,
+        user: &str,
+        object: SObject,
+        ids: &[&str],
+        kind: SessionKind,
+    ) -> Result<Vec<(String, String)>, SimError> {
+        self.org.ctl_list_button_form(user, object, ids, kind)
     }
 
     /// URL of the sim's web-tab page for a user (mints a session when opened).

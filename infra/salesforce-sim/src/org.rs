@@ -13,6 +13,7 @@ use crate::faults::Faults;
 use crate::ids::SfId;
 use crate::oauth::Codes;
 use crate::query::Cursors;
+use crate::schema::Access;
 use crate::sessions::{SessionKind, Sessions};
 
 /// Locks a mutex, recovering from poisoning (a panicked request must not wedge the sim).
@@ -201,6 +202,17 @@ impl Org {
             Some(id) => db.user(&id).cloned(),
             None => db.user_by_username(key).cloned(),
         }
+    }
+
+    /// What field-level security lets `user` read: the integration user does not see the fields
+    /// its permission set leaves out; everyone else sees everything.
+    pub fn access_of(&self, user: &SfId) -> Access {
+        if self.db().user(user).is_some_and(|u| u.integration) { Access::Integration } else { Access::All }
+    }
+
+    /// How `user` runs SOQL now (field visibility, today for date literals).
+    pub fn soql_context(&self, user: &SfId) -> crate::soql::Context {
+        crate::soql::Context { access: self.access_of(user), now: self.now() }
     }
 
     /// Mints a session for a user.

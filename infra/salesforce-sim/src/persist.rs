@@ -1,5 +1,5 @@
-//! Persistence under `<data_dir>/salesforce-sim/`: `state.json` (records, users, tasks, delete
-//! log, id counters) and `meta.json` (API usage, clock offset), each written atomically
+//! Persistence under `<data_dir>/salesforce-sim/`: `state.json` (records, accounts, users,
+//! tasks, delete log, id counters) and `meta.json` (API usage, clock offset), each written atomically
 //! (temp file + fsync + rename), debounced, and once more on shutdown.
 
 use std::collections::BTreeMap;
@@ -11,12 +11,13 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::data::{Db, DeletedEntry, Record, Table, Task, User};
+use crate::data::{Account, Db, DeletedEntry, Record, Table, Task, User};
 use crate::ids::SfId;
 use crate::org::Org;
 
-/// Bumped when the saved shape changes incompatibly.
-const FORMAT: u32 = 1;
+/// Bumped when the saved shape changes incompatibly (2: accounts, owners, addresses, custom
+/// fields; a format-1 state is set aside and a fresh org generated).
+const FORMAT: u32 = 2;
 /// How often dirty state is flushed.
 const DEBOUNCE: Duration = Duration::from_millis(500);
 
@@ -26,6 +27,7 @@ struct SavedRef<'a> {
     org_id: SfId,
     contacts: &'a [Record],
     leads: &'a [Record],
+    accounts: &'a [Account],
     users: &'a [User],
     tasks: &'a [Task],
     deleted_log: &'a [DeletedEntry],
@@ -34,11 +36,16 @@ struct SavedRef<'a> {
 }
 
 #[derive(Deserialize)]
-struct Saved {
+struct Header {
     format: u32,
     org_id: SfId,
+}
+
+#[derive(Deserialize)]
+struct Saved {
     contacts: Vec<Record>,
     leads: Vec<Record>,
+    accounts: Vec<Account>,
     users: Vec<User>,
     tasks: Vec<Task>,
     deleted_log: Vec<DeletedEntry>,
@@ -69,16 +76,20 @@ pub fn load(data_dir: &Path, org: &SfId) -> std::io::Result<Option<(Db, Meta)>> 
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(std::io::Error::new(e.kind(), format!("{}: {e}", state_path.display()))),
     };
-    let saved: Saved = serde_json::from_slice(&state).map_err(|e| {
+    let damaged = |e: serde_json::Error| {
         std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{} is damaged: {e}", state_path.display()))
-    })?;
-    if saved.format != FORMAT || saved.org_id != *org {
+    };
+    // The header first: a state of another format need not (and may not) parse as this one.
+    let header: Header = serde_json::from_slice(&state).map_err(damaged)?;
+    if header.format != FORMAT || header.org_id != *org {
         tracing::warn!(
-            saved_org = %saved.org_id,
+            saved_org = %header.org_id,
+            saved_format = header.format,
             "saved state belongs to another org or format; generating a fresh org"
         );
         return Ok(None);
     }
+    let saved: Saved = serde_json::from_slice(&state).map_err(damaged)?;
     let meta_path = d.join("meta.json");
     let meta = match std::fs::read(&meta_path).map(|b| serde_json::from_slice::<Meta>(&b)) {
         Ok(Ok(meta)) => meta,
@@ -97,6 +108,8 @@ pub fn load(data_dir: &Path, org: &SfId) -> std::io::Result<Option<(Db, Meta)>> 
     }
     db.contacts = Table::from_records(saved.contacts);
     db.leads = Table::from_records(saved.leads);
+    db.accounts = saved.accounts;
+    db.accounts.sort_by_key(|a| a.id);
     db.users = saved.users;
     db.tasks = saved.tasks;
     db.deleted_log = saved.deleted_log;
@@ -127,6 +140,7 @@ pub fn save(org: &Org, data_dir: &Path, force: bool) -> std::io::Result<()> {
                 org_id: org.id,
                 contacts: db.contacts.records(),
                 leads: db.leads.records(),
+                accounts: &db.accounts,
                 users: &db.users,
                 tasks: &db.tasks,
                 deleted_log: &db.deleted_log,

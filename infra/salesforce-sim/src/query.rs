@@ -1,23 +1,24 @@
 //! REST query / queryAll: execution over the indexes, cursors (`nextRecordsUrl`), and page
 //! rendering straight from the stored rows (no intermediate JSON values).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Extension, Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 
 use crate::clock::SfDateTime;
-use crate::data::{Db, Record, Task, User};
-use crate::gate::parse_version;
+use crate::data::{Account, Db, Record, Task, User};
+use crate::gate::{Caller, parse_version};
 use crate::ids::{self, SfId};
 use crate::org::{Org, lock};
 use crate::reply;
-use crate::schema::{Field, Row, SObject, Value};
+use crate::schema::{Field, Row, SObject, Value, format_number};
 use crate::soql::{self, Query};
 
 /// Cursor lifetime (API 56.0+: 2 days).
@@ -29,40 +30,66 @@ const BATCH_MIN: usize = 200;
 /// A borrowed row of any object.
 #[derive(Clone, Copy)]
 pub enum RowRef<'a> {
-    /// Contact or Lead.
-    Rec(&'a Record),
+    /// Contact or Lead, with the org's Accounts (for `Account.Name`).
+    Rec(&'a Record, &'a [Account]),
     /// Task.
     Task(&'a Task),
     /// User.
     User(&'a User),
+    /// Account.
+    Account(&'a Account),
+}
+
+impl<'a> RowRef<'a> {
+    /// A Contact or Lead of `db`.
+    pub fn rec(db: &'a Db, r: &'a Record) -> RowRef<'a> {
+        RowRef::Rec(r, &db.accounts)
+    }
+
+    /// The Contact's Account, if it has one.
+    pub fn account(&self) -> Option<&'a Account> {
+        match self {
+            RowRef::Rec(r, accounts) => {
+                let id = r.account_id?;
+                accounts.binary_search_by(|a| a.id.cmp(&id)).ok().and_then(|i| accounts.get(i))
+            }
+            _ => None,
+        }
+    }
 }
 
 impl Row for RowRef<'_> {
     fn id(&self) -> SfId {
         match self {
-            RowRef::Rec(r) => r.id(),
+            RowRef::Rec(r, _) => r.id(),
             RowRef::Task(t) => t.id(),
             RowRef::User(u) => u.id(),
+            RowRef::Account(a) => a.id(),
         }
     }
     fn value(&self, f: Field) -> Value<'_> {
         match self {
-            RowRef::Rec(r) => r.value(f),
+            RowRef::Rec(_, _) if f == Field::AccountName => {
+                self.account().map_or(Value::Null, |a| Value::Text(Cow::Borrowed(&a.name)))
+            }
+            RowRef::Rec(r, _) => r.value(f),
             RowRef::Task(t) => t.value(f),
             RowRef::User(u) => u.value(f),
+            RowRef::Account(a) => a.value(f),
         }
     }
     fn is_deleted(&self) -> bool {
-        matches!(self, RowRef::Rec(r) if r.is_deleted)
+        matches!(self, RowRef::Rec(r, _) if r.is_deleted)
     }
 }
 
-/// Row `slot` of `obj` (table slot for Contact/Lead, vector index for Task/User).
+/// Row `slot` of `obj` (table slot for Contact/Lead, vector index for the others).
 pub fn row(db: &Db, obj: SObject, slot: u32) -> Option<RowRef<'_>> {
     match obj {
-        SObject::Contact | SObject::Lead => db.table(obj)?.get(slot).map(RowRef::Rec),
+        SObject::Contact | SObject::Lead => db.table(obj)?.get(slot).map(|r| RowRef::rec(db, r)),
         SObject::Task => db.tasks.get(slot as usize).map(RowRef::Task),
         SObject::User => db.users.get(slot as usize).map(RowRef::User),
+        SObject::Account => db.accounts.get(slot as usize).map(RowRef::Account),
     }
 }
 
@@ -75,7 +102,9 @@ pub fn execute(db: &Db, q: &Query, all: bool) -> Vec<u32> {
             let Some(t) = db.table(q.object) else {
                 return Vec::new();
             };
-            let keep = |slot: u32| t.get(slot).is_some_and(|r| !r.purged && (all || !r.is_deleted) && q.matches(r));
+            let keep = |slot: u32| {
+                t.get(slot).is_some_and(|r| !r.purged && (all || !r.is_deleted) && q.matches(&RowRef::rec(db, r)))
+            };
             let bound = q.modstamp_lower_bound();
             if q.ordered_by_modstamp_id() {
                 // The index is already in (SystemModstamp, Id) order: stream and stop early.
@@ -106,9 +135,10 @@ pub fn execute(db: &Db, q: &Query, all: bool) -> Vec<u32> {
                 }
             }
         }
-        SObject::Task | SObject::User => {
+        SObject::Task | SObject::User | SObject::Account => {
             let n = match q.object {
                 SObject::Task => db.tasks.len(),
+                SObject::Account => db.accounts.len(),
                 _ => db.users.len(),
             };
             let mut v: Vec<u32> =
@@ -215,7 +245,29 @@ impl Serialize for ValueJson<'_> {
             Value::Id(id) => s.serialize_str(id.as_str()),
             Value::DateTime(t) => s.serialize_str(t.rest().as_str()),
             Value::Date(d) => s.serialize_str(d.format().as_str()),
+            Value::Number(n) => s.serialize_f64(*n),
         }
+    }
+}
+
+/// A selected `Account.Name`: `{"attributes":{"type":"Account","url":…},"Name":…}` or null.
+struct AccountJson<'a> {
+    account: Option<&'a Account>,
+    version: &'a str,
+}
+
+impl Serialize for AccountJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let Some(a) = self.account else {
+            return s.serialize_unit();
+        };
+        let mut m = s.serialize_map(Some(2))?;
+        m.serialize_entry(
+            "attributes",
+            &Attributes(RecordUrl { version: self.version, obj: SObject::Account, id: a.id }),
+        )?;
+        m.serialize_entry("Name", &a.name)?;
+        m.end()
     }
 }
 
@@ -262,6 +314,10 @@ impl Serialize for RecordJson<'_> {
             &Attributes(RecordUrl { version: self.version, obj: self.obj, id: self.row.id() }),
         )?;
         for f in self.fields {
+            if *f == Field::AccountName {
+                m.serialize_entry("Account", &AccountJson { account: self.row.account(), version: self.version })?;
+                continue;
+            }
             let v = self.row.value(*f);
             m.serialize_entry(f.name(), &ValueJson(&v))?;
         }
@@ -322,6 +378,7 @@ fn push_value(out: &mut Vec<u8>, v: &Value<'_>) {
             out.extend_from_slice(d.format().as_str().as_bytes());
             out.push(b'"');
         }
+        Value::Number(n) => out.extend_from_slice(format_number(*n).as_bytes()),
     }
 }
 
@@ -340,11 +397,16 @@ fn push_rows(out: &mut Vec<u8>, db: &Db, obj: SObject, slots: &[u32], fields: &[
         .iter()
         .map(|f| {
             let mut k = vec![b','];
-            push_json_str(&mut k, f.name());
+            // A relationship path nests under the relationship's name.
+            push_json_str(&mut k, if *f == Field::AccountName { "Account" } else { f.name() });
             k.push(b':');
             k
         })
         .collect();
+    let mut account_head = Vec::new();
+    account_head.extend_from_slice(b"{\"attributes\":{\"type\":\"Account\",\"url\":");
+    push_json_str(&mut account_head, &format!("/services/data/v{version}/sobjects/Account/"));
+    account_head.pop(); // reopen the URL string: the id follows
     out.push(b'[');
     let mut first = true;
     for slot in slots {
@@ -360,6 +422,19 @@ fn push_rows(out: &mut Vec<u8>, db: &Db, obj: SObject, slots: &[u32], fields: &[
         out.extend_from_slice(b"\"}");
         for (f, key) in fields.iter().zip(&keys) {
             out.extend_from_slice(key);
+            if *f == Field::AccountName {
+                match row.account() {
+                    Some(a) => {
+                        out.extend_from_slice(&account_head);
+                        out.extend_from_slice(a.id.as_str().as_bytes());
+                        out.extend_from_slice(b"\"},\"Name\":");
+                        push_json_str(out, &a.name);
+                        out.push(b'}');
+                    }
+                    None => out.extend_from_slice(b"null"),
+                }
+                continue;
+            }
             push_value(out, &row.value(*f));
         }
         out.push(b'}');
@@ -411,19 +486,27 @@ fn query_param(raw: Option<&str>, key: &str) -> Option<String> {
     url::form_urlencoded::parse(raw?.as_bytes()).find(|(k, _)| k == key).map(|(_, v)| v.into_owned())
 }
 
-/// Parses SOQL, mapping errors to the REST 400 shape.
-pub fn parse_soql(q: &str) -> Result<Query, Response> {
-    soql::parse(q).map_err(|e| reply::api_error(StatusCode::BAD_REQUEST, e.code(), &e.to_string()))
+/// Parses SOQL as `caller` would run it now, mapping errors to the REST 400 shape.
+pub fn parse_soql(org: &Org, caller: &SfId, q: &str) -> Result<Query, Response> {
+    soql::parse_as(q, &org.soql_context(caller))
+        .map_err(|e| reply::api_error(StatusCode::BAD_REQUEST, e.code(), &e.to_string()))
 }
 
-async fn run_query(org: &Org, version: &str, raw: Option<&str>, headers: &HeaderMap, all: bool) -> Response {
+async fn run_query(
+    org: &Org,
+    caller: &Caller,
+    version: &str,
+    raw: Option<&str>,
+    headers: &HeaderMap,
+    all: bool,
+) -> Response {
     let Some(version) = parse_version(version) else {
         return reply::not_found();
     };
     let Some(q) = query_param(raw, "q") else {
         return reply::api_error(StatusCode::BAD_REQUEST, "MALFORMED_QUERY", "A query string has to be specified");
     };
-    let q = match parse_soql(&q) {
+    let q = match parse_soql(org, &caller.user, &q) {
         Ok(q) => q,
         Err(r) => return r,
     };
@@ -444,20 +527,22 @@ async fn run_query(org: &Org, version: &str, raw: Option<&str>, headers: &Header
 pub async fn query(
     State(org): State<Arc<Org>>,
     Path(v): Path<String>,
+    Extension(caller): Extension<Caller>,
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    run_query(&org, &v, raw.as_deref(), &headers, false).await
+    run_query(&org, &caller, &v, raw.as_deref(), &headers, false).await
 }
 
 /// `GET /services/data/vNN.N/queryAll[/]?q=`.
 pub async fn query_all(
     State(org): State<Arc<Org>>,
     Path(v): Path<String>,
+    Extension(caller): Extension<Caller>,
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    run_query(&org, &v, raw.as_deref(), &headers, true).await
+    run_query(&org, &caller, &v, raw.as_deref(), &headers, true).await
 }
 
 /// `GET /services/data/vNN.N/query/<locator>-<offset>` (also under `/queryAll/`).
@@ -487,26 +572,34 @@ pub async fn next_page(
     render_page(&db, &cursor, offset, batch, Some(locator), version)
 }
 
-/// `GET /services/data/vNN.N/sobjects/{SObject}/{id}`: one record, every field.
-pub async fn retrieve(State(org): State<Arc<Org>>, Path((v, obj, id)): Path<(String, String, String)>) -> Response {
+/// `GET /services/data/vNN.N/sobjects/{SObject}/{id}`: one record, every field the caller can
+/// read (field-level security hides the others, as Salesforce does).
+pub async fn retrieve(
+    State(org): State<Arc<Org>>,
+    Path((v, obj, id)): Path<(String, String, String)>,
+    Extension(caller): Extension<Caller>,
+) -> Response {
     let (Some(version), Some(obj)) = (parse_version(&v), SObject::from_name(&obj)) else {
         return reply::not_found();
     };
     let Some(id) = SfId::parse(&id) else {
         return reply::not_found();
     };
+    let access = org.access_of(&caller.user);
     let db = org.db();
     let found = match obj {
         SObject::Contact | SObject::Lead => db.table(obj).and_then(|t| t.find(&id)).and_then(|s| row(&db, obj, s)),
         SObject::Task => db.tasks.iter().find(|t| t.id == id).map(RowRef::Task),
         SObject::User => db.user(&id).map(RowRef::User),
+        SObject::Account => db.account(&id).map(RowRef::Account),
     };
+    let fields: Vec<Field> = obj.fields().iter().copied().filter(|f| access.can_read(*f)).collect();
     match found {
-        Some(RowRef::Rec(r)) if r.purged => reply::not_found(),
-        Some(RowRef::Rec(r)) if r.is_deleted => {
+        Some(RowRef::Rec(r, _)) if r.purged => reply::not_found(),
+        Some(RowRef::Rec(r, _)) if r.is_deleted => {
             reply::api_error(StatusCode::NOT_FOUND, "ENTITY_IS_DELETED", "entity is deleted")
         }
-        Some(r) => reply::json(StatusCode::OK, &RecordJson { row: r, obj, fields: obj.fields(), version }),
+        Some(r) => reply::json(StatusCode::OK, &RecordJson { row: r, obj, fields: &fields, version }),
         None => reply::not_found(),
     }
 }
@@ -524,10 +617,20 @@ mod tests {
         db.contacts.modify(0, |r| {
             r.last_name = "Quote \" back\\slash \n tab\t ctl\u{1} ünï".into();
         });
-        for obj in [SObject::Contact, SObject::Lead, SObject::User] {
-            let fields = obj.fields();
+        db.contacts.modify(1, |r| r.account_id = None);
+        db.contacts.modify(2, |r| {
+            r.custom.insert("Notes__c".into(), "a \"quoted\"\nnote".into());
+            r.custom.insert("Score__c".into(), 80.0.into());
+        });
+        for obj in [SObject::Contact, SObject::Lead, SObject::User, SObject::Account] {
+            let mut fields = obj.fields().to_vec();
+            if obj == SObject::Contact {
+                fields.push(Field::AccountName);
+            }
+            let fields = fields.as_slice();
             let n = match obj {
                 SObject::User => db.users.len(),
+                SObject::Account => db.accounts.len(),
                 _ => 50,
             };
             let slots: Vec<u32> = (0..n as u32).collect();
@@ -543,5 +646,15 @@ mod tests {
                 .collect();
             assert_eq!(hand, serde_json::Value::Array(serde));
         }
+        let mut out = Vec::new();
+        push_rows(&mut out, &db, SObject::Contact, &[0, 1, 2], &[Field::Id, Field::AccountName, Field::SCORE], "64.0");
+        let rows: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        let account = db.contacts.records()[0].account_id.and_then(|id| db.account(&id)).unwrap();
+        assert_eq!(
+            rows[0]["Account"],
+            serde_json::json!({"attributes": {"type": "Account", "url": format!("/services/data/v64.0/sobjects/Account/{}", account.id)}, "Name": account.name})
+        );
+        assert_eq!(rows[1]["Account"], serde_json::Value::Null);
+        assert!(String::from_utf8_lossy(&out).contains("\"Score__c\":80.0"));
     }
 }

@@ -1,23 +1,25 @@
 //! A small SOQL subset: tokenizer, recursive-descent parser, binder (names → schema fields,
-//! literal type checks) and evaluator.
+//! field-level security, filterability, literal type checks) and evaluator.
 //!
 //! Grammar (keywords case-insensitive):
 //! ```text
 //! query  := SELECT (COUNT() | field {, field}) FROM object [WHERE expr]
 //!           [ORDER BY field [ASC|DESC] [NULLS FIRST|LAST] {, …}] [LIMIT n] [OFFSET n]
+//! field  := name | object.name | Account.Name | object.Account.Name
 //! expr   := unary {AND unary} | unary {OR unary}     -- mixing AND/OR needs parentheses
 //! unary  := NOT unary | ( expr ) | field op literal | field [NOT] IN ( literal {, literal} )
 //!         | field LIKE 'pattern'
 //! op     := = | != | <> | < | <= | > | >=
 //! literal:= 'string' | number | true | false | null | 2024-01-01 | 2024-01-01T00:00:00Z | …±hh:mm
+//!         | TODAY | LAST_N_DAYS:n | THIS_MONTH | …   (date literals: a range of whole days)
 //! ```
 
 use std::borrow::Cow;
 use std::cmp::Ordering;
 
-use crate::clock::{SfDate, parse_datetime_ms};
+use crate::clock::{SfDate, SfDateTime, civil_from_days, days_from_civil, parse_datetime_ms};
 use crate::ids::SfId;
-use crate::schema::{Field, FieldType, Row, SObject, Value};
+use crate::schema::{Access, Field, FieldType, Row, SObject, Value};
 
 /// A SOQL error, mapped to Salesforce's error codes.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -207,6 +209,13 @@ fn tokenize(src: &str) -> Result<Vec<Token>, SoqlError> {
                 while j < b.len() && (b[j].is_ascii_alphanumeric() || b[j] == b'_' || b[j] == b'.') {
                     j += 1;
                 }
+                // `LAST_N_DAYS:30`: the parameter belongs to the literal.
+                if b.get(j) == Some(&b':') && DateLiteral::takes_n(&src[start..j]) {
+                    j += 1;
+                    while j < b.len() && b[j].is_ascii_digit() {
+                        j += 1;
+                    }
+                }
                 i = j;
                 push(&mut out, Tok::Ident(src[start..j].to_owned()), i);
             }
@@ -233,6 +242,127 @@ enum Lit {
     Num(String),
     DateTime(i64),
     Date(i32),
+    Relative(DateLiteral),
+}
+
+/// A SOQL date literal (`TODAY`, `LAST_N_DAYS:30`, …): a range of whole days relative to today.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DateLiteral {
+    /// `n` days back from today (negative: forward), for one day.
+    Day(i64),
+    /// `LAST_N_DAYS:n` (today and the n days before it).
+    LastNDays(i64),
+    /// `NEXT_N_DAYS:n` (the n days after today).
+    NextNDays(i64),
+    /// Weeks relative to this week (Sunday first): `(first, count)`.
+    Weeks(i64, i64),
+    /// Months relative to this month: `(first, count)`.
+    Months(i64, i64),
+    /// Quarters relative to this quarter: `(first, count)`.
+    Quarters(i64, i64),
+    /// Years relative to this year: `(first, count)`.
+    Years(i64, i64),
+}
+
+impl DateLiteral {
+    const WITH_N: &[&str] = &[
+        "LAST_N_DAYS",
+        "NEXT_N_DAYS",
+        "N_DAYS_AGO",
+        "LAST_N_WEEKS",
+        "NEXT_N_WEEKS",
+        "N_WEEKS_AGO",
+        "LAST_N_MONTHS",
+        "NEXT_N_MONTHS",
+        "N_MONTHS_AGO",
+        "LAST_N_QUARTERS",
+        "NEXT_N_QUARTERS",
+        "N_QUARTERS_AGO",
+        "LAST_N_YEARS",
+        "NEXT_N_YEARS",
+        "N_YEARS_AGO",
+    ];
+
+    fn takes_n(name: &str) -> bool {
+        Self::WITH_N.iter().any(|w| w.eq_ignore_ascii_case(name))
+    }
+
+    /// Parses `TODAY`, `LAST_N_DAYS:30`, … (case-insensitive); `None` if it is not one.
+    pub fn parse(text: &str) -> Option<DateLiteral> {
+        use DateLiteral::*;
+        let upper = text.to_ascii_uppercase();
+        if let Some((name, n)) = upper.split_once(':') {
+            let n: i64 = n.parse().ok().filter(|n| *n <= 100_000)?;
+            return Some(match name {
+                "LAST_N_DAYS" => LastNDays(n),
+                "NEXT_N_DAYS" => NextNDays(n),
+                "N_DAYS_AGO" => Day(n),
+                "LAST_N_WEEKS" => Weeks(-n, n),
+                "NEXT_N_WEEKS" => Weeks(1, n),
+                "N_WEEKS_AGO" => Weeks(-n, 1),
+                "LAST_N_MONTHS" => Months(-n, n),
+                "NEXT_N_MONTHS" => Months(1, n),
+                "N_MONTHS_AGO" => Months(-n, 1),
+                "LAST_N_QUARTERS" => Quarters(-n, n),
+                "NEXT_N_QUARTERS" => Quarters(1, n),
+                "N_QUARTERS_AGO" => Quarters(-n, 1),
+                "LAST_N_YEARS" => Years(-n, n),
+                "NEXT_N_YEARS" => Years(1, n),
+                "N_YEARS_AGO" => Years(-n, 1),
+                _ => return None,
+            });
+        }
+        Some(match upper.as_str() {
+            "YESTERDAY" => Day(1),
+            "TODAY" => Day(0),
+            "TOMORROW" => Day(-1),
+            "LAST_WEEK" => Weeks(-1, 1),
+            "THIS_WEEK" => Weeks(0, 1),
+            "NEXT_WEEK" => Weeks(1, 1),
+            "LAST_MONTH" => Months(-1, 1),
+            "THIS_MONTH" => Months(0, 1),
+            "NEXT_MONTH" => Months(1, 1),
+            "LAST_90_DAYS" => LastNDays(90),
+            "NEXT_90_DAYS" => NextNDays(90),
+            "LAST_QUARTER" => Quarters(-1, 1),
+            "THIS_QUARTER" => Quarters(0, 1),
+            "NEXT_QUARTER" => Quarters(1, 1),
+            "LAST_YEAR" => Years(-1, 1),
+            "THIS_YEAR" => Years(0, 1),
+            "NEXT_YEAR" => Years(1, 1),
+            _ => return None,
+        })
+    }
+
+    /// The days `[start, end)` (days since the epoch) it stands for when today is `today`.
+    pub fn days(self, today: i64) -> (i64, i64) {
+        let month_start = |months: i64| {
+            let (y, m, _) = civil_from_days(today);
+            let total = y * 12 + i64::from(m) - 1 + months;
+            days_from_civil(total.div_euclid(12), total.rem_euclid(12) as u32 + 1, 1)
+        };
+        match self {
+            DateLiteral::Day(back) => (today - back, today - back + 1),
+            DateLiteral::LastNDays(n) => (today - n, today + 1),
+            DateLiteral::NextNDays(n) => (today + 1, today + 1 + n),
+            DateLiteral::Weeks(first, count) => {
+                // 1970-01-01 was a Thursday: days since the last Sunday.
+                let week_start = today - (today + 4).rem_euclid(7);
+                (week_start + 7 * first, week_start + 7 * (first + count))
+            }
+            DateLiteral::Months(first, count) => (month_start(first), month_start(first + count)),
+            DateLiteral::Quarters(first, count) => {
+                let (_, m, _) = civil_from_days(today);
+                let into_quarter = i64::from((m - 1) % 3);
+                (month_start(3 * first - into_quarter), month_start(3 * (first + count) - into_quarter))
+            }
+            DateLiteral::Years(first, count) => {
+                let (_, m, _) = civil_from_days(today);
+                let into_year = i64::from(m - 1);
+                (month_start(12 * first - into_year), month_start(12 * (first + count) - into_year))
+            }
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -472,6 +602,10 @@ impl Parser<'_> {
             Tok::Ident(s) if s.eq_ignore_ascii_case("null") => Lit::Null,
             Tok::Ident(s) if s.eq_ignore_ascii_case("true") => Lit::Bool(true),
             Tok::Ident(s) if s.eq_ignore_ascii_case("false") => Lit::Bool(false),
+            Tok::Ident(s) => match DateLiteral::parse(s) {
+                Some(d) => Lit::Relative(d),
+                None => return Err(self.unexpected()),
+            },
             _ => return Err(self.unexpected()),
         };
         self.bump();
@@ -494,6 +628,12 @@ pub enum BoundLit {
     DateTimeMs(i64),
     /// date in epoch days
     Date(i32),
+    /// double
+    Number(f64),
+    /// a date literal on a dateTime field: `[start, end)` in epoch ms
+    DateTimeRange(i64, i64),
+    /// a date literal on a date field: `[start, end)` in epoch days
+    DateRange(i32, i32),
 }
 
 /// A bound WHERE condition.
@@ -543,16 +683,39 @@ pub struct Query {
     pub offset: usize,
 }
 
-/// Parses and binds a SOQL query against the sim's schema.
+/// Who runs a query, and when: field-level security, and "today" for date literals.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Context {
+    /// What the running user may read.
+    pub access: Access,
+    /// Now (the sim clock); date literals count whole days in UTC from it.
+    pub now: SfDateTime,
+}
+
+impl Context {
+    /// Every field visible, today from the system clock.
+    pub fn full() -> Context {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+        Context { access: Access::All, now: SfDateTime(now) }
+    }
+}
+
+/// Parses and binds a SOQL query against the sim's schema, every field visible.
 pub fn parse(src: &str) -> Result<Query, SoqlError> {
+    parse_as(src, &Context::full())
+}
+
+/// Parses and binds a SOQL query as the user (and at the time) `ctx` describes.
+pub fn parse_as(src: &str, ctx: &Context) -> Result<Query, SoqlError> {
     let toks = tokenize(src)?;
     let mut p = Parser { src, toks, at: 0 };
     let ast = p.query()?;
-    Binder { src }.bind(ast)
+    Binder { src, ctx }.bind(ast)
 }
 
 struct Binder<'a> {
     src: &'a str,
+    ctx: &'a Context,
 }
 
 impl Binder<'_> {
@@ -586,50 +749,69 @@ impl Binder<'_> {
             .order
             .iter()
             .map(|o| {
-                Ok(Order {
-                    field: self.field(object, &o.field)?,
-                    desc: o.desc,
-                    nulls_last: o.nulls_last.unwrap_or(o.desc),
-                })
+                let field = self.field(object, &o.field)?;
+                if !object.meta(field).sortable {
+                    return Err(SoqlError::InvalidField(located(
+                        self.src,
+                        o.field.pos,
+                        &format!("field '{}' can not be sorted in a query call", field.name()),
+                    )));
+                }
+                Ok(Order { field, desc: o.desc, nulls_last: o.nulls_last.unwrap_or(o.desc) })
             })
             .collect::<Result<Vec<_>, SoqlError>>()?;
         Ok(Query { object, count: ast.count, fields, filter, order, limit: ast.limit, offset: ast.offset.unwrap_or(0) })
     }
 
+    fn no_such_column(&self, object: &str, text: &str, pos: usize) -> SoqlError {
+        SoqlError::InvalidField(located(
+            self.src,
+            pos,
+            &format!(
+                "No such column '{text}' on entity '{object}'. If you are attempting to use a \
+                 custom field, be sure to append the '__c' after the custom field name. Please \
+                 reference your WSDL or the describe call for the appropriate names."
+            ),
+        ))
+    }
+
     fn field(&self, object: SObject, n: &Name) -> Result<Field, SoqlError> {
         let mut text = n.text.as_str();
-        if let Some((head, tail)) = text.split_once('.') {
-            if head.eq_ignore_ascii_case(object.name()) {
-                text = tail;
-            } else {
-                return Err(SoqlError::InvalidField(located(
-                    self.src,
-                    n.pos,
-                    &format!(
-                        "Didn't understand relationship '{head}' in field path. If you are \
-                         attempting to use a custom relationship, be sure to append the '__r' \
-                         after the custom relationship name. Please reference your WSDL or the \
-                         describe call for the appropriate names."
-                    ),
-                )));
-            }
+        if let Some((head, tail)) = text.split_once('.')
+            && head.eq_ignore_ascii_case(object.name())
+        {
+            text = tail;
         }
-        object.field(text).ok_or_else(|| {
-            SoqlError::InvalidField(located(
+        if let Some((head, tail)) = text.split_once('.') {
+            // The one relationship the sim knows: Contact.AccountId → Account.
+            if object == SObject::Contact && head.eq_ignore_ascii_case("Account") {
+                return if tail.eq_ignore_ascii_case("Name") {
+                    Ok(Field::AccountName)
+                } else {
+                    Err(self.no_such_column("Account", tail, n.pos))
+                };
+            }
+            return Err(SoqlError::InvalidField(located(
                 self.src,
                 n.pos,
                 &format!(
-                    "No such column '{text}' on entity '{object}'. If you are attempting to use a \
-                     custom field, be sure to append the '__c' after the custom field name. Please \
-                     reference your WSDL or the describe call for the appropriate names."
+                    "Didn't understand relationship '{head}' in field path. If you are \
+                     attempting to use a custom relationship, be sure to append the '__r' \
+                     after the custom relationship name. Please reference your WSDL or the \
+                     describe call for the appropriate names."
                 ),
-            ))
-        })
+            )));
+        }
+        match object.field(text) {
+            // Field-level security: a field the user cannot read does not exist for them.
+            Some(f) if self.ctx.access.can_read(f) => Ok(f),
+            _ => Err(self.no_such_column(object.name(), text, n.pos)),
+        }
     }
 
     fn lit(&self, field: Field, lit: &Lit, pos: usize) -> Result<BoundLit, SoqlError> {
         let mismatch = || {
-            let quotes = if field.ty() == FieldType::Text || field.ty() == FieldType::Id {
+            let quotes = if matches!(field.ty(), FieldType::Text | FieldType::Id) {
                 "should be enclosed in quotes"
             } else {
                 "should not be enclosed in quotes"
@@ -644,6 +826,7 @@ impl Binder<'_> {
                 ),
             ))
         };
+        let today = self.ctx.now.0.div_euclid(86_400);
         Ok(match (field.ty(), lit) {
             (_, Lit::Null) => BoundLit::Null,
             (FieldType::Boolean, Lit::Bool(b)) => BoundLit::Bool(*b),
@@ -653,8 +836,31 @@ impl Binder<'_> {
             })?),
             (FieldType::DateTime, Lit::DateTime(ms)) => BoundLit::DateTimeMs(*ms),
             (FieldType::Date, Lit::Date(d)) => BoundLit::Date(*d),
+            (FieldType::Number, Lit::Num(n)) => BoundLit::Number(n.parse().map_err(|_| mismatch())?),
+            (FieldType::DateTime, Lit::Relative(d)) => {
+                let (a, b) = d.days(today);
+                BoundLit::DateTimeRange(a.saturating_mul(86_400_000), b.saturating_mul(86_400_000))
+            }
+            (FieldType::Date, Lit::Relative(d)) => {
+                let (a, b) = d.days(today);
+                let clamp = |x: i64| x.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32;
+                BoundLit::DateRange(clamp(a), clamp(b))
+            }
             _ => return Err(mismatch()),
         })
+    }
+
+    /// A field usable in WHERE: known, readable, and filterable.
+    fn filter_field(&self, object: SObject, n: &Name) -> Result<Field, SoqlError> {
+        let f = self.field(object, n)?;
+        if !object.meta(f).filterable {
+            return Err(SoqlError::InvalidField(located(
+                self.src,
+                n.pos,
+                &format!("field '{}' can not be filtered in a query call", f.name()),
+            )));
+        }
+        Ok(f)
     }
 
     fn cond(&self, object: SObject, e: &Expr) -> Result<Cond, SoqlError> {
@@ -663,7 +869,7 @@ impl Binder<'_> {
             Expr::Or(v) => Cond::Or(v.iter().map(|e| self.cond(object, e)).collect::<Result<_, _>>()?),
             Expr::Not(e) => Cond::Not(Box::new(self.cond(object, e)?)),
             Expr::Cmp(n, op, lit, pos) => {
-                let f = self.field(object, n)?;
+                let f = self.filter_field(object, n)?;
                 let bl = self.lit(f, lit, *pos)?;
                 if f.ty() == FieldType::Boolean && !matches!(op, Op::Eq | Op::Ne) {
                     return Err(SoqlError::InvalidField(located(
@@ -675,12 +881,12 @@ impl Binder<'_> {
                 Cond::Cmp(f, *op, bl)
             }
             Expr::In(n, neg, lits, pos) => {
-                let f = self.field(object, n)?;
+                let f = self.filter_field(object, n)?;
                 let bls = lits.iter().map(|l| self.lit(f, l, *pos)).collect::<Result<_, _>>()?;
                 Cond::In(f, *neg, bls)
             }
             Expr::Like(n, lit, pos) => {
-                let f = self.field(object, n)?;
+                let f = self.filter_field(object, n)?;
                 match (f.ty(), lit) {
                     (FieldType::Text, Lit::Str(s)) => Cond::Like(f, s.to_lowercase().chars().collect()),
                     _ => {
@@ -716,8 +922,25 @@ fn cmp_lit(v: &Value<'_>, lit: &BoundLit) -> Option<Ordering> {
         (Value::Id(a), BoundLit::Id(b)) => Some(a.as_str().cmp(b.as_str())),
         (Value::DateTime(a), BoundLit::DateTimeMs(b)) => Some((a.0 * 1000).cmp(b)),
         (Value::Date(a), BoundLit::Date(b)) => Some(a.0.cmp(b)),
+        (Value::Number(a), BoundLit::Number(b)) => a.partial_cmp(b),
         _ => None,
     }
+}
+
+/// Where a value lies against a date literal's range `[start, end)`: before, inside, after.
+fn cmp_range(v: &Value<'_>, lit: &BoundLit) -> Option<Ordering> {
+    let (x, start, end) = match (v, lit) {
+        (Value::DateTime(t), BoundLit::DateTimeRange(a, b)) => (t.0.saturating_mul(1000), *a, *b),
+        (Value::Date(d), BoundLit::DateRange(a, b)) => (i64::from(d.0), i64::from(*a), i64::from(*b)),
+        _ => return None,
+    };
+    Some(if x < start {
+        Ordering::Less
+    } else if x < end {
+        Ordering::Equal
+    } else {
+        Ordering::Greater
+    })
 }
 
 fn eval_cmp(v: &Value<'_>, op: Op, lit: &BoundLit) -> bool {
@@ -731,6 +954,21 @@ fn eval_cmp(v: &Value<'_>, op: Op, lit: &BoundLit) -> bool {
     }
     if v_null {
         return op == Op::Ne;
+    }
+    if matches!(lit, BoundLit::DateTimeRange(..) | BoundLit::DateRange(..)) {
+        // A date literal is a range of whole days: `<` means before its first day, `<=` before
+        // the end of its last day, `=` within it (Salesforce's date-literal semantics).
+        let Some(pos) = cmp_range(v, lit) else {
+            return op == Op::Ne;
+        };
+        return match op {
+            Op::Eq => pos == Ordering::Equal,
+            Op::Ne => pos != Ordering::Equal,
+            Op::Lt => pos == Ordering::Less,
+            Op::Le => pos != Ordering::Greater,
+            Op::Gt => pos == Ordering::Greater,
+            Op::Ge => pos != Ordering::Less,
+        };
     }
     let Some(ord) = cmp_lit(v, lit) else {
         return op == Op::Ne;
@@ -803,6 +1041,10 @@ impl Cond {
             Cond::Cmp(Field::SystemModstamp, Op::Gt | Op::Ge | Op::Eq, BoundLit::DateTimeMs(ms)) => {
                 Some(ms.div_euclid(1000))
             }
+            Cond::Cmp(Field::SystemModstamp, Op::Ge | Op::Eq, BoundLit::DateTimeRange(start, _)) => {
+                Some(start.div_euclid(1000))
+            }
+            Cond::Cmp(Field::SystemModstamp, Op::Gt, BoundLit::DateTimeRange(_, end)) => Some(end.div_euclid(1000)),
             Cond::And(v) => v.iter().filter_map(Cond::modstamp_lower_bound).max(),
             Cond::Or(v) => {
                 v.iter().map(Cond::modstamp_lower_bound).collect::<Option<Vec<_>>>().and_then(|b| b.into_iter().min())
@@ -822,6 +1064,7 @@ fn cmp_values(a: &Value<'_>, b: &Value<'_>) -> Ordering {
         (Value::Id(x), Value::Id(y)) => x.cmp(y),
         (Value::DateTime(x), Value::DateTime(y)) => x.cmp(y),
         (Value::Date(x), Value::Date(y)) => x.cmp(y),
+        (Value::Number(x), Value::Number(y)) => x.total_cmp(y),
         _ => Ordering::Equal,
     }
 }
@@ -893,8 +1136,8 @@ impl Query {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clock::SfDateTime;
-    use crate::data::blank_record;
+    use crate::data::{Account, blank_record};
+    use crate::query::RowRef;
 
     #[test]
     fn parses_the_sync_query() {
@@ -944,7 +1187,8 @@ mod tests {
 
     fn rec() -> crate::data::Record {
         let id = SfId::parse("0035g0000000001").unwrap();
-        let mut r = blank_record(id, SObject::Contact, SfDateTime(1_700_000_000));
+        let owner = SfId::parse("0055g0000000001").unwrap();
+        let mut r = blank_record(id, SObject::Contact, SfDateTime(1_700_000_000), owner);
         r.last_name = "O'Brien".into();
         r.first_name = Some("Ann".into());
         r.email = Some("Ann@Example.com".into());
@@ -973,6 +1217,128 @@ mod tests {
         assert!(t("Id = '0035g0000000001'"));
         assert!(t("Id > '0035g0000000000AAA'") || t("Id >= '0035g0000000000'"));
         assert!(t("(FirstName = 'ann' OR FirstName = 'bob') AND LastName != null"));
+    }
+
+    fn day(y: i64, m: u32, d: u32) -> i64 {
+        days_from_civil(y, m, d)
+    }
+
+    #[test]
+    fn date_literals_cover_whole_days_weeks_months_quarters_years() {
+        let today = day(2026, 3, 18); // a Wednesday
+        let r = |lit: &str| DateLiteral::parse(lit).map(|d| d.days(today));
+        assert_eq!(r("TODAY"), Some((today, today + 1)));
+        assert_eq!(r("yesterday"), Some((today - 1, today)));
+        assert_eq!(r("TOMORROW"), Some((today + 1, today + 2)));
+        assert_eq!(r("LAST_N_DAYS:7"), Some((today - 7, today + 1)), "today and the 7 days before");
+        assert_eq!(r("NEXT_N_DAYS:2"), Some((today + 1, today + 3)));
+        assert_eq!(r("N_DAYS_AGO:3"), Some((today - 3, today - 2)));
+        assert_eq!(r("LAST_90_DAYS"), Some((today - 90, today + 1)));
+        assert_eq!(r("THIS_WEEK"), Some((day(2026, 3, 15), day(2026, 3, 22))), "Sunday to Sunday");
+        assert_eq!(r("LAST_WEEK"), Some((day(2026, 3, 8), day(2026, 3, 15))));
+        assert_eq!(r("LAST_MONTH"), Some((day(2026, 2, 1), day(2026, 3, 1))));
+        assert_eq!(r("NEXT_N_MONTHS:2"), Some((day(2026, 4, 1), day(2026, 6, 1))));
+        assert_eq!(r("LAST_N_MONTHS:3"), Some((day(2025, 12, 1), day(2026, 3, 1))));
+        assert_eq!(r("THIS_QUARTER"), Some((day(2026, 1, 1), day(2026, 4, 1))));
+        assert_eq!(r("LAST_QUARTER"), Some((day(2025, 10, 1), day(2026, 1, 1))));
+        assert_eq!(r("THIS_YEAR"), Some((day(2026, 1, 1), day(2027, 1, 1))));
+        assert_eq!(r("LAST_N_YEARS:2"), Some((day(2024, 1, 1), day(2026, 1, 1))));
+        assert_eq!(r("NEXT_FISCAL_YEAR"), None);
+    }
+
+    fn ctx(access: Access) -> Context {
+        // 2023-11-15T12:00:00Z: the day after rec()'s CreatedDate (2023-11-14T22:13:20Z).
+        Context { access, now: SfDateTime(day(2023, 11, 15) * 86_400 + 12 * 3600) }
+    }
+
+    #[test]
+    fn date_literals_on_datetime_fields() {
+        let r = rec();
+        let t =
+            |q: &str| parse_as(&format!("SELECT Id FROM Contact WHERE {q}"), &ctx(Access::All)).unwrap().matches(&r);
+        assert!(t("CreatedDate = YESTERDAY"));
+        assert!(!t("CreatedDate = TODAY"));
+        assert!(t("CreatedDate < TODAY") && t("CreatedDate <= YESTERDAY") && !t("CreatedDate < YESTERDAY"));
+        assert!(t("CreatedDate > N_DAYS_AGO:2") && !t("CreatedDate > YESTERDAY") && t("CreatedDate >= YESTERDAY"));
+        assert!(t("CreatedDate = LAST_N_DAYS:1") && !t("CreatedDate = NEXT_N_DAYS:5"));
+        assert!(t("CreatedDate IN (TODAY, YESTERDAY)") && t("CreatedDate != TODAY"));
+        assert!(t("EmailBouncedDate != TODAY") && !t("EmailBouncedDate = TODAY"), "null is never in a range");
+        assert!(t("SystemModstamp = THIS_MONTH AND CreatedDate = THIS_YEAR"));
+        let q = parse_as("SELECT Id FROM Contact WHERE SystemModstamp >= LAST_N_DAYS:2", &ctx(Access::All)).unwrap();
+        assert_eq!(q.modstamp_lower_bound(), Some((day(2023, 11, 15) - 2) * 86_400));
+        let code = |q: &str| parse_as(q, &ctx(Access::All)).unwrap_err().code();
+        assert_eq!(
+            code("SELECT Id FROM Contact WHERE CreatedDate > 2023-11-14"),
+            "INVALID_FIELD",
+            "a date is no dateTime"
+        );
+        assert_eq!(code("SELECT Id FROM Contact WHERE Email = TODAY"), "INVALID_FIELD");
+        assert_eq!(code("SELECT Id FROM Contact WHERE CreatedDate = LAST_N_DAYS"), "MALFORMED_QUERY");
+        assert_eq!(code("SELECT Id FROM Contact WHERE CreatedDate = SOMEDAY"), "MALFORMED_QUERY");
+    }
+
+    fn account() -> Account {
+        Account {
+            id: SfId::parse("0015g0000000001").unwrap(),
+            name: "Acme Corp".into(),
+            owner_id: SfId::parse("0055g0000000001").unwrap(),
+            created_date: SfDateTime(1_600_000_000),
+        }
+    }
+
+    #[test]
+    fn numbers_picklists_and_the_account_path() {
+        let mut r = rec();
+        r.custom.insert("Region__c".into(), "EMEA".into());
+        r.custom.insert("Score__c".into(), 72.5.into());
+        r.account_id = Some(account().id);
+        r.lead_source = Some("Partner Referral".into());
+        let accounts = [account()];
+        let with = RowRef::Rec(&r, &accounts);
+        let bare = rec();
+        let without = RowRef::Rec(&bare, &accounts);
+        let t = |row: &RowRef<'_>, q: &str| parse(&format!("SELECT Id FROM Contact WHERE {q}")).unwrap().matches(row);
+        assert!(t(&with, "Score__c > 70") && t(&with, "Score__c >= 72.5") && !t(&with, "Score__c < 72.5"));
+        assert!(t(&with, "Score__c IN (1, 72.50)") && t(&with, "Score__c != null") && t(&with, "Score__c > -1"));
+        assert!(t(&without, "Score__c = null") && !t(&without, "Score__c > 0") && t(&without, "Score__c != 1"));
+        assert!(
+            t(&with, "Region__c = 'emea'") && t(&with, "Region__c LIKE 'E%'") && !t(&with, "Region__c NOT IN ('EMEA')")
+        );
+        assert!(t(&with, "LeadSource IN ('web', 'PARTNER REFERRAL')") && t(&with, "LeadSource LIKE '%referral'"));
+        assert!(t(&with, "Account.Name = 'ACME CORP'") && t(&with, "Contact.Account.Name LIKE 'acme%'"));
+        assert!(t(&with, "AccountId = '0015g0000000001'") && t(&with, "Account.Name != null"));
+        assert!(t(&without, "Account.Name = null") && t(&without, "Account.Name != 'Acme Corp'"));
+        assert!(!t(&without, "Account.Name LIKE '%'"), "LIKE never matches null");
+        let err = |q: &str| parse(q).unwrap_err();
+        assert_eq!(err("SELECT Id FROM Contact WHERE Score__c = '70'").code(), "INVALID_FIELD");
+        assert_eq!(err("SELECT Id FROM Contact WHERE Email = 70").code(), "INVALID_FIELD");
+        assert_eq!(err("SELECT Id FROM Contact WHERE Score__c LIKE '7%'").code(), "INVALID_FIELD");
+        let msg = err("SELECT Account.Name FROM Lead").to_string();
+        assert!(msg.contains("Didn't understand relationship 'Account'"), "{msg}");
+        let msg = err("SELECT Account.Foo FROM Contact").to_string();
+        assert!(msg.contains("No such column 'Foo' on entity 'Account'"), "{msg}");
+        let q = parse("SELECT Id, Account.Name FROM Contact ORDER BY Account.Name").unwrap();
+        assert_eq!(q.fields, vec![Field::Id, Field::AccountName]);
+    }
+
+    #[test]
+    fn long_text_is_selectable_not_filterable_and_fls_hides_fields() {
+        assert!(parse("SELECT Id, Notes__c FROM Contact").is_ok());
+        let msg = parse("SELECT Id FROM Contact WHERE Notes__c = 'x'").unwrap_err();
+        assert_eq!(msg.code(), "INVALID_FIELD");
+        assert!(msg.to_string().ends_with("field 'Notes__c' can not be filtered in a query call"), "{msg}");
+        let msg = parse("SELECT Id FROM Lead WHERE Notes__c LIKE '%x%'").unwrap_err().to_string();
+        assert!(msg.contains("can not be filtered"), "{msg}");
+        let msg = parse("SELECT Id FROM Contact ORDER BY Notes__c").unwrap_err().to_string();
+        assert!(msg.contains("field 'Notes__c' can not be sorted in a query call"), "{msg}");
+        let integration = ctx(Access::Integration);
+        for q in ["SELECT Id, Secret__c FROM Contact", "SELECT Id FROM Lead WHERE Secret__c != null"] {
+            let e = parse_as(q, &integration).unwrap_err();
+            assert_eq!(e.code(), "INVALID_FIELD");
+            assert!(e.to_string().contains("No such column 'Secret__c' on entity"), "{e}");
+            assert!(parse_as(q, &ctx(Access::All)).is_ok());
+        }
+        assert!(parse_as("SELECT Region__c FROM Contact WHERE Region__c = 'EMEA'", &integration).is_ok());
     }
 
     #[test]
