@@ -322,7 +322,13 @@ tabs = {p.name.split(".")[0] for p in (SRC / "tabs").glob("*.tab-meta.xml")}
 permission_sets = {p.name.split(".")[0] for p in (SRC / "permissionsets").glob("*.permissionset-meta.xml")}
 
 custom_permissions = {p.name.split(".")[0] for p in (SRC / "customPermissions").glob("*.customPermission-meta.xml")}
-STANDARD_FIELDS = {"Email", "HasOptedOutOfEmail"}
+# Standard fields under field-level security that the sync selects (functions/sync/src/records.rs);
+# required ones (Lead.Company, Lead.Status) and system ones (OwnerId, dates) are always readable.
+LIST_FIELDS = {
+    "Contact": {"AccountId", "Department", "LeadSource", "MailingCity", "MailingCountry", "MailingState", "Title"},
+    "Lead": {"City", "Country", "Industry", "LeadSource", "State", "Title"},
+}
+STANDARD_FIELDS = {"Email", "HasOptedOutOfEmail"} | LIST_FIELDS["Contact"] | LIST_FIELDS["Lead"]
 
 # What each persona must be granted (at least) and must never be granted.
 PERSONAS = {
@@ -346,7 +352,10 @@ PERSONAS = {
         "classes": {"OutpostRestResource"},
         "user_permissions": {"ApiEnabled", "EditTask"},
         "editable_fields": {"Contact.HasOptedOutOfEmail", "Lead.HasOptedOutOfEmail"},
+        "readable_fields": {f"{obj}.{field}" for obj, fields in LIST_FIELDS.items() for field in fields}
+        | {"Contact.Email", "Lead.Email"},
         "edit_objects": {"Contact", "Lead"},
+        "view_all_objects": {"Account", "Contact", "Lead"},
         "principal": True,
         "must_not": {"pages", "tabs", "custom permission"},
     },
@@ -397,6 +406,12 @@ for name, persona in PERSONAS.items():
     ref(persona.get("user_permissions", set()) <= granted_user, f"{name}: must grant {sorted(persona.get('user_permissions', []))}")
     editable = {text(g, "field") for g in permission_set.findall("m:fieldPermissions", M) if text(g, "editable") == "true"}
     ref(persona.get("editable_fields", set()) <= editable, f"{name}: must grant edit on {sorted(persona.get('editable_fields', []))}")
+    readable = {text(g, "field") for g in permission_set.findall("m:fieldPermissions", M) if text(g, "readable") == "true"}
+    missing = persona.get("readable_fields", set()) - readable
+    ref(not missing, f"{name}: must grant read on {sorted(missing)}")
+    for obj in persona.get("view_all_objects", set()):
+        grant = granted_objects.get(obj)
+        ref(grant is not None and text(grant, "viewAllRecords") == "true", f"{name}: must grant View All on {obj}")
     for obj in persona.get("read_objects", set()):
         grant = granted_objects.get(obj)
         ref(grant is not None and text(grant, "allowRead") == "true", f"{name}: must grant read on {obj}")
