@@ -58,7 +58,7 @@ fi
 "$tools/bin/cargo-machete"
 
 step "The Lambda functions compile no embedded store"
-for function in outpost-entry outpost-authorizer outpost-apex outpost-sync; do
+for function in outpost-entry outpost-authorizer outpost-apex outpost-sync outpost-app; do
   if cargo tree --locked -p "$function" -e normal --prefix none | grep -q '^fjall '; then
     echo "$function depends on fjall: the embedded store is for the local stack and tests only" >&2
     exit 1
@@ -72,7 +72,7 @@ step "Salesforce package: apex-ls, PMD and AppExchange rules, sf project convert
 infra/salesforce/check.sh
 
 # --- Services --------------------------------------------------------------------------------
-step "moto server (DynamoDB, Secrets Manager)"
+step "moto server (DynamoDB, Secrets Manager, S3)"
 moto_port="$(free_port)"
 "$venv/bin/moto_server" -H 127.0.0.1 -p "$moto_port" > "${TMPDIR:-/tmp}/outpost-moto-$moto_port.log" 2>&1 &
 started+=("$!")

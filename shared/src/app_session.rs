@@ -10,6 +10,15 @@ use crate::store::{EpochSeconds, OutpostSession, ProvisioningMode};
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "outpost_session";
 
+/// The purpose the sign-out form's CSRF token is signed for: the app's pages render the form,
+/// the entry function checks it.
+pub const LOGOUT_CSRF: &str = "logout";
+
+/// The session token's hash from a request's `Cookie` headers: what CSRF tokens bind to.
+pub fn session_hash_of<'a>(cookie_headers: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    crate::cookies::find(cookie_headers, SESSION_COOKIE).map(token_hash)
+}
+
 /// How long sessions live.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SessionPolicy {

@@ -10,6 +10,7 @@ pub mod crypto;
 pub mod hosts;
 pub mod identity;
 pub mod ids;
+pub mod lists;
 pub mod parsed;
 pub mod salesforce;
 pub mod secrets;
@@ -19,3 +20,5 @@ pub mod store;
 pub mod telemetry;
 pub mod tls;
 pub mod tokens;
+#[cfg(feature = "http-context")]
+pub mod web;

@@ -53,6 +53,17 @@ pub fn aws_clients() -> Result<(aws_sdk_dynamodb::Client, aws_sdk_secretsmanager
 pub fn aws_clients_from(
     lookup: impl Fn(&str) -> Option<String>,
 ) -> Result<(aws_sdk_dynamodb::Client, aws_sdk_secretsmanager::Client), InitError> {
+    let aws = aws_config_from(lookup)?;
+    Ok((aws_sdk_dynamodb::Client::new(&aws), aws_sdk_secretsmanager::Client::new(&aws)))
+}
+
+/// The configuration [`aws_clients`] builds its clients from, for a function that needs another
+/// AWS client too.
+pub fn aws_config() -> Result<SdkConfig, InitError> {
+    aws_config_from(|name| std::env::var(name).ok())
+}
+
+fn aws_config_from(lookup: impl Fn(&str) -> Option<String>) -> Result<SdkConfig, InitError> {
     let var = |name: &'static str| lookup(name).ok_or(InitError::Environment(name));
     let credentials = Credentials::new(
         var("AWS_ACCESS_KEY_ID")?,
@@ -69,8 +80,7 @@ pub fn aws_clients_from(
     if let Some(endpoint) = lookup("AWS_ENDPOINT_URL") {
         aws = aws.endpoint_url(endpoint);
     }
-    let aws = aws.build();
-    Ok((aws_sdk_dynamodb::Client::new(&aws), aws_sdk_secretsmanager::Client::new(&aws)))
+    Ok(aws.build())
 }
 
 impl Services {

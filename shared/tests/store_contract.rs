@@ -76,6 +76,9 @@ contract!(
     recipients_list_across_shards_per_object,
     write_backs_queue_once_retry_and_bury,
     sync_runs_leases_and_requests,
+    the_recipients_version_moves_when_marked,
+    lists_are_revised_listed_and_deleted_with_members,
+    org_fields_and_selections_round_trip,
 );
 
 fn random_id(prefix: &str) -> String {
@@ -102,6 +105,7 @@ fn registration(org: OrgId, mode: ProvisioningMode) -> OrgRegistration {
         status: OrgStatus::Active,
         secrets: OrgSecretNames::conventional("outpost", &org),
         registered_at: now_epoch(),
+        settings: Default::default(),
     }
 }
 
@@ -358,17 +362,10 @@ async fn conditional_writes_follow_the_condition<T: Table>(store: Items<T>) {
 
 fn recipient(id: &str, modstamp: i64, email: &str) -> Recipient {
     Recipient {
-        id: RecordId::parse(id).unwrap(),
         first_name: Some("Ada".into()),
         last_name: Some("Lovelace".into()),
         email: Some(email.into()),
-        opted_out: false,
-        bounced: false,
-        bounce_reason: None,
-        bounced_at: None,
-        converted: false,
-        deleted: false,
-        modstamp,
+        ..Recipient::empty(RecordId::parse(id).unwrap(), modstamp)
     }
 }
 
@@ -506,6 +503,7 @@ async fn sync_runs_leases_and_requests<T: Table>(store: Items<T>) {
         write_back: WriteBackRun::default(),
         api_calls: 2,
         api_usage: Some("2/15000".into()),
+        skipped_fields: Vec::new(),
         error: None,
     };
     store.put_run(&run(1_000, "first")).await.unwrap();
@@ -537,4 +535,103 @@ async fn sync_runs_leases_and_requests<T: Table>(store: Items<T>) {
     assert!(store.take_sync_request(&org).await.unwrap());
     assert!(!store.take_sync_request(&org).await.unwrap(), "taken once");
     assert_eq!(store.request_sync(&org, ttl).await.unwrap(), Created::Created);
+}
+
+async fn the_recipients_version_moves_when_marked<T: Table>(store: Items<T>) {
+    let org = random_org();
+    assert_eq!(store.recipients_version(&org).await.unwrap(), None);
+    assert!(store.all_recipients(&org).await.unwrap().is_empty());
+    let ids: Vec<String> = (0..70).map(|n| format!("003q0000000{n:04}")).collect();
+    let recipients: Vec<Recipient> = ids.iter().map(|id| recipient(id, 1_000, "a@example.com")).collect();
+    store.write_recipients(&org, &recipients).await.unwrap();
+    store.mark_recipients_changed(&org).await.unwrap();
+    let first = store.recipients_version(&org).await.unwrap().expect("a version once marked");
+    let mut all: Vec<String> = store.all_recipients(&org).await.unwrap().iter().map(|r| r.id.to_string()).collect();
+    all.sort();
+    let mut expected: Vec<String> = recipients.iter().map(|r| r.id.to_string()).collect();
+    expected.sort();
+    assert_eq!(all, expected, "every shard is read");
+    assert!(store.all_recipients(&random_org()).await.unwrap().is_empty(), "orgs stay apart");
+    store.mark_recipients_changed(&org).await.unwrap();
+    assert_ne!(store.recipients_version(&org).await.unwrap(), Some(first));
+}
+
+fn list(org: OrgId, id: &str, updated_at: i64) -> RecipientList {
+    RecipientList {
+        org_id: org,
+        id: id.into(),
+        name: format!("List {id}"),
+        objects: vec![RecipientObject::Contact],
+        definition: ListDefinition::Static,
+        owner_id: random_user(),
+        created_at: 1,
+        updated_at,
+        revision: "r1".into(),
+        last_count: None,
+        last_evaluated_at: None,
+    }
+}
+
+async fn lists_are_revised_listed_and_deleted_with_members<T: Table>(store: Items<T>) {
+    let org = random_org();
+    let older = list(org, "older", 10);
+    let newer = list(org, "newer", 20);
+    assert!(store.put_list(&older, None).await.unwrap());
+    assert!(store.put_list(&newer, None).await.unwrap());
+    assert!(!store.put_list(&older, None).await.unwrap(), "a new list's id is taken once");
+    let names: Vec<String> = store.lists(&org).await.unwrap().into_iter().map(|l| l.id).collect();
+    assert_eq!(names, ["newer", "older"], "newest first");
+    assert!(store.lists(&random_org()).await.unwrap().is_empty());
+
+    let edited = RecipientList { name: "Edited".into(), revision: "r2".into(), ..older.clone() };
+    assert!(store.put_list(&edited, Some("r1")).await.unwrap());
+    let stale = RecipientList { name: "Stale".into(), revision: "r3".into(), ..older.clone() };
+    assert!(!store.put_list(&stale, Some("r1")).await.unwrap(), "an edit of an old revision is refused");
+    assert_eq!(store.get_list(&org, "older").await.unwrap().unwrap().name, "Edited");
+
+    let members: Vec<RecordId> = (0..60).map(|n| RecordId::parse(&format!("003q0000000{n:04}")).unwrap()).collect();
+    store.add_list_members(&org, "older", &members).await.unwrap();
+    store.add_list_members(&org, "older", &members[..5]).await.unwrap();
+    store.remove_list_members(&org, "older", &members[..10]).await.unwrap();
+    let mut stored = store.list_members(&org, "older").await.unwrap();
+    stored.sort();
+    assert_eq!(stored, members[10..].to_vec(), "adding twice keeps one; removed ones are gone");
+    assert!(store.list_members(&org, "newer").await.unwrap().is_empty());
+
+    assert!(store.delete_list(&org, "older").await.unwrap());
+    assert!(!store.delete_list(&org, "older").await.unwrap(), "deleted once");
+    assert_eq!(store.get_list(&org, "older").await.unwrap(), None);
+    assert!(store.list_members(&org, "older").await.unwrap().is_empty(), "its members go with it");
+}
+
+async fn org_fields_and_selections_round_trip<T: Table>(store: Items<T>) {
+    use outpost_shared::lists::{ExtraField, FieldKind};
+    let org = random_org();
+    assert_eq!(store.org_fields(&org).await.unwrap(), OrgFields::default());
+    let fields = OrgFields {
+        fields: vec![ExtraField {
+            name: "Region__c".into(),
+            label: "Region".into(),
+            kind: FieldKind::Text,
+            objects: vec![RecipientObject::Contact, RecipientObject::Lead],
+            picklist: vec!["EMEA".into(), "APAC".into()],
+        }],
+        checked_at: 42,
+    };
+    store.put_org_fields(&org, &fields).await.unwrap();
+    assert_eq!(store.org_fields(&org).await.unwrap(), fields);
+
+    let selection = PendingSelection {
+        token: crypto::random_token(),
+        org_id: org,
+        user_id: random_user(),
+        object: RecipientObject::Lead,
+        ids: vec![RecordId::parse("00Qq000000KvQ1t").unwrap()],
+        expires_at: now_epoch() + 60,
+    };
+    store.put_selection(&selection).await.unwrap();
+    assert_eq!(store.get_selection(&selection.token).await.unwrap(), Some(selection.clone()));
+    let lapsed = PendingSelection { token: crypto::random_token(), expires_at: now_epoch() - 1, ..selection };
+    store.put_selection(&lapsed).await.unwrap();
+    assert_eq!(store.get_selection(&lapsed.token).await.unwrap(), None, "an expired selection is gone");
 }

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const FUNCTIONS: [&str; 4] = ["outpost-entry", "outpost-authorizer", "outpost-apex", "outpost-sync"];
+const FUNCTIONS: [&str; 5] = ["outpost-entry", "outpost-authorizer", "outpost-apex", "outpost-sync", "outpost-app"];
 const RUNS: usize = 30;
 
 fn workspace_root() -> PathBuf {
@@ -36,6 +36,7 @@ fn init_time(binary: &PathBuf) -> Result<Duration, Box<dyn std::error::Error>> {
         .env("AWS_SESSION_TOKEN", "bench")
         .env("OUTPOST_TABLE", "outpost")
         .env("OUTPOST_APP_SECRET", "outpost/app")
+        .env("OUTPOST_EXPORT_BUCKET", "outpost-exports")
         .env("RUST_LOG", "error")
         .stdout(Stdio::null())
         .stderr(Stdio::null())

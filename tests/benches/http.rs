@@ -202,17 +202,10 @@ async fn main() {
     let mut store_only = Vec::with_capacity(500);
     let recipients: Vec<Recipient> = (0..200)
         .map(|n| Recipient {
-            id: RecordId::parse(&format!("003r0000{n:07}")).expect("id"),
             first_name: Some("Ada".into()),
             last_name: Some(format!("Lovelace {n}")),
             email: Some(format!("ada{n}@example.com")),
-            opted_out: false,
-            bounced: false,
-            bounce_reason: None,
-            bounced_at: None,
-            converted: false,
-            deleted: false,
-            modstamp: 0,
+            ..Recipient::empty(RecordId::parse(&format!("003r0000{n:07}")).expect("id"), 0)
         })
         .collect();
     let mut apex_health = Vec::with_capacity(500);

@@ -33,7 +33,7 @@ use outpost_tests::outpost_shared::store::{
     DynamoTable, EmbeddedTable, Items, OrgRegistration, OrgSecretNames, OrgStatus, ProvisioningMode, SharedStore,
     now_epoch,
 };
-use outpost_tests::outpost_sync::{RunOptions, RunOutcome, SyncContext, SyncSettings, changes_after, sync_org};
+use outpost_tests::outpost_sync::{RunOptions, RunOutcome, Selected, SyncContext, SyncSettings, sync_org};
 use serde_json::json;
 
 const ORG: &str = "00D5g0000SimOrg";
@@ -176,6 +176,7 @@ async fn setup(kind: &str, sim_url: &str, dir: &Path, store_dir: &Path) -> Resul
         status: OrgStatus::Active,
         secrets: names,
         registered_at: now_epoch(),
+        settings: Default::default(),
     };
     services.store.put_org(&registration).await?;
     Ok((services, registration))
@@ -198,7 +199,7 @@ async fn floor(services: &Services, org: &OrgRegistration, dir: &Path) -> Result
     let options = QueryOptions { include_deleted: true, batch_size: Some(PAGE as u16) };
     let mut records = 0u64;
     for object in RecipientObject::ALL {
-        let mut page = conn.query_first(&changes_after(object, None), options).await?;
+        let mut page = conn.query_first(&Selected::standard(object).changes_after(None), options).await?;
         records += page.header.total_size;
         while let Some(next) = page.header.next()?.map(str::to_owned) {
             page = conn.query_next(&next, options).await?;

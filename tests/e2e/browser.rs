@@ -67,6 +67,8 @@ impl Drop for ChromeDriver {
 struct Browser {
     http: reqwest::Client,
     session: String,
+    /// Where downloads land.
+    downloads: std::path::PathBuf,
 }
 
 impl Browser {
@@ -96,9 +98,11 @@ impl Browser {
             "--disable-sync",
             &format!("--user-data-dir={}", driver.profile.path().display()),
         ];
+        let downloads = driver.profile.path().join("downloads");
+        let prefs = json!({"download.default_directory": downloads, "download.prompt_for_download": false});
         let capabilities = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
-            "goog:chromeOptions": {"binary": CHROMIUM, "args": args},
+            "goog:chromeOptions": {"binary": CHROMIUM, "args": args, "prefs": prefs},
         }}});
         let created: Value = http
             .post(format!("{}/session", driver.url))
@@ -110,7 +114,7 @@ impl Browser {
             .await
             .unwrap();
         let session = created["value"]["sessionId"].as_str().unwrap_or_else(|| panic!("no session: {created}"));
-        Self { http, session: format!("{}/session/{session}", driver.url) }
+        Self { http, session: format!("{}/session/{session}", driver.url), downloads }
     }
 
     async fn command(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
@@ -135,6 +139,25 @@ impl Browser {
 
     async fn script(&self, script: &str) -> Value {
         self.post("/execute/sync", json!({ "script": script, "args": [] })).await
+    }
+
+    /// The first finished download, once there is one.
+    async fn downloaded(&self) -> (String, String) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let finished = std::fs::read_dir(&self.downloads)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|entry| entry.path())
+                .find(|path| path.extension().is_some_and(|ext| ext == "csv"));
+            if let Some(path) = finished {
+                let name = path.file_name().unwrap().to_string_lossy().into_owned();
+                return (name, std::fs::read_to_string(&path).unwrap());
+            }
+            assert!(Instant::now() < deadline, "nothing was downloaded");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     async fn element(&self, css: &str) -> String {
@@ -272,6 +295,72 @@ async fn a_new_user_onboards_inside_the_web_tab_at_phone_width() {
         assert_eq!(browser.heading().await, "Hello, Grace H.");
         let mapping = stack.stack.services.store.get_user(&org, &user).await.unwrap().expect("onboarded");
         assert_eq!((mapping.display_name.as_str(), mapping.reply_to.as_str()), ("Grace H.", "grace@example.com"));
+        drop(stack);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_list_builder_counts_as_the_marketer_types_inside_the_web_tab() {
+    let stack = crate::lists::synced(outpost_tests::StoreKind::Embedded).await;
+    let acme = stack.acme();
+    let ada = stack.user(acme, UserKind::Known);
+    let tab = stack.sim(acme).tab_url(ada.user_id.as_str(), None, SessionKind::Api);
+    let api = crate::lists::Api::new(&stack, acme, ada);
+    let everyone = api.preview(&json!({"objects": ["Contact", "Lead"]})).await["count"].clone();
+    let germany =
+        json!({"objects": ["Contact", "Lead"], "conditions": [{"field": "Country", "op": "eq", "value": "Germany"}]});
+    let germans = api.preview(&germany).await["count"].clone();
+    assert_ne!(everyone, germans, "the condition changes the count");
+    let count = "return document.querySelector('#count').textContent;";
+
+    with_browser(async move |browser: Browser| {
+        browser.navigate(&tab).await;
+        browser.switch_to_frame("#outpost-frame").await;
+        browser.wait_until(PATH, json!("/app")).await;
+        browser.click("a[href='/app/lists/new']").await;
+        browser.wait_until(PATH, json!("/app/lists/new")).await;
+        // The script counts on load, and again as the form changes: no button pressed.
+        browser.wait_until(count, json!(everyone.to_string())).await;
+        browser
+            .script(
+                "const field = document.querySelector('#c0_field'); field.value = 'CreatedDate'; \
+                 field.dispatchEvent(new Event('change', {bubbles: true}));",
+            )
+            .await;
+        let hidden = "return document.querySelector('#c0_op option[value=starts_with]').hidden;";
+        assert_eq!(browser.script(hidden).await, json!(true), "a date offers no text comparisons");
+        browser
+            .script(
+                "const field = document.querySelector('#c0_field'); field.value = 'Country'; \
+                 field.dispatchEvent(new Event('change', {bubbles: true}));",
+            )
+            .await;
+        assert_eq!(browser.script(hidden).await, json!(false), "text does");
+        browser.type_into("#c0_value", "Germany").await;
+        browser.wait_until(count, json!(germans.to_string())).await;
+        let sample_rows = "return document.querySelectorAll('#sample tr').length;";
+        let rows = browser.script(sample_rows).await.as_u64().unwrap();
+        assert_eq!(rows, germans.as_u64().unwrap().min(20), "a sample of the members");
+
+        browser.type_into("#name", "Germany").await;
+        browser.click("button[value=save]").await;
+        browser.wait_until("return location.pathname.split('/').length;", json!(4)).await;
+        assert_eq!(browser.heading().await, "Germany");
+        assert_eq!(browser.script(count).await, json!(germans.to_string()));
+
+        browser.click("a[href$='/members']").await;
+        browser.wait_until("return location.pathname.endsWith('/members');", json!(true)).await;
+        let members = browser.script("return document.querySelectorAll('tbody tr').length;").await;
+        assert_eq!(members, json!(germans.as_u64().unwrap().min(50)), "the first page of members");
+        // The export, downloaded from inside the frame.
+        browser.script("history.back();").await;
+        browser.wait_until("return location.pathname.split('/').length;", json!(4)).await;
+        browser.click("a[href$='/export']").await;
+        let (name, csv) = browser.downloaded().await;
+        assert!(name.starts_with("outpost-germany-"), "{name}");
+        assert!(csv.starts_with("Id,Object,FirstName,LastName,Email"), "{csv}");
+        assert_eq!(csv.lines().count() as u64, germans.as_u64().unwrap() + 1, "a header and a row per member");
         drop(stack);
     })
     .await;

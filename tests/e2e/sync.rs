@@ -3,13 +3,13 @@
 //! suites DynamoDB on moto as well). Every test checks the store against the org's ground truth,
 //! field by field.
 
-#[macro_use]
 mod support;
 
 mod bulk;
 mod cli;
 mod crash;
 mod faults;
+mod fields;
 mod full;
 mod incremental;
 mod lease;

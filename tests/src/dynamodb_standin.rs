@@ -308,12 +308,17 @@ fn delete_item(table: &Table, request: &Value) -> Response {
 }
 
 fn query(table: &Table, request: &Value) -> Response {
-    if request["KeyConditionExpression"] != "pk = :pk AND begins_with(sk, :prefix)" {
-        return validation("the stand-in serves only pk = :pk AND begins_with(sk, :prefix)");
-    }
     let values = &request["ExpressionAttributeValues"];
-    let (Some(pk), Some(prefix)) = (values[":pk"]["S"].as_str(), values[":prefix"]["S"].as_str()) else {
-        return validation(":pk and :prefix are strings");
+    let prefix = match request["KeyConditionExpression"].as_str() {
+        Some("pk = :pk") => "",
+        Some("pk = :pk AND begins_with(sk, :prefix)") => match values[":prefix"]["S"].as_str() {
+            Some(prefix) => prefix,
+            None => return validation(":prefix is a string"),
+        },
+        _ => return validation("the stand-in serves only pk = :pk [AND begins_with(sk, :prefix)]"),
+    };
+    let Some(pk) = values[":pk"]["S"].as_str() else {
+        return validation(":pk is a string");
     };
     let limit = request["Limit"].as_u64().unwrap_or(u64::MAX) as usize;
     let after = key_of(&request["ExclusiveStartKey"]).map(|(_, sk)| sk);

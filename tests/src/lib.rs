@@ -43,7 +43,11 @@ impl StoreKind {
                     "AWS_ENDPOINT_URL must name the moto server: run the tests through ./infra/test.sh"
                 );
                 let name = format!("e2e-{}", &outpost_shared::crypto::random_token()[..12]).replace(['_', '-'], "x");
-                Backend::Aws { table: name.clone(), secret_prefix: name }
+                Backend::Aws {
+                    table: name.clone(),
+                    secret_prefix: name.clone(),
+                    export_bucket: Some(name.to_lowercase()),
+                }
             }
         }
     }

@@ -2,7 +2,7 @@
 //! same recipient set the scheduled sync keeps, and an older `SystemModstamp` never overwrites a
 //! newer one. One bad record never rejects the rest.
 
-use outpost_shared::ids::{RecipientObject, RecordId};
+use outpost_shared::ids::{RecipientObject, RecordId, SalesforceId};
 use outpost_shared::salesforce::SfDateTime;
 use outpost_shared::store::{Applied, OrgRegistration, Recipient};
 use serde::{Deserialize, Serialize};
@@ -63,12 +63,6 @@ fn reject(id: String, code: &'static str, message: impl Into<String>) -> RecordO
     RecordOutcome { id, status: Status::Rejected, error: Some(RecordError { code, message: message.into() }) }
 }
 
-/// A validated change, or the rejection of the raw record.
-enum Parsed {
-    Change(Recipient),
-    Rejected(RecordOutcome),
-}
-
 fn optional_string(record: &Map<String, Value>, field: &'static str) -> Result<Option<String>, RecordError> {
     match record.get(field) {
         None | Some(Value::Null) => Ok(None),
@@ -77,6 +71,19 @@ fn optional_string(record: &Map<String, Value>, field: &'static str) -> Result<O
             code: "invalid_field",
             message: format!("{field} must be a string of at most 255 characters or null"),
         }),
+    }
+}
+
+/// An id field, stored in its 18-character form so it compares with ids Outpost holds (owners).
+fn optional_id(record: &Map<String, Value>, field: &'static str) -> Result<Option<String>, RecordError> {
+    let Some(text) = optional_string(record, field)? else {
+        return Ok(None);
+    };
+    match SalesforceId::parse(&text) {
+        Ok(id) => Ok(Some(id.as_str().to_owned())),
+        Err(err) => {
+            Err(RecordError { code: "invalid_field", message: format!("{field} is not a Salesforce id: {err}") })
+        }
     }
 }
 
@@ -101,16 +108,31 @@ fn datetime(record: &Map<String, Value>, field: &'static str) -> Result<Option<S
     }
 }
 
-fn parse_record(object: RecipientObject, record: &Map<String, Value>) -> Parsed {
+/// `Account.Name` as Apex serializes a parent record: `"Account": {"Name": …}` (or absent).
+fn parent_name(record: &Map<String, Value>, relationship: &'static str) -> Result<Option<String>, RecordError> {
+    match record.get(relationship) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Object(parent)) => optional_string(parent, "Name"),
+        Some(_) => {
+            Err(RecordError { code: "invalid_field", message: format!("{relationship} must be an object or null") })
+        }
+    }
+}
+
+/// A validated change, or the rejection of the raw record.
+fn parse_record(object: RecipientObject, record: &Map<String, Value>) -> Result<Recipient, RecordOutcome> {
     let raw_id = record.get("Id").and_then(Value::as_str).unwrap_or_default().to_owned();
     let Ok(id) = RecordId::parse_for(object, &raw_id) else {
-        return Parsed::Rejected(reject(raw_id, "invalid_id", format!("Id is not a {} id", object.api_name())));
+        return Err(reject(raw_id, "invalid_id", format!("Id is not a {} id", object.api_name())));
     };
     let fields = || -> Result<Recipient, RecordError> {
         let modstamp = datetime(record, "SystemModstamp")?
             .ok_or(RecordError { code: "invalid_field", message: "SystemModstamp is required".into() })?;
+        let contact = object == RecipientObject::Contact;
+        // One name per concept: a Contact's mailing address, a Lead's address.
+        let (country, state, city) =
+            if contact { ("MailingCountry", "MailingState", "MailingCity") } else { ("Country", "State", "City") };
         Ok(Recipient {
-            id,
             first_name: optional_string(record, "FirstName")?,
             last_name: optional_string(record, "LastName")?,
             email: optional_string(record, "Email")?,
@@ -118,17 +140,26 @@ fn parse_record(object: RecipientObject, record: &Map<String, Value>) -> Parsed 
             bounced: flag(record, "IsEmailBounced")?,
             bounce_reason: optional_string(record, "EmailBouncedReason")?,
             bounced_at: datetime(record, "EmailBouncedDate")?,
-            converted: object == RecipientObject::Lead && flag(record, "IsConverted")?,
+            converted: !contact && flag(record, "IsConverted")?,
             deleted: flag(record, "IsDeleted")?,
-            modstamp: modstamp.millis(),
+            owner_id: optional_id(record, "OwnerId")?,
+            title: optional_string(record, "Title")?,
+            lead_source: optional_string(record, "LeadSource")?,
+            created_at: datetime(record, "CreatedDate")?,
+            last_modified_at: datetime(record, "LastModifiedDate")?,
+            account_id: if contact { optional_id(record, "AccountId")? } else { None },
+            account_name: if contact { parent_name(record, "Account")? } else { None },
+            department: if contact { optional_string(record, "Department")? } else { None },
+            company: if contact { None } else { optional_string(record, "Company")? },
+            status: if contact { None } else { optional_string(record, "Status")? },
+            industry: if contact { None } else { optional_string(record, "Industry")? },
+            country: optional_string(record, country)?,
+            state: optional_string(record, state)?,
+            city: optional_string(record, city)?,
+            ..Recipient::empty(id, modstamp.millis())
         })
     };
-    match fields() {
-        Ok(recipient) => Parsed::Change(recipient),
-        Err(error) => {
-            Parsed::Rejected(RecordOutcome { id: id.to_string(), status: Status::Rejected, error: Some(error) })
-        }
-    }
+    fields().map_err(|error| RecordOutcome { id: id.to_string(), status: Status::Rejected, error: Some(error) })
 }
 
 /// A checked payload: changes to apply and the positions of their outcomes.
@@ -153,14 +184,14 @@ pub fn parse(body: &[u8], now: SfDateTime) -> Result<Batch, ApiError> {
     let latest = now.plus_seconds(MAX_CLOCK_SKEW_SECONDS).millis();
     for (index, record) in payload.records.iter().enumerate() {
         match parse_record(payload.sobject, record) {
-            Parsed::Change(recipient) if recipient.modstamp > latest => {
+            Ok(recipient) if recipient.modstamp > latest => {
                 return Err(ApiError::ModstampInFuture { path: format!("records[{index}].SystemModstamp") });
             }
-            Parsed::Change(recipient) => {
+            Ok(recipient) => {
                 changes.push((outcomes.len(), recipient));
                 outcomes.push(None);
             }
-            Parsed::Rejected(outcome) => outcomes.push(Some(outcome)),
+            Err(outcome) => outcomes.push(Some(outcome)),
         }
     }
     for raw in payload.deleted {
@@ -204,7 +235,21 @@ pub async fn apply(
     org: &OrgRegistration,
     batch: Batch,
 ) -> Result<RecordsResponse, outpost_shared::store::StoreError> {
-    let applied = store.apply_recipients(&org.org_id, &batch.recipients()).await?;
+    let mut recipients = batch.recipients();
+    // A callout carries the standard fields; an org's additional fields keep the values the
+    // sync last read until it reads the record again.
+    let ids: Vec<RecordId> = recipients.iter().map(|recipient| recipient.id).collect();
+    let stored = store.get_recipients(&org.org_id, &ids).await?;
+    for (recipient, stored) in recipients.iter_mut().zip(stored) {
+        if let Some(stored) = stored {
+            recipient.extra = stored.extra;
+        }
+    }
+    let applied = store.apply_recipients(&org.org_id, &recipients).await?;
+    if applied.contains(&Applied::Written) {
+        // Functions that keep the org's recipients in memory read them again.
+        store.mark_recipients_changed(&org.org_id).await?;
+    }
     Ok(batch.respond(&applied))
 }
 
@@ -259,6 +304,25 @@ mod tests {
         assert_eq!(err, ApiError::ModstampInFuture { path: "records[1].SystemModstamp".into() });
         assert_eq!((err.status(), err.code()), (axum::http::StatusCode::BAD_REQUEST, "modstamp_in_future"));
         assert!(parse(body("2026-06-01T00:05:00Z").to_string().as_bytes(), now()).is_ok());
+    }
+
+    #[test]
+    fn reads_the_fields_lists_filter_on_with_one_name_per_concept() {
+        let body = serde_json::json!({"sobject": "Contact", "records": [
+            {"Id": "003q000000KvQ1tAAF", "SystemModstamp": "2026-05-01T10:00:00Z", "OwnerId": "005q000000KvQ1tAAF",
+             "Title": "CTO", "AccountId": "001q000000KvQ1tAAF", "Account": {"attributes": {"type": "Account"}, "Name": "Initech"},
+             "MailingCountry": "Germany", "MailingCity": "Berlin", "Company": "ignored on a Contact",
+             "CreatedDate": "2025-01-01T00:00:00.000+0000"},
+            {"Id": "003q000000KvQ2tAAF", "SystemModstamp": "2026-05-01T10:00:00Z", "Account": "Initech"}
+        ]});
+        let batch = parse(body.to_string().as_bytes(), now()).unwrap();
+        let recipients = batch.recipients();
+        assert_eq!(recipients.len(), 1, "a malformed Account is rejected alone");
+        let contact = &recipients[0];
+        assert_eq!(contact.account_name.as_deref(), Some("Initech"));
+        assert_eq!((contact.country.as_deref(), contact.city.as_deref()), (Some("Germany"), Some("Berlin")));
+        assert_eq!(contact.company, None);
+        assert_eq!(contact.created_at, Some(SfDateTime::parse("2025-01-01T00:00:00Z").unwrap()));
     }
 
     #[test]

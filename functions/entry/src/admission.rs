@@ -31,16 +31,30 @@ pub struct PendingIdentity {
     pub name: String,
     pub email: Option<String>,
     pub username: Option<String>,
-    pub record: Option<RecordId>,
+    pub landing: Landing,
     /// Binds the onboarding form's CSRF token to this cookie.
     pub nonce: String,
 }
 
-/// Where a signed-in user lands: `/app`, with the record context if any.
-pub fn app_location(record: Option<&RecordId>) -> String {
-    match record {
-        Some(record) => format!("/app?rid={record}"),
-        None => "/app".to_owned(),
+/// Where in the app a user lands once signed in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Landing {
+    Home,
+    /// The record the link was on, offered for adding to a list.
+    Record(RecordId),
+    /// The token of the list-view selection waiting in the store.
+    Selection(String),
+}
+
+impl Landing {
+    /// The app's address for it.
+    pub fn location(&self) -> String {
+        match self {
+            Landing::Home => "/app".to_owned(),
+            Landing::Record(record) => format!("/app?rid={record}"),
+            Landing::Selection(token) => format!("/app/selections/{token}"),
+        }
     }
 }
 
@@ -59,7 +73,7 @@ pub fn see_other(location: &str, set_cookies: &[String]) -> Response {
     response
 }
 
-fn store_failed(err: outpost_shared::store::StoreError) -> EntryError {
+pub fn store_failed(err: outpost_shared::store::StoreError) -> EntryError {
     tracing::error!(error = %err, "store write failed");
     EntryError::StoreUnavailable
 }
@@ -69,7 +83,7 @@ pub async fn sign_in(
     state: &EntryState,
     org: &OrgRegistration,
     user: UserId,
-    record: Option<&RecordId>,
+    landing: &Landing,
     extra_cookies: &[String],
 ) -> Result<Response, EntryError> {
     let issued = state.sessions.issue(org.org_id, user, org.mode, now_epoch());
@@ -78,7 +92,7 @@ pub async fn sign_in(
     let mut set_cookies =
         vec![cookies::set(SESSION_COOKIE, &issued.token, "/", Site::CrossSite, state.sessions.cookie_max_age())];
     set_cookies.extend_from_slice(extra_cookies);
-    Ok(see_other(&app_location(record), &set_cookies))
+    Ok(see_other(&landing.location(), &set_cookies))
 }
 
 /// Admits a user Salesforce confirmed: known users (or anyone in an `org_wide` org) get a
@@ -88,10 +102,10 @@ pub async fn admit(
     org: &OrgRegistration,
     info: &UserInfo,
     mapping: Option<UserMapping>,
-    record: Option<RecordId>,
+    landing: Landing,
 ) -> Result<Response, EntryError> {
     match (org.mode, mapping) {
-        (_, Some(_)) => sign_in(state, org, info.user_id, record.as_ref(), &[]).await,
+        (_, Some(_)) => sign_in(state, org, info.user_id, &landing, &[]).await,
         (ProvisioningMode::OrgWide, None) => {
             let mapping = UserMapping {
                 org_id: org.org_id,
@@ -104,7 +118,7 @@ pub async fn admit(
             };
             // A concurrent first entry may create it too; either way it exists afterwards.
             state.services.store.create_user(&mapping).await.map_err(store_failed)?;
-            sign_in(state, org, info.user_id, record.as_ref(), &[]).await
+            sign_in(state, org, info.user_id, &landing, &[]).await
         }
         (ProvisioningMode::PerUser, None) => {
             let pending = PendingIdentity {
@@ -113,7 +127,7 @@ pub async fn admit(
                 name: info.display_name(),
                 email: info.email.clone(),
                 username: info.preferred_username.clone(),
-                record,
+                landing,
                 nonce: crypto::random_token(),
             };
             let sealed = state.signer().await?.seal(PENDING_PURPOSE, &pending, PENDING_LIFETIME);

@@ -20,7 +20,7 @@ use secrecy::ExposeSecret;
 use serde::Deserialize;
 
 use crate::EntryState;
-use crate::admission::admit;
+use crate::admission::{Landing, admit};
 use crate::error::{EntryError, Wants};
 use crate::forms;
 
@@ -122,7 +122,7 @@ pub async fn enter(
             tracing::error!(error = %err, "user mapping lookup failed");
             EntryError::StoreUnavailable
         })?;
-        admit(&state, &org, &info, mapping, None).await
+        admit(&state, &org, &info, mapping, Landing::Home).await
     }
     .await;
     result.unwrap_or_else(|err| err.render(Wants::from_headers(&headers), policy))

@@ -2,11 +2,13 @@
 //! what to do next; `Accept: application/json` gets `{"error": {"code", "message"}}` instead.
 
 use axum::Json;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use outpost_shared::hosts::HostPolicy;
 use outpost_shared::identity::IdentityError;
 use outpost_shared::ids::OrgId;
+
+pub use outpost_shared::web::Wants;
 
 use crate::pages::{self, Action, ErrorPage, Framing, Page};
 
@@ -46,24 +48,6 @@ pub enum EntryError {
     InvalidForm,
     /// Outpost's own configuration is incomplete (a secret is missing).
     Misconfigured,
-}
-
-/// How the client wants errors.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Wants {
-    Html,
-    Json,
-}
-
-impl Wants {
-    pub fn from_headers(headers: &HeaderMap) -> Self {
-        let json = headers
-            .get_all(header::ACCEPT)
-            .iter()
-            .filter_map(|value| value.to_str().ok())
-            .any(|accept| accept.contains("application/json"));
-        if json { Wants::Json } else { Wants::Html }
-    }
 }
 
 impl EntryError {

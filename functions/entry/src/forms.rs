@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
+use outpost_shared::web;
 
 use crate::error::EntryError;
 
@@ -16,13 +17,8 @@ pub fn parse(body: &[u8], allowed: &[&str]) -> Result<HashMap<String, String>, E
     if body.len() > MAX_FORM_BYTES {
         return Err(EntryError::InvalidForm);
     }
-    let mut fields = HashMap::new();
-    for (name, value) in url::form_urlencoded::parse(body) {
-        if !allowed.contains(&name.as_ref()) || fields.insert(name.into_owned(), value.into_owned()).is_some() {
-            return Err(EntryError::InvalidForm);
-        }
-    }
-    Ok(fields)
+    let fields = web::form_fields(body, allowed, &[]).ok_or(EntryError::InvalidForm)?;
+    Ok(fields.into_iter().filter_map(|(name, mut values)| Some((name, values.pop()?))).collect())
 }
 
 /// [`parse`] of a request body as extracted: one axum would not buffer (over the body limit) is

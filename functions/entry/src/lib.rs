@@ -2,11 +2,11 @@
 //! landing page behind the authorizer. docs/flows.md describes each.
 
 mod admission;
-mod app;
 mod canvas;
 mod error;
 mod forms;
 mod link;
+mod logout;
 mod onboarding;
 mod pages;
 mod sso;
@@ -87,14 +87,12 @@ impl EntryState {
 pub fn router(state: Arc<EntryState>) -> Router {
     Router::new()
         .route("/health", get(health))
-        .route("/entry", get(link::entry))
+        .route("/entry", get(link::entry).post(link::entry_form))
         .route("/onboarding", get(onboarding::show).post(onboarding::submit))
         .route("/sso/start", get(sso::start))
         .route("/sso/callback", get(sso::callback))
         .route("/canvas", post(canvas::enter))
-        .route("/app", get(app::landing))
-        .route("/logout", post(app::logout))
-        .route("/api/v1/me", get(app::me))
+        .route("/logout", post(logout::logout))
         .layer(axum::extract::DefaultBodyLimit::max(forms::MAX_FORM_BYTES))
         .layer(middleware::from_fn(no_store))
         .with_state(state)

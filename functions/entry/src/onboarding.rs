@@ -161,7 +161,7 @@ pub async fn submit(
         })?;
         tracing::info!(org = %org.org_id, user = %identity.user, ?created, "onboarding submitted");
         let clear = cookies::clear(PENDING_COOKIE, "/onboarding", Site::CrossSite);
-        sign_in(&state, &org, identity.user, identity.record.as_ref(), &[clear]).await
+        sign_in(&state, &org, identity.user, &identity.landing, &[clear]).await
     }
     .await;
     result.unwrap_or_else(|err| err.render(Wants::from_headers(&headers), state.services.config.host_policy))

@@ -21,7 +21,7 @@ use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 
 use crate::EntryState;
-use crate::admission::admit;
+use crate::admission::{Landing, admit};
 use crate::error::{EntryError, Wants};
 
 const SSO_COOKIE: &str = "outpost_sso";
@@ -151,7 +151,8 @@ pub async fn callback(State(state): State<Arc<EntryState>>, headers: HeaderMap, 
             tracing::error!(error = %err, "user mapping lookup failed");
             EntryError::StoreUnavailable
         })?;
-        let mut response = admit(&state, &org, &info, mapping, sso.record).await?;
+        let landing = sso.record.map_or(Landing::Home, Landing::Record);
+        let mut response = admit(&state, &org, &info, mapping, landing).await?;
         if let Ok(clear) = HeaderValue::from_str(&cookies::clear(SSO_COOKIE, "/sso", Site::TopLevel)) {
             response.headers_mut().append(header::SET_COOKIE, clear);
         }

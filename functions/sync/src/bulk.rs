@@ -1,13 +1,13 @@
 //! Large first loads through Bulk API 2.0: a query job, checkpointed by id so a poll or a read
 //! that outlives the run resumes in the next one, read page by page through `Sforce-Locator`.
 
+use std::collections::HashMap;
 use std::time::Instant;
 
 use outpost_shared::ids::RecipientObject;
 use outpost_shared::salesforce::{BulkJobState, SalesforceError};
 use outpost_shared::store::{BulkJobCheckpoint, SyncCheckpoint, SyncCursor};
 
-use crate::records::{self, SyncRecord};
 use crate::run::{Interrupt, Run, Stop};
 
 impl Run<'_> {
@@ -18,7 +18,7 @@ impl Run<'_> {
         checkpoint: &mut SyncCheckpoint,
     ) -> Result<(), Interrupt> {
         self.may_call()?;
-        let job = self.conn.create_bulk_query(&records::full_load(object), false).await?;
+        let job = self.conn.create_bulk_query(&self.selected(object).full_load(), false).await?;
         // Records changed while the job runs are newer than this; the REST pull after it catches them.
         let started_at = job.created_date.unwrap_or(self.started).plus_seconds(-60);
         checkpoint.bulk_job = Some(BulkJobCheckpoint { job_id: job.id, locator: None, started_at });
@@ -50,7 +50,9 @@ impl Run<'_> {
                 }
                 page => page?,
             };
-            let (recipients, _) = records::recipients(page.rows::<SyncRecord>()?, object)?;
+            let selected = self.selected(object);
+            let rows = page.rows::<HashMap<String, String>>()?.into_iter().map(|cells| selected.csv_row(cells));
+            let (recipients, _) = selected.recipients(rows.collect::<Result<_, _>>()?)?;
             locator = page.next_locator;
             let Some(bulk) = checkpoint.bulk_job.as_mut() else {
                 return Ok(());

@@ -4,6 +4,7 @@
 
 mod bulk;
 mod deletes;
+mod fields;
 mod integration;
 mod pull;
 mod records;
@@ -22,7 +23,7 @@ use outpost_shared::store::{OrgRegistration, RunStatus, StoreError};
 use serde::{Deserialize, Serialize};
 
 pub use integration::{IntegrationLogin, LoginError};
-pub use records::changes_after;
+pub use records::Selected;
 pub use run::{RunOutcome, sync_org};
 
 /// Tunables of a run.
@@ -99,6 +100,7 @@ pub struct SyncContext {
     pub services: Services,
     pub settings: SyncSettings,
     pub login: IntegrationLogin,
+    describes: fields::Describes,
 }
 
 impl SyncContext {
@@ -108,7 +110,7 @@ impl SyncContext {
             Arc::clone(&services.secrets),
             services.config.host_policy,
         );
-        Self { services, settings, login }
+        Self { services, settings, login, describes: fields::Describes::default() }
     }
 }
 

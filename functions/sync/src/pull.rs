@@ -9,7 +9,6 @@ use outpost_shared::store::SyncCheckpoint;
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
-use crate::records;
 use crate::run::{Interrupt, Limits, Run};
 
 /// An object's query under way: its pages, fetched a page ahead by a task that stops when this is
@@ -60,7 +59,7 @@ impl Run<'_> {
             }
             // An empty page (a query with no rows) has nothing to write and no cursor to move.
             if page.header.has_records {
-                let (recipients, cursor) = records::recipients(page.records()?, object)?;
+                let (recipients, cursor) = self.selected(object).recipients(page.records()?)?;
                 self.save_page(object, recipients, cursor, checkpoint).await?;
             }
             next = query.pages.recv().await;
@@ -73,7 +72,7 @@ impl Run<'_> {
         let options = QueryOptions { include_deleted: true, batch_size: Some(self.ctx.settings.page_size) };
         // A first load over the threshold goes to Bulk API 2.0: its first page is all it needs.
         let bulk_threshold = checkpoint.cursor.is_none().then_some(self.ctx.settings.bulk_threshold);
-        let soql = records::changes_after(object, checkpoint.cursor.as_ref());
+        let soql = self.selected(object).changes_after(checkpoint.cursor.as_ref());
         let (sender, pages) = mpsc::channel(1);
         let mut fetcher = tokio::task::JoinSet::new();
         let fetch = fetch_pages(self.conn.clone(), options, self.fetch_limits(), soql, bulk_threshold, sender);
@@ -82,11 +81,16 @@ impl Run<'_> {
     }
 
     /// The query of the object after `object`, started now, unless its checkpoint holds a Bulk
-    /// job (which moves its cursor first) or cannot be read (its own turn will say why).
+    /// job (which moves its cursor first), must start over for new fields, or cannot be read
+    /// (its own turn will say why).
     async fn open_next_query(&self, object: RecipientObject) -> Option<Query> {
         let next = RecipientObject::ALL.into_iter().skip_while(|each| *each != object).nth(1)?;
+        if self.unread.contains(&next) {
+            return None;
+        }
         let checkpoint = self.ctx.services.store.get_checkpoint(&self.org.org_id, next).await.ok()?;
-        checkpoint.bulk_job.is_none().then(|| self.open_query(next, checkpoint))
+        let rereads = self.selected(next).needs_reread(checkpoint.fields.as_deref());
+        (checkpoint.bulk_job.is_none() && !rereads).then(|| self.open_query(next, checkpoint))
     }
 }
 

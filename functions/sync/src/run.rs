@@ -4,7 +4,7 @@
 //! with the checkpoint saved. This module holds what those jobs share: the run's state, its page
 //! bookkeeping, its limits and its record.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,6 +18,7 @@ use outpost_shared::store::{
 
 use crate::integration::LoginError;
 use crate::pull::Query;
+use crate::records::Selected;
 use crate::{CrashPoint, RunOptions, SyncContext};
 
 /// Why a run stopped early.
@@ -110,6 +111,11 @@ pub(crate) struct Run<'a> {
     pub(crate) next_query: Option<Query>,
     /// The write-backs due when the run began, read while Salesforce is being read.
     pub(crate) due_write_backs: Option<tokio::task::JoinHandle<Result<Vec<WriteBack>, StoreError>>>,
+    /// The fields read from each object beyond the standard ones.
+    pub(crate) selected: HashMap<RecipientObject, Selected>,
+    /// Objects not read this run because their describe failed: read without their additional
+    /// fields, changed records would lose the stored values.
+    pub(crate) unread: HashSet<RecipientObject>,
 }
 
 /// Runs one org's sync under its lease.
@@ -203,6 +209,7 @@ fn empty_record(org: &OrgRegistration, run_id: &str, options: &RunOptions) -> Sy
         write_back: WriteBackRun::default(),
         api_calls: 0,
         api_usage: None,
+        skipped_fields: Vec::new(),
         error: None,
     }
 }
@@ -249,9 +256,19 @@ async fn run(
         last_progress: Instant::now(),
         next_query: None,
         due_write_backs: Some(due_write_backs),
+        selected: HashMap::new(),
+        unread: HashSet::new(),
     };
     let stop = run.all().await;
+    let wrote = run.pages > 0 || run.record.contacts.deleted + run.record.leads.deleted > 0;
     let mut record = run.finish();
+    // Functions that keep the org's recipients in memory read them again after this run.
+    if wrote
+        && !matches!(stop, Some(Stop::Crash))
+        && let Err(err) = ctx.services.store.mark_recipients_changed(&org.org_id).await
+    {
+        tracing::warn!(error = %err, "could not mark the recipients as changed");
+    }
     match stop {
         None => {}
         Some(Stop::Crash) => return RunOutcome::Crashed,
@@ -289,9 +306,15 @@ impl Run<'_> {
         self.record
     }
 
-    /// Both objects, then the write-back queue; `Some` when the run stopped early.
+    /// The fields, both objects, then the write-back queue; `Some` when the run stopped early.
     async fn all(&mut self) -> Option<Stop> {
+        if let Err(stop) = self.select_fields().await {
+            return Some(stop);
+        }
         for object in RecipientObject::ALL {
+            if self.unread.contains(&object) {
+                continue;
+            }
             if let Err(stop) = self.object_with_renewal(object).await {
                 return Some(stop);
             }
@@ -343,10 +366,26 @@ impl Run<'_> {
 
     async fn object(&mut self, object: RecipientObject) -> Result<(), Interrupt> {
         let store = &self.ctx.services.store;
+        let selected = self.selected(object);
         let (mut checkpoint, mut query) = match self.next_query.take() {
             Some(query) if query.object == object => (query.checkpoint.clone(), Some(query)),
             _ => (store.get_checkpoint(&self.org.org_id, object).await?, None),
         };
+        let mut changed = false;
+        if selected.needs_reread(checkpoint.fields.as_deref()) {
+            // Records read before lack a field read now: read the object again from the start.
+            if checkpoint.cursor.is_some() || checkpoint.bulk_job.is_some() {
+                tracing::info!(object = object.api_name(), "fields were added; reading every record again");
+            }
+            (checkpoint.cursor, checkpoint.bulk_job, query) = (None, None, None);
+            checkpoint.fields = Some(selected.signature());
+            changed = true;
+        } else if checkpoint.fields.as_deref() != Some(selected.signature().as_str()) {
+            // Fields were only removed: nothing to read again, but a field added back later must
+            // be missing from the signature, or its values (lost meanwhile) would never return.
+            checkpoint.fields = Some(selected.signature());
+            changed = true;
+        }
         if query.is_none() && checkpoint.bulk_job.is_none() {
             // Its first page comes while the checkpoint below is saved.
             query = Some(self.open_query(object, checkpoint.clone()));
@@ -360,6 +399,9 @@ impl Run<'_> {
             // A first sync: deletions matter from its start on, however many runs (or crashes) it
             // takes, so that is saved before the first record is written.
             checkpoint.deletes_checked_until = Some(self.started.plus_seconds(-300));
+            changed = true;
+        }
+        if changed {
             store.put_checkpoint(&checkpoint).await?;
         }
         if checkpoint.bulk_job.is_some() {

@@ -20,6 +20,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use outpost_apex::{ApexState, SyncQueued, SyncTrigger};
+use outpost_app::{AppState, Exports};
 use outpost_authorizer::{AuthorizerState, Credentials};
 use outpost_entry::EntryState;
 use outpost_shared::app_session::SessionPolicy;
@@ -53,7 +54,8 @@ pub enum Backend {
     /// DynamoDB and Secrets Manager, reached as the functions reach them on Lambda: region,
     /// credentials and `AWS_ENDPOINT_URL` (an emulator such as moto) from the environment. The
     /// table is created when missing; every secret name starts with `secret_prefix`.
-    Aws { table: String, secret_prefix: String },
+    /// With `export_bucket`, list exports go to that S3 bucket (created when missing) as on AWS.
+    Aws { table: String, secret_prefix: String, export_bucket: Option<String> },
 }
 
 impl Backend {
@@ -213,6 +215,8 @@ pub async fn queue_optout(store: &SharedStore, org: OrgId, record: RecordId) -> 
     if let Some(mut recipient) = store.get_recipient(&org, &record).await? {
         recipient.opted_out = true;
         store.write_recipients(&org, &[recipient]).await?;
+        // Warm list readers must stop counting the address now, not at the next sync.
+        store.mark_recipients_changed(&org).await?;
     }
     Ok(serde_json::json!({"org_id": org, "record": record, "queued": queued == Created::Created}))
 }
@@ -319,7 +323,15 @@ impl LocalStack {
         let orgs = Arc::new(orgs);
         let sync = Arc::new(SyncContext::new(services.clone(), config.sync.clone()));
         let (wake_tx, wake_rx) = mpsc::unbounded_channel();
-        let router = router(&services, Arc::clone(&orgs), Arc::clone(&sync), config.sync_deadline, wake_tx);
+        let exports = match &config.backend {
+            Backend::Aws { export_bucket: Some(bucket), .. } => {
+                let exports = Exports::connect(bucket.clone()).context("S3 client from the environment")?;
+                exports.ensure_bucket().await.map_err(|err| anyhow::anyhow!("creating the bucket {bucket}: {err}"))?;
+                Some(exports)
+            }
+            _ => None,
+        };
+        let router = router(&services, exports, Arc::clone(&orgs), Arc::clone(&sync), config.sync_deadline, wake_tx);
         let (shutdown_tx, shutdown_rx) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(async move {
             let serve = axum::serve(listener, router).with_graceful_shutdown(async {
@@ -366,7 +378,7 @@ impl LocalStack {
     }
 }
 
-/// Starts the syncs: on the interval, and whenever "sync now" asks. Each runs in its own task,
+/// Starts the syncs: at start-up and on the interval, and whenever "sync now" asks. Each runs in its own task,
 /// as each schedule tick or stream record is its own invocation on Lambda; the per-org lease keeps
 /// them from running twice at once.
 async fn sync_loop(
@@ -375,7 +387,8 @@ async fn sync_loop(
     deadline: Duration,
     mut wake: mpsc::UnboundedReceiver<OrgId>,
 ) {
-    let mut ticker = interval.map(|every| tokio::time::interval_at(tokio::time::Instant::now() + every, every));
+    // The first tick is immediate: the app has recipients to list soon after start-up.
+    let mut ticker = interval.map(tokio::time::interval);
     let mut running = tokio::task::JoinSet::new();
     loop {
         let (orgs, trigger) = tokio::select! {
@@ -411,12 +424,14 @@ struct LocalState {
 
 fn router(
     services: &Services,
+    exports: Option<Exports>,
     orgs: Arc<Vec<ProvisionedOrg>>,
     sync: Arc<SyncContext>,
     sync_deadline: Duration,
     wake: mpsc::UnboundedSender<OrgId>,
 ) -> Router {
     let entry = outpost_entry::router(EntryState::new(services.clone()));
+    let app = outpost_app::router(AppState::new(services.clone(), exports));
     let trigger = Arc::new(LocalSyncTrigger { store: Arc::clone(&services.store), wake });
     let apex = outpost_apex::router(Arc::new(ApexState { services: services.clone(), sync: trigger }));
     let state = LocalState {
@@ -433,6 +448,7 @@ fn router(
         .with_state(state.clone());
     local
         .merge(entry)
+        .merge(app)
         .merge(apex)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -571,6 +587,9 @@ struct OrgRow {
     salesforce_url: String,
     callout_key: String,
     users: Vec<UserInfoRow>,
+    /// The simulated org's own pages: list views with the "Add to Outpost list" button.
+    #[serde(skip)]
+    sim_pages: Option<String>,
 }
 
 fn org_rows(orgs: &[ProvisionedOrg]) -> Vec<OrgRow> {
@@ -581,6 +600,7 @@ fn org_rows(orgs: &[ProvisionedOrg]) -> Vec<OrgRow> {
             mode: org.registration.mode.as_str(),
             salesforce_url: org.registration.pinned_host.clone(),
             callout_key: org.callout_key.clone(),
+            sim_pages: org.sim.as_ref().map(|sim| format!("{}/_sim", sim.base_url())),
             users: org
                 .users
                 .iter()

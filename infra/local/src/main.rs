@@ -51,6 +51,9 @@ struct Cli {
     /// With --aws-table: the prefix of every secret name.
     #[arg(long, default_value = "outpost-local", global = true, requires = "aws_table")]
     aws_secret_prefix: String,
+    /// With --aws-table: put list exports in this S3 bucket (created when missing), as on AWS.
+    #[arg(long, global = true, requires = "aws_table")]
+    aws_export_bucket: Option<String>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -109,7 +112,11 @@ fn running_stack(data_dir: &Path) -> Option<StackFile> {
 impl Cli {
     fn backend(&self) -> Backend {
         match &self.aws_table {
-            Some(table) => Backend::Aws { table: table.clone(), secret_prefix: self.aws_secret_prefix.clone() },
+            Some(table) => Backend::Aws {
+                table: table.clone(),
+                secret_prefix: self.aws_secret_prefix.clone(),
+                export_bucket: self.aws_export_bucket.clone(),
+            },
             None => Backend::Embedded,
         }
     }
@@ -174,7 +181,7 @@ async fn serve(cli: &Cli) -> anyhow::Result<()> {
     println!("  Data directory:                    {}", stack.data_dir.display());
     match cli.sync_interval_seconds {
         0 => println!("  Background sync:                   off"),
-        seconds => println!("  Background sync:                   every {seconds} s"),
+        seconds => println!("  Background sync:                   now, then every {seconds} s"),
     }
     println!("\nPress Ctrl-C to stop.\n");
     tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;

@@ -13,7 +13,8 @@ use outpost_shared::ids::{OrgId, UserId};
 use outpost_shared::salesforce::RsaSigningKey;
 use outpost_shared::secrets::{AppSecret, SecretSink, SecretSource, SecretsError};
 use outpost_shared::store::{
-    MappingSource, OrgRegistration, OrgSecretNames, OrgStatus, ProvisioningMode, SharedStore, UserMapping, now_epoch,
+    ExtraFieldNames, MappingSource, OrgRegistration, OrgSecretNames, OrgSettings, OrgStatus, ProvisioningMode,
+    SharedStore, UserMapping, Visibility, now_epoch,
 };
 use salesforce_sim::{SessionKind, Sim, SimConfig, SimHandle};
 use secrecy::ExposeSecret;
@@ -92,16 +93,43 @@ pub struct DemoSpec {
     pub name: &'static str,
     pub mode: ProvisioningMode,
     pub seed: u64,
+    pub visibility: Visibility,
+    /// The additional fields its lists filter on (the simulated org has them, one hidden from the
+    /// integration user, one not filterable, to show what the sync does with those).
+    pub contact_fields: &'static [&'static str],
+    pub lead_fields: &'static [&'static str],
+}
+
+impl DemoSpec {
+    fn settings(&self) -> OrgSettings {
+        let names = |fields: &[&str]| fields.iter().map(|field| (*field).to_owned()).collect();
+        OrgSettings {
+            visibility: self.visibility,
+            extra_fields: ExtraFieldNames { contact: names(self.contact_fields), lead: names(self.lead_fields) },
+        }
+    }
 }
 
 pub const DEMO_ORGS: [DemoSpec; 2] = [
-    DemoSpec { slug: "acme", org_id: "00D5g0000SimOrg", name: "Acme Sim", mode: ProvisioningMode::PerUser, seed: 42 },
+    DemoSpec {
+        slug: "acme",
+        org_id: "00D5g0000SimOrg",
+        name: "Acme Sim",
+        mode: ProvisioningMode::PerUser,
+        seed: 42,
+        visibility: Visibility::AllUsers,
+        contact_fields: &["Region__c", "Score__c", "Tier__c", "Notes__c", "Secret__c"],
+        lead_fields: &["Region__c", "Score__c"],
+    },
     DemoSpec {
         slug: "globex",
         org_id: "00D5g0000GlobEx",
         name: "Globex Sim",
         mode: ProvisioningMode::OrgWide,
         seed: 7,
+        visibility: Visibility::Owner,
+        contact_fields: &[],
+        lead_fields: &[],
     },
 ];
 
@@ -172,6 +200,7 @@ async fn register(
     pinned_host: &str,
     mode: ProvisioningMode,
     secrets: OrgSecretNames,
+    settings: OrgSettings,
 ) -> anyhow::Result<OrgRegistration> {
     let registration = OrgRegistration {
         org_id,
@@ -181,6 +210,7 @@ async fn register(
         status: OrgStatus::Active,
         secrets,
         registered_at: now_epoch(),
+        settings,
     };
     store.put_org(&registration).await?;
     Ok(registration)
@@ -246,7 +276,7 @@ pub async fn simulated_org(
     let integration_user = sim.integration_user().context("the simulated org has no integration user")?;
     document["username"] = serde_json::Value::String(integration_user.username);
     secrets.store(&names.integration, &document.to_string()).await?;
-    let registration = register(store, org_id, spec.name, sim.base_url(), spec.mode, names).await?;
+    let registration = register(store, org_id, spec.name, sim.base_url(), spec.mode, names, spec.settings()).await?;
     let users = demo_users(&sim, spec.mode)?;
     if let Some(known) = users.iter().find(|u| u.kind == UserKind::Known && spec.mode == ProvisioningMode::PerUser) {
         let sim_user = sim.user(known.user_id.as_str()).context("known user vanished")?;
@@ -308,6 +338,9 @@ pub struct OrgFile {
     pub oauth_client: Option<OrgFileOAuthClient>,
     #[serde(default)]
     pub callout_key: Option<String>,
+    /// Who sees which records, and the additional fields lists filter on.
+    #[serde(default)]
+    pub settings: OrgSettings,
 }
 
 #[derive(Debug, Deserialize)]
@@ -345,6 +378,7 @@ impl OrgFile {
         base: &Path,
     ) -> anyhow::Result<ProvisionedOrg> {
         let org_id = OrgId::parse(&self.org_id).context("org_id is not a Salesforce organization id")?;
+        self.settings.extra_fields.check().map_err(|err| anyhow::anyhow!("settings.extra_fields: {err}"))?;
         let host = SalesforceHost::from_url(&self.my_domain, self.host_policy())
             .map_err(|err| anyhow::anyhow!("my_domain {}: {err}", self.my_domain))?;
         if host.is_loopback() && !self.insecure_dev_host {
@@ -373,7 +407,8 @@ impl OrgFile {
             names.oauth_client = Some(name);
         }
         let callout_key = ensure_callout_key(secrets, &names, self.callout_key.as_deref()).await?;
-        let registration = register(store, org_id, &self.name, host.origin(), self.mode, names).await?;
+        let registration =
+            register(store, org_id, &self.name, host.origin(), self.mode, names, self.settings.clone()).await?;
         Ok(ProvisionedOrg { registration, sim: None, callout_key, users: Vec::new() })
     }
 }

@@ -43,6 +43,24 @@ impl SfDateTime {
         parse(input).ok_or_else(|| DateTimeError(input.chars().take(40).collect()))
     }
 
+    /// Parses a calendar date `YYYY-MM-DD` as its midnight, UTC.
+    pub fn parse_date(input: &str) -> Result<Self, DateTimeError> {
+        time::Date::parse(input, DATE)
+            .map(|date| Self::from(date.midnight().assume_utc()))
+            .map_err(|_| DateTimeError(input.chars().take(40).collect()))
+    }
+
+    /// A calendar date (as its midnight, UTC) or a datetime, whichever `input` is.
+    pub fn parse_date_or_datetime(input: &str) -> Result<Self, DateTimeError> {
+        if input.len() == 10 { Self::parse_date(input) } else { Self::parse(input) }
+    }
+
+    /// The UTC calendar date: `2011-07-07`.
+    pub fn date(self) -> String {
+        let t = self.offset_date_time();
+        format!("{:04}-{:02}-{:02}", t.year(), u8::from(t.month()), t.day())
+    }
+
     /// The unquoted SOQL literal, whole seconds in UTC: `2011-07-07T00:37:00Z`.
     pub fn soql_literal(self) -> String {
         self.whole_seconds("Z")
@@ -121,6 +139,8 @@ impl<'de> Deserialize<'de> for SfDateTime {
     }
 }
 
+/// A calendar date.
+const DATE: &[BorrowedFormatItem<'_>] = format_description!("[year]-[month]-[day]");
 /// The date and time of day, before the zone: seconds, then an optional fraction of any length.
 const LOCAL: &[BorrowedFormatItem<'_>] =
     format_description!("[year]-[month]-[day]T[hour]:[minute]:[second][optional [.[subsecond]]]");
@@ -162,6 +182,18 @@ mod tests {
         assert_eq!(SfDateTime::parse("2011-07-07T00:37:00Z").unwrap(), rest);
         assert_eq!(SfDateTime::parse("2011-07-07T02:37:00+02:00").unwrap(), rest);
         assert_eq!(SfDateTime::parse("2011-07-06T19:37:00.000-0500").unwrap(), rest);
+    }
+
+    #[test]
+    fn reads_calendar_dates_as_their_utc_midnight() {
+        let day = SfDateTime::parse_date("2024-02-29").unwrap();
+        assert_eq!(day, SfDateTime::parse("2024-02-29T00:00:00Z").unwrap());
+        assert_eq!(day.date(), "2024-02-29");
+        assert_eq!(SfDateTime::parse_date_or_datetime("2024-02-29").unwrap(), day);
+        assert_eq!(SfDateTime::parse_date_or_datetime("2024-02-29T00:00:00Z").unwrap(), day);
+        for bad in ["2023-02-29", "2024-2-29", "29/02/2024", ""] {
+            assert!(SfDateTime::parse_date_or_datetime(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

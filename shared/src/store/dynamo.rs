@@ -337,11 +337,17 @@ impl Table for DynamoTable {
             .client
             .query()
             .table_name(&self.name)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
             .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
-            .expression_attribute_values(":prefix", AttributeValue::S(sk_prefix.to_owned()))
             .consistent_read(true)
             .limit(i32::try_from(limit).unwrap_or(i32::MAX));
+        // DynamoDB refuses an empty key value, so the whole partition is asked for without one.
+        request = if sk_prefix.is_empty() {
+            request.key_condition_expression("pk = :pk")
+        } else {
+            request
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":prefix", AttributeValue::S(sk_prefix.to_owned()))
+        };
         if let Some(after) = start_after {
             request = request.set_exclusive_start_key(Some(key_item(&Key::new(pk, after))));
         }

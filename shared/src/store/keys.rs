@@ -56,6 +56,35 @@ pub fn recipient(org: &OrgId, id: &RecordId) -> Key {
     Key::new(recipient_partition(org, recipient_shard(id)), id.as_str())
 }
 
+/// The token that changes whenever an org's recipients do: warm functions keep an org's
+/// recipients in memory until it changes.
+pub fn recipients_version(org: &OrgId) -> Key {
+    Key::new(org_partition(org), "RECIPIENTS#VERSION")
+}
+
+/// The additional fields the sync found readable and filterable for an org.
+pub fn org_fields(org: &OrgId) -> Key {
+    Key::new(org_partition(org), "FIELDS")
+}
+
+pub fn list(org: &OrgId, list: &str) -> Key {
+    Key::new(org_partition(org), format!("LIST#{list}"))
+}
+
+/// A static list's members live in a partition of their own.
+pub fn list_members_partition(org: &OrgId, list: &str) -> String {
+    format!("ORG#{org}#L#{list}")
+}
+
+pub fn list_member(org: &OrgId, list: &str, record: &RecordId) -> Key {
+    Key::new(list_members_partition(org, list), record.as_str())
+}
+
+/// A pending selection stands alone, like a session: its token is its key.
+pub fn selection(token: &str) -> Key {
+    Key::new(format!("SELECTION#{token}"), "SELECTION")
+}
+
 pub fn write_back(org: &OrgId, record: &RecordId, change: &Change) -> Key {
     Key::new(org_partition(org), format!("WRITEBACK#{}#{record}", change.kind()))
 }

@@ -127,6 +127,13 @@ pub trait RecipientStore: Send + Sync {
     async fn get_recipient(&self, org: &OrgId, id: &RecordId) -> Result<Option<Recipient>, StoreError>;
     /// The stored recipient of each id (tombstones included), in the ids' order.
     async fn get_recipients(&self, org: &OrgId, ids: &[RecordId]) -> Result<Vec<Option<Recipient>>, StoreError>;
+    /// Every recipient of the org (tombstones included), its shards read side by side.
+    async fn all_recipients(&self, org: &OrgId) -> Result<Vec<Recipient>, StoreError>;
+    /// The token that changes whenever the org's recipients do (`None` before any change).
+    async fn recipients_version(&self, org: &OrgId) -> Result<Option<String>, StoreError>;
+    /// Says the org's recipients changed: writers call it once a batch of changes is stored (a
+    /// sync once per run), so readers that cache the org's recipients read them again.
+    async fn mark_recipients_changed(&self, org: &OrgId) -> Result<(), StoreError>;
     /// A page of `object`'s recipients (tombstones included); `None` cursor to start, `None` back at the end.
     async fn list_recipients(
         &self,
@@ -135,6 +142,30 @@ pub trait RecipientStore: Send + Sync {
         cursor: Option<RecipientCursor>,
         limit: usize,
     ) -> Result<(Vec<Recipient>, Option<RecipientCursor>), StoreError>;
+}
+
+/// Recipient lists, static lists' members, and the fields lists can filter on.
+#[async_trait]
+pub trait ListStore: Send + Sync {
+    /// Saves a list (new or changed).
+    /// Writes `list` if its stored revision is still `expected` (`None`: only if it is new);
+    /// `false` when someone else changed or created it first.
+    async fn put_list(&self, list: &RecipientList, expected: Option<&str>) -> Result<bool, StoreError>;
+    async fn get_list(&self, org: &OrgId, list: &str) -> Result<Option<RecipientList>, StoreError>;
+    /// Every list of the org, newest first.
+    async fn lists(&self, org: &OrgId) -> Result<Vec<RecipientList>, StoreError>;
+    /// Deletes a list and its members; whether it existed.
+    async fn delete_list(&self, org: &OrgId, list: &str) -> Result<bool, StoreError>;
+    async fn add_list_members(&self, org: &OrgId, list: &str, records: &[RecordId]) -> Result<(), StoreError>;
+    async fn remove_list_members(&self, org: &OrgId, list: &str, records: &[RecordId]) -> Result<(), StoreError>;
+    /// A static list's members.
+    async fn list_members(&self, org: &OrgId, list: &str) -> Result<Vec<RecordId>, StoreError>;
+    /// The additional fields the sync last found usable.
+    async fn put_org_fields(&self, org: &OrgId, fields: &OrgFields) -> Result<(), StoreError>;
+    async fn org_fields(&self, org: &OrgId) -> Result<OrgFields, StoreError>;
+    /// Keeps a list-view selection until its `expires_at`.
+    async fn put_selection(&self, selection: &PendingSelection) -> Result<(), StoreError>;
+    async fn get_selection(&self, token: &str) -> Result<Option<PendingSelection>, StoreError>;
 }
 
 /// Changes owed to Salesforce, and the ones that gave up.
@@ -184,6 +215,7 @@ pub trait Store:
     + RecipientStore
     + WriteBackStore
     + SyncRunStore
+    + ListStore
 {
 }
 
@@ -197,6 +229,7 @@ impl<T> Store for T where
         + RecipientStore
         + WriteBackStore
         + SyncRunStore
+        + ListStore
 {
 }
 
@@ -419,6 +452,23 @@ impl<T: Table> RecipientStore for Items<T> {
         self.table.get_batch(&keys).await
     }
 
+    async fn all_recipients(&self, org: &OrgId) -> Result<Vec<Recipient>, StoreError> {
+        let shards = (0..keys::RECIPIENT_SHARDS).map(|shard| {
+            let partition = keys::recipient_partition(org, shard);
+            async move { self.all_with_prefix::<Recipient>(&partition, "").await }
+        });
+        Ok(futures::future::try_join_all(shards).await?.into_iter().flatten().collect())
+    }
+
+    async fn recipients_version(&self, org: &OrgId) -> Result<Option<String>, StoreError> {
+        Ok(self.table.get::<Version>(&keys::recipients_version(org)).await?.map(|version| version.token))
+    }
+
+    async fn mark_recipients_changed(&self, org: &OrgId) -> Result<(), StoreError> {
+        let version = Version { token: crate::crypto::random_token() };
+        self.table.put(&keys::recipients_version(org), None, &version, Condition::Always).await.map(drop)
+    }
+
     async fn list_recipients(
         &self,
         org: &OrgId,
@@ -520,6 +570,88 @@ impl<T: Table> Items<T> {
                 None => return Ok(items),
             }
         }
+    }
+}
+
+/// The token [`RecipientStore::recipients_version`] reads.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Version {
+    token: String,
+}
+
+/// A static list's member.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Member {
+    record: RecordId,
+}
+
+#[async_trait]
+impl<T: Table> ListStore for Items<T> {
+    async fn put_list(&self, list: &RecipientList, expected: Option<&str>) -> Result<bool, StoreError> {
+        let condition = match expected {
+            Some(revision) => Condition::Equals("revision", revision.to_owned()),
+            None => Condition::Absent,
+        };
+        Ok(matches!(self.table.put(&keys::list(&list.org_id, &list.id), None, list, condition).await?, Write::Done))
+    }
+
+    async fn get_list(&self, org: &OrgId, list: &str) -> Result<Option<RecipientList>, StoreError> {
+        self.table.get(&keys::list(org, list)).await
+    }
+
+    async fn lists(&self, org: &OrgId) -> Result<Vec<RecipientList>, StoreError> {
+        let mut lists: Vec<RecipientList> = self.all_with_prefix(&keys::org_partition(org), "LIST#").await?;
+        lists.sort_by(|a, b| b.updated_at.cmp(&a.updated_at).then_with(|| a.name.cmp(&b.name)));
+        Ok(lists)
+    }
+
+    async fn delete_list(&self, org: &OrgId, list: &str) -> Result<bool, StoreError> {
+        let members = self.list_members(org, list).await?;
+        let keys: Vec<table::Key> = members.iter().map(|record| keys::list_member(org, list, record)).collect();
+        self.table.delete_batch(&keys).await?;
+        Ok(matches!(
+            self.table.delete(&keys::list(org, list), Condition::Equals("id", list.to_owned())).await?,
+            Write::Done
+        ))
+    }
+
+    async fn add_list_members(&self, org: &OrgId, list: &str, records: &[RecordId]) -> Result<(), StoreError> {
+        let puts: Vec<BatchPut<Member>> = records
+            .iter()
+            .map(|record| BatchPut {
+                key: keys::list_member(org, list, record),
+                ttl: None,
+                item: Member { record: *record },
+            })
+            .collect();
+        self.table.put_batch(&puts).await
+    }
+
+    async fn remove_list_members(&self, org: &OrgId, list: &str, records: &[RecordId]) -> Result<(), StoreError> {
+        let keys: Vec<table::Key> = records.iter().map(|record| keys::list_member(org, list, record)).collect();
+        self.table.delete_batch(&keys).await
+    }
+
+    async fn list_members(&self, org: &OrgId, list: &str) -> Result<Vec<RecordId>, StoreError> {
+        let members: Vec<Member> = self.all_with_prefix(&keys::list_members_partition(org, list), "").await?;
+        Ok(members.into_iter().map(|member| member.record).collect())
+    }
+
+    async fn put_org_fields(&self, org: &OrgId, fields: &OrgFields) -> Result<(), StoreError> {
+        self.table.put(&keys::org_fields(org), None, fields, Condition::Always).await.map(drop)
+    }
+
+    async fn org_fields(&self, org: &OrgId) -> Result<OrgFields, StoreError> {
+        Ok(self.table.get(&keys::org_fields(org)).await?.unwrap_or_default())
+    }
+
+    async fn put_selection(&self, selection: &PendingSelection) -> Result<(), StoreError> {
+        let key = keys::selection(&selection.token);
+        self.table.put(&key, Some(selection.expires_at), selection, Condition::Absent).await.map(drop)
+    }
+
+    async fn get_selection(&self, token: &str) -> Result<Option<PendingSelection>, StoreError> {
+        self.table.get(&keys::selection(token)).await
     }
 }
 

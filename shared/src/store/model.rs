@@ -1,6 +1,8 @@
 //! What Outpost keeps (docs/data-model.md). No password and no Salesforce session id appears here:
 //! sessions are keyed by the SHA-256 of their token.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::hosts::{HostError, HostPolicy, SalesforceHost};
@@ -77,6 +79,71 @@ impl OrgSecretNames {
     }
 }
 
+/// Which synced records an org's users see in their lists.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Visibility {
+    /// Every Outpost user of the org sees every synced recipient.
+    #[default]
+    AllUsers,
+    /// A user's lists only ever hold the records that user owns in Salesforce.
+    Owner,
+}
+
+/// The additional fields (custom ones included) an org asks the sync to read, per object.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExtraFieldNames {
+    #[serde(default)]
+    pub contact: Vec<String>,
+    #[serde(default)]
+    pub lead: Vec<String>,
+}
+
+impl ExtraFieldNames {
+    /// The most additional fields an org may name per object.
+    pub const MAX_PER_OBJECT: usize = 20;
+
+    /// The names asked for `object`.
+    pub fn of(&self, object: RecipientObject) -> &[String] {
+        match object {
+            RecipientObject::Contact => &self.contact,
+            RecipientObject::Lead => &self.lead,
+        }
+    }
+
+    /// Refuses more than [`Self::MAX_PER_OBJECT`] names for an object, or a name that is not a
+    /// field's API name (letters, digits and underscores, starting with a letter).
+    pub fn check(&self) -> Result<(), String> {
+        for object in RecipientObject::ALL {
+            let names = self.of(object);
+            if names.len() > Self::MAX_PER_OBJECT {
+                return Err(format!(
+                    "{} names more than {} additional fields",
+                    object.api_name(),
+                    Self::MAX_PER_OBJECT
+                ));
+            }
+            let shaped = |name: &String| {
+                name.starts_with(|c: char| c.is_ascii_alphabetic())
+                    && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            };
+            if let Some(name) = names.iter().find(|name| !shaped(name)) {
+                return Err(format!("{name:?} is not a field's API name ({})", object.api_name()));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What an org's registration chooses beyond who it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrgSettings {
+    #[serde(default)]
+    pub visibility: Visibility,
+    #[serde(default)]
+    pub extra_fields: ExtraFieldNames,
+}
+
 /// An org registered with Outpost.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrgRegistration {
@@ -88,6 +155,8 @@ pub struct OrgRegistration {
     pub status: OrgStatus,
     pub secrets: OrgSecretNames,
     pub registered_at: EpochSeconds,
+    #[serde(default)]
+    pub settings: OrgSettings,
 }
 
 impl OrgRegistration {
@@ -206,12 +275,24 @@ pub struct SyncCheckpoint {
     /// When the last run of this object reached the end of its changes.
     #[serde(default)]
     pub completed_at: Option<EpochSeconds>,
+    /// The fields the records up to the cursor were read with: when a field is added, the
+    /// object is read again from the start.
+    #[serde(default)]
+    pub fields: Option<String>,
 }
 
 impl SyncCheckpoint {
     /// The checkpoint of an object never synced.
     pub fn initial(org_id: OrgId, object: RecipientObject) -> Self {
-        Self { org_id, object, cursor: None, bulk_job: None, deletes_checked_until: None, completed_at: None }
+        Self {
+            org_id,
+            object,
+            cursor: None,
+            bulk_job: None,
+            deletes_checked_until: None,
+            completed_at: None,
+            fields: None,
+        }
     }
 }
 
@@ -227,8 +308,9 @@ pub struct BulkJobCheckpoint {
 
 /// A Contact or Lead as a mail recipient, keyed by its record id. Deleted records and converted
 /// leads stay as tombstones (with their modstamp) so a late, older change cannot bring them back.
-/// Empty fields are left out of the stored item; its flags read as false when absent.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Besides what mail needs, it keeps the fields people filter lists on. Empty fields are left out
+/// of the stored item; its flags read as false when absent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Recipient {
     pub id: RecordId,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -252,16 +334,46 @@ pub struct Recipient {
     pub deleted: bool,
     /// `SystemModstamp` in epoch milliseconds: newer wins.
     pub modstamp: i64,
+    /// `OwnerId`: a user, or for a Lead a queue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lead_source: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<SfDateTime>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_modified_at: Option<SfDateTime>,
+    /// Contacts: `AccountId`, `Account.Name`, `Department`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub department: Option<String>,
+    /// Leads: `Company`, `Status`, `Industry`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub company: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub industry: Option<String>,
+    /// A Contact's mailing address, a Lead's address: one name per concept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub city: Option<String>,
+    /// The org's additional fields, by API name (text, number or boolean).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub extra: BTreeMap<String, serde_json::Value>,
 }
 
 impl Recipient {
-    /// Whether the record belongs in the recipient set (not deleted, not a converted lead).
-    pub fn is_member(&self) -> bool {
-        !self.deleted && !self.converted
-    }
-
-    /// A tombstone for a record deleted as of `modstamp`.
-    pub fn tombstone(id: RecordId, modstamp: i64) -> Self {
+    /// A record with only its id and modstamp known.
+    pub fn empty(id: RecordId, modstamp: i64) -> Self {
         Self {
             id,
             first_name: None,
@@ -272,9 +384,34 @@ impl Recipient {
             bounce_reason: None,
             bounced_at: None,
             converted: false,
-            deleted: true,
+            deleted: false,
             modstamp,
+            owner_id: None,
+            title: None,
+            lead_source: None,
+            created_at: None,
+            last_modified_at: None,
+            account_id: None,
+            account_name: None,
+            department: None,
+            company: None,
+            status: None,
+            industry: None,
+            country: None,
+            state: None,
+            city: None,
+            extra: BTreeMap::new(),
         }
+    }
+
+    /// Whether the record belongs in the recipient set (not deleted, not a converted lead).
+    pub fn is_member(&self) -> bool {
+        !self.deleted && !self.converted
+    }
+
+    /// A tombstone for a record deleted as of `modstamp`.
+    pub fn tombstone(id: RecordId, modstamp: i64) -> Self {
+        Self { deleted: true, ..Self::empty(id, modstamp) }
     }
 }
 
@@ -410,8 +547,74 @@ pub struct SyncRun {
     /// `used/limit` from the last `Sforce-Limit-Info`.
     #[serde(default)]
     pub api_usage: Option<String>,
+    /// Additional fields the org asked for that the sync could not read, and why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped_fields: Vec<SkippedField>,
     #[serde(default)]
     pub error: Option<String>,
+}
+
+/// An additional field the sync skipped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SkippedField {
+    pub object: RecipientObject,
+    pub field: String,
+    pub reason: String,
+}
+
+/// The additional fields the sync last found readable and filterable, for the list builder.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrgFields {
+    pub fields: Vec<crate::lists::ExtraField>,
+    pub checked_at: EpochSeconds,
+}
+
+/// How a list chooses its members.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ListDefinition {
+    /// Records meeting the conditions, evaluated afresh each time.
+    Dynamic { match_all: bool, conditions: Vec<crate::lists::ConditionSpec> },
+    /// Records added one by one (from a Salesforce list view or the API).
+    Static,
+}
+
+/// A saved recipient list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecipientList {
+    pub org_id: OrgId,
+    /// 16 URL-safe characters.
+    pub id: String,
+    pub name: String,
+    pub objects: Vec<RecipientObject>,
+    pub definition: ListDefinition,
+    pub owner_id: UserId,
+    pub created_at: EpochSeconds,
+    pub updated_at: EpochSeconds,
+    /// Changes with every edit, so that two people editing one list cannot silently undo each other.
+    pub revision: String,
+    /// Members at the last evaluation, and when that was.
+    #[serde(default)]
+    pub last_count: Option<u64>,
+    #[serde(default)]
+    pub last_evaluated_at: Option<EpochSeconds>,
+}
+
+/// Records selected in a Salesforce list view, held briefly while the user picks a list for them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingSelection {
+    pub token: String,
+    pub org_id: OrgId,
+    /// Only the user who selected them may use them.
+    pub user_id: UserId,
+    pub object: RecipientObject,
+    pub ids: Vec<RecordId>,
+    pub expires_at: EpochSeconds,
+}
+
+impl PendingSelection {
+    /// The most records a list-view selection hands over (the package's button allows as many).
+    pub const MAX_RECORDS: usize = 1_000;
 }
 
 impl SyncRun {
@@ -427,6 +630,20 @@ impl SyncRun {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn additional_field_names_are_api_names_twenty_at_most() {
+        let names = |contact: &[&str]| ExtraFieldNames {
+            contact: contact.iter().map(|n| (*n).to_owned()).collect(),
+            lead: Vec::new(),
+        };
+        assert_eq!(names(&["Region__c", "Score__c", "Title"]).check(), Ok(()));
+        for bad in [&["Account.Name"][..], &["Name, (SELECT"], &["__c"], &[""]] {
+            assert!(names(bad).check().is_err(), "{bad:?}");
+        }
+        let many: Vec<String> = (0..21).map(|n| format!("Field{n}__c")).collect();
+        assert!(ExtraFieldNames { contact: Vec::new(), lead: many }.check().is_err());
+    }
 
     #[test]
     fn a_recipient_is_stored_without_its_empty_fields_and_reads_back_without_its_false_flags() {

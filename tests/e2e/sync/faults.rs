@@ -45,8 +45,8 @@ async fn a_short_5xx_storm_mid_pagination_is_retried_and_changes_nothing(store: 
 
     assert_eq!(run.status, RunStatus::Complete, "{run:#?}");
     assert_eq!(sim.faults().fail_next_calls, 0, "the storm hit the run");
-    assert_eq!(run.api_calls, pages(&stack) + 3, "three failed attempts, each retried");
-    assert_eq!(sim.api_usage().used - usage_before, pages(&stack), "503s are not counted by the org");
+    assert_eq!(run.api_calls, DESCRIBES + pages(&stack) + 3, "three failed attempts, each retried");
+    assert_eq!(sim.api_usage().used - usage_before, DESCRIBES + pages(&stack), "503s are not counted by the org");
     assert_eq!(pulled(&run), query_all_count(sim), "every row once");
     assert_same(&stored_all(&stack, &org).await, &expected_all(sim), "after a short storm");
 }
@@ -73,7 +73,7 @@ async fn a_5xx_storm_outlasting_the_retries_leaves_a_partial_run_that_the_next_r
     }
     assert!(stormy.contacts.cursor_after.is_some() && stormy.leads.cursor_after.is_none());
     assert!(stormy.contacts.pulled > 0 && stormy.leads.pulled == 0, "{stormy:#?}");
-    assert_eq!(stormy.api_calls, stormy.contacts.pages + 8);
+    assert_eq!(stormy.api_calls, DESCRIBES + stormy.contacts.pages + 8);
     assert_eq!(checkpointed_rows(&stack, &org, sim).await, pulled(&stormy), "every page read is checkpointed");
 
     let next = run(&stack, "long-storm-next").await;
@@ -92,7 +92,7 @@ async fn latency_on_every_call_slows_the_run_and_changes_nothing(store: StoreKin
     let run = run(&stack, "latency").await;
 
     assert_eq!(run.status, RunStatus::Complete, "{run:#?}");
-    assert_eq!(run.api_calls, pages(&stack));
+    assert_eq!(run.api_calls, DESCRIBES + pages(&stack));
     // The login and every data call waited.
     assert!(run.duration_ms >= 40 * (run.api_calls + 1), "{} ms", run.duration_ms);
     assert_same(&stored_all(&stack, &org).await, &expected_all(sim), "with latency");
@@ -104,7 +104,7 @@ async fn an_expired_session_mid_run_logs_in_once_more_and_resumes_from_the_check
     let org = acme_id(&stack);
     let contacts = query_all_rows(sim, RecipientObject::Contact).len() as u64;
     // The second Contacts page is the last call the session serves.
-    sim.expire_sessions_after_calls(Some(2));
+    sim.expire_sessions_after_calls(Some(DESCRIBES + 2));
 
     let trigger = format!("session-expiry-{store:?}");
     let run = run(&stack, &trigger).await;
@@ -117,7 +117,7 @@ async fn an_expired_session_mid_run_logs_in_once_more_and_resumes_from_the_check
     // The record keeps the cursor the run started from, not the one the re-login found.
     assert_eq!(run.contacts.cursor_before, None, "{run:#?}");
     assert_eq!(run.contacts.pages, pages_of(sim, RecipientObject::Contact, PAGE));
-    assert_eq!(run.api_calls, pages(&stack) + 1, "plus the call that found the session expired");
+    assert_eq!(run.api_calls, DESCRIBES + pages(&stack) + 1, "plus the call that found the session expired");
     assert_same(&stored_all(&stack, &org).await, &expected_all(sim), "after a renewal");
 }
 
@@ -170,13 +170,13 @@ async fn reaching_the_budget_ceiling_stops_the_run_with_its_checkpoint_saved(sto
     let contact = pick(sim, RecipientObject::Contact, |r| !r.has_opted_out_of_email);
     enqueue(&stack, contact.id.as_str(), Change::OptOut).await;
     let limit = sim.api_usage().limit;
-    // 80 % of the daily allocation is reached by the run's first call.
-    sim.set_api_usage(limit * 8 / 10 - 1);
+    // 80 % of the daily allocation is reached by the run's first page.
+    sim.set_api_usage(limit * 8 / 10 - 1 - DESCRIBES);
 
     let stopped = run(&stack, "budget-ceiling").await;
 
     assert_eq!(stopped.status, RunStatus::StoppedBudget, "{stopped:#?}");
-    assert_eq!(stopped.api_calls, 1);
+    assert_eq!(stopped.api_calls, DESCRIBES + 1);
     assert_eq!(stopped.api_usage, Some(format!("{}/{limit}", limit * 8 / 10)));
     assert_eq!((stopped.contacts.pulled, stopped.leads.pulled), (u64::from(PAGE), 0));
     assert_eq!(checkpointed_rows(&stack, &org, sim).await, u64::from(PAGE), "the page read is checkpointed");
@@ -200,14 +200,14 @@ async fn the_apps_own_api_share_stops_the_run_when_it_is_the_tighter_budget(stor
     let stack = stack_on(store, 450, 250, |sync| sync.page_size = PAGE).await;
     let sim = acme_sim(&stack);
     let org = acme_id(&stack);
-    // The org has plenty left; this app's own allocation reaches 80 % with the run's first call.
+    // The org has plenty left; this app's own allocation reaches 80 % with the run's first page.
     sim.set_api_usage(0);
-    sim.set_app_api_usage(Some(ApiUsage { used: 199, limit: 250 }));
+    sim.set_app_api_usage(Some(ApiUsage { used: 199 - DESCRIBES, limit: 250 }));
 
     let stopped = run(&stack, "app-budget").await;
 
     assert_eq!(stopped.status, RunStatus::StoppedBudget, "{stopped:#?}");
-    assert_eq!(stopped.api_calls, 1);
+    assert_eq!(stopped.api_calls, DESCRIBES + 1);
     assert_eq!(stopped.api_usage.as_deref(), Some("200/250 per app"));
     assert_eq!(checkpointed_rows(&stack, &org, sim).await, u64::from(PAGE), "the page read is checkpointed");
 
@@ -227,12 +227,12 @@ async fn request_limit_exceeded_mid_run_stops_the_run_like_a_spent_budget(store:
     let sim = acme_sim(&stack);
     let org = acme_id(&stack);
     let limit = sim.api_usage().limit;
-    sim.set_api_usage(limit - 2);
+    sim.set_api_usage(limit - 2 - DESCRIBES);
 
     let stopped = run(&stack, "request-limit").await;
 
     assert_eq!(stopped.status, RunStatus::StoppedBudget, "{stopped:#?}");
-    assert_eq!(stopped.api_calls, 3, "two pages, then REQUEST_LIMIT_EXCEEDED");
+    assert_eq!(stopped.api_calls, DESCRIBES + 3, "two pages, then REQUEST_LIMIT_EXCEEDED");
     assert_eq!(stopped.api_usage, Some(format!("{limit}/{limit}")));
     assert_eq!(pulled(&stopped), 2 * u64::from(PAGE));
     assert_eq!(checkpointed_rows(&stack, &org, sim).await, 2 * u64::from(PAGE));

@@ -40,8 +40,8 @@ async fn a_full_run_stores_exactly_the_orgs_contacts_and_unconverted_leads(store
         assert_eq!(counts.cursor_after, newest_cursor(sim, object), "{object:?}");
     }
     let pages = pages_of(sim, RecipientObject::Contact, PAGE) + pages_of(sim, RecipientObject::Lead, PAGE);
-    assert_eq!(run.api_calls, pages, "one call per page, nothing else");
-    assert_eq!(sim.api_usage().used - usage_before, pages);
+    assert_eq!(run.api_calls, DESCRIBES + pages, "the describes, then one call per page, nothing else");
+    assert_eq!(sim.api_usage().used - usage_before, DESCRIBES + pages);
     assert_eq!(run.api_usage, Some(format!("{}/{}", sim.api_usage().used, sim.api_usage().limit)));
     assert_eq!(run.trigger, "full-run");
     assert_eq!(run.org_id, org);

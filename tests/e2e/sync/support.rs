@@ -1,17 +1,19 @@
 //! Helpers of the sync tests: stacks sized and tuned per test, runs with a generous deadline,
 //! the org's ground truth as the recipients the sync should store, and what the store holds.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
-use outpost_tests::outpost_local::provision::integration_public_key;
+use outpost_tests::outpost_local::provision::{DEMO_ORGS, integration_public_key};
 use outpost_tests::outpost_shared::ids::{OrgId, RecipientObject, RecordId};
+use outpost_tests::outpost_shared::lists::stored_number;
 use outpost_tests::outpost_shared::salesforce::SfDateTime;
 use outpost_tests::outpost_shared::store::{
     Change, Created, OrgRegistration, OrgSecretNames, OrgStatus, ProvisioningMode, Recipient, SharedStore,
     SyncCheckpoint, SyncCursor, SyncRun, WriteBack, now_epoch,
 };
 use outpost_tests::outpost_sync::{CrashPoint, RunOptions, RunOutcome, SyncSettings, sync_org};
+use outpost_tests::salesforce_sim::SfDateTime as SimDateTime;
 use outpost_tests::salesforce_sim::{Record, SObject, Sim, SimConfig, SimHandle};
 use outpost_tests::{StackOptions, StoreKind, TestStack};
 use secrecy::ExposeSecret;
@@ -19,28 +21,9 @@ use secrecy::ExposeSecret;
 /// The batch size the page-boundary tests use: the smallest the API honours.
 pub const PAGE: u16 = 200;
 
-/// Declares each listed test (an `async fn(StoreKind)`) once per store: the embedded one, and
-/// DynamoDB with Secrets Manager on moto.
-macro_rules! on_both_stores {
-    ($($test:ident),* $(,)?) => {
-        mod embedded_store {
-            $(
-                #[tokio::test]
-                async fn $test() {
-                    super::$test(outpost_tests::StoreKind::Embedded).await;
-                }
-            )*
-        }
-        mod dynamodb_on_moto {
-            $(
-                #[tokio::test]
-                async fn $test() {
-                    super::$test(outpost_tests::StoreKind::Moto).await;
-                }
-            )*
-        }
-    };
-}
+/// The calls a stack's first run makes before its pages: a describe of each object, to check
+/// the demo org's additional fields (later runs reuse them).
+pub const DESCRIBES: u64 = 2;
 
 /// A stack on the embedded store whose demo org has `contacts` and `leads`, with the sync
 /// settings `tune` leaves.
@@ -106,10 +89,33 @@ fn sobject(object: RecipientObject) -> SObject {
     }
 }
 
-/// A Salesforce row exactly as the sync should store it (a tombstone when deleted or converted).
-pub fn as_recipient(record: &Record) -> Recipient {
+/// The additional fields the sync reads from `object` of the org `sim` plays: its demo settings'
+/// fields, less the two the simulated org keeps from the integration user (`Secret__c`, hidden by
+/// field-level security) and from SOQL filters (`Notes__c`, a long text area).
+fn extra_fields(sim: &SimHandle, object: RecipientObject) -> Vec<&'static str> {
+    let Some(spec) = DEMO_ORGS
+        .iter()
+        .find(|spec| OrgId::parse(spec.org_id).ok().map(|id| id.to_string()) == Some(sim.org_id().to_owned()))
+    else {
+        return Vec::new();
+    };
+    let names = match object {
+        RecipientObject::Contact => spec.contact_fields,
+        RecipientObject::Lead => spec.lead_fields,
+    };
+    names.iter().copied().filter(|name| !matches!(*name, "Secret__c" | "Notes__c")).collect()
+}
+
+/// A Salesforce row exactly as the sync should store it: every field it reads, one name per
+/// concept for the address, the account's name through the relationship, the org's additional
+/// fields, and the deleted and converted flags.
+pub fn as_recipient(record: &Record, accounts: &HashMap<String, String>, extra: &[&str]) -> Recipient {
+    let id = RecordId::parse(record.id.as_str()).unwrap();
+    let text = |value: &Option<std::borrow::Cow<'static, str>>| value.as_deref().map(str::to_owned);
+    let at = |date: SimDateTime| Some(SfDateTime::from_millis(date.0 * 1000));
+    let contact = id.object() == RecipientObject::Contact;
+    let account_id = record.account_id.map(|account| account.as_str().to_owned());
     Recipient {
-        id: RecordId::parse(record.id.as_str()).unwrap(),
         first_name: record.first_name.clone(),
         last_name: Some(record.last_name.clone()),
         email: record.email.clone(),
@@ -119,7 +125,33 @@ pub fn as_recipient(record: &Record) -> Recipient {
         bounced_at: record.email_bounced_date.map(|date| SfDateTime::from_millis(date.0 * 1000)),
         converted: record.is_converted,
         deleted: record.is_deleted,
-        modstamp: record.system_modstamp.0 * 1000,
+        owner_id: Some(record.owner_id.as_str().to_owned()),
+        title: text(&record.title),
+        lead_source: text(&record.lead_source),
+        created_at: at(record.created_date),
+        last_modified_at: at(record.last_modified_date),
+        account_name: account_id.as_ref().and_then(|account| accounts.get(account).cloned()),
+        account_id,
+        department: text(&record.department),
+        company: if contact { None } else { record.company.clone() },
+        status: if contact { None } else { record.status.clone() },
+        industry: text(&record.industry),
+        country: if contact { text(&record.mailing_country) } else { text(&record.country) },
+        state: if contact { text(&record.mailing_state) } else { text(&record.state) },
+        city: if contact { text(&record.mailing_city) } else { text(&record.city) },
+        extra: extra
+            .iter()
+            .filter_map(|name| {
+                let value = record.custom.get(*name).filter(|value| !value.is_null())?;
+                // One form for a number, whichever way it was written.
+                let value = match value.as_f64().and_then(stored_number) {
+                    Some(number) => serde_json::Value::Number(number),
+                    None => value.clone(),
+                };
+                Some(((*name).to_owned(), value))
+            })
+            .collect(),
+        ..Recipient::empty(id, record.system_modstamp.0 * 1000)
     }
 }
 
@@ -140,10 +172,15 @@ pub fn pages_of(sim: &SimHandle, object: RecipientObject, page: u16) -> u64 {
 
 /// What an uninterrupted sync stores: every row `queryAll` returns, as a recipient.
 pub fn expected_all(sim: &SimHandle) -> BTreeMap<RecordId, Recipient> {
+    let accounts: HashMap<String, String> =
+        sim.accounts().into_iter().map(|account| (account.id.as_str().to_owned(), account.name)).collect();
     RecipientObject::ALL
         .iter()
-        .flat_map(|object| query_all_rows(sim, *object))
-        .map(|record| as_recipient(&record))
+        .flat_map(|object| {
+            let extra = extra_fields(sim, *object);
+            query_all_rows(sim, *object).into_iter().map(move |record| (record, extra.clone()))
+        })
+        .map(|(record, extra)| as_recipient(&record, &accounts, &extra))
         .map(|recipient| (recipient.id, recipient))
         .collect()
 }
@@ -302,6 +339,7 @@ pub async fn extra_org(stack: &TestStack, org_id: &str, config: SimConfig) -> (S
         status: OrgStatus::Active,
         secrets: names,
         registered_at: now_epoch(),
+        settings: Default::default(),
     };
     stack.stack.services.store.put_org(&registration).await.unwrap();
     (sim, registration)

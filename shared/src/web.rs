@@ -1,0 +1,149 @@
+//! What every server-rendered page carries: a per-response nonce for its inline stylesheet, a
+//! Content-Security-Policy without `unsafe-inline`, and `frame-ancestors` limited to the org's
+//! Salesforce domains, because Outpost lives in web-tab iframes.
+
+use std::collections::HashMap;
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::crypto;
+use crate::hosts::{HostPolicy, SalesforceHost};
+
+/// Fields every page's layout reads.
+pub struct Page {
+    pub title: String,
+    pub nonce: String,
+}
+
+impl Page {
+    pub fn new(title: impl Into<String>) -> Self {
+        Self { title: title.into(), nonce: crypto::random_token() }
+    }
+}
+
+/// Who may frame a page.
+#[derive(Debug, Clone)]
+pub enum Framing {
+    /// The org's own Salesforce origins.
+    Org(Vec<String>),
+    /// Any Salesforce origin: error pages shown before the org is known.
+    AnySalesforce { loopback: bool },
+}
+
+impl Framing {
+    pub fn org(host: &SalesforceHost) -> Self {
+        Framing::Org(host.frame_ancestors())
+    }
+
+    pub fn any(policy: HostPolicy) -> Self {
+        Framing::AnySalesforce { loopback: policy.admits_loopback() }
+    }
+
+    fn sources(&self) -> String {
+        match self {
+            Framing::Org(origins) => origins.join(" "),
+            Framing::AnySalesforce { loopback } => {
+                let mut sources = String::from(
+                    "https://*.my.salesforce.com https://*.lightning.force.com https://*.vf.force.com \
+                     https://*.my.salesforce.mil https://*.my.sfcrmproducts.cn",
+                );
+                if *loopback {
+                    sources.push_str(" http://localhost:* http://127.0.0.1:*");
+                }
+                sources
+            }
+        }
+    }
+}
+
+/// Whether a page loads the app's own script (served from the same origin, never inline).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scripts {
+    None,
+    SameOrigin,
+}
+
+/// A rendered page as an HTML response with its CSP; a template that failed to render is a 500
+/// with a plain message.
+pub fn html(
+    status: StatusCode,
+    rendered: Result<String, impl std::fmt::Display>,
+    page: &Page,
+    framing: &Framing,
+    scripts: Scripts,
+) -> Response {
+    let body = match rendered {
+        Ok(body) => body,
+        Err(err) => {
+            tracing::error!(error = %err, "template failed to render");
+            return (StatusCode::INTERNAL_SERVER_ERROR, "Outpost could not render this page.").into_response();
+        }
+    };
+    let (script_src, connect_src) = match scripts {
+        Scripts::None => ("", ""),
+        Scripts::SameOrigin => ("; script-src 'self'", "; connect-src 'self'"),
+    };
+    let csp = format!(
+        "default-src 'none'; style-src 'nonce-{}'{script_src}{connect_src}; img-src 'self' data:; form-action 'self'; \
+         base-uri 'none'; frame-ancestors {}",
+        page.nonce,
+        framing.sources()
+    );
+    let mut response = (status, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    if let Ok(csp) = HeaderValue::from_str(&csp) {
+        headers.insert(header::CONTENT_SECURITY_POLICY, csp);
+    }
+    response
+}
+
+/// How the client wants errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wants {
+    Html,
+    Json,
+}
+
+impl Wants {
+    pub fn from_headers(headers: &HeaderMap) -> Self {
+        let json = headers
+            .get_all(header::ACCEPT)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .any(|accept| accept.contains("application/json"));
+        if json { Wants::Json } else { Wants::Html }
+    }
+}
+
+/// The fields of an `application/x-www-form-urlencoded` body, read strictly: only the names in
+/// `single` (each at most once) and `repeatable`; `None` for any other body.
+pub fn form_fields(body: &[u8], single: &[&str], repeatable: &[&str]) -> Option<HashMap<String, Vec<String>>> {
+    let mut fields: HashMap<String, Vec<String>> = HashMap::new();
+    for (name, value) in url::form_urlencoded::parse(body) {
+        let values = fields.entry(name.as_ref().to_owned()).or_default();
+        let allowed = repeatable.contains(&name.as_ref()) || (single.contains(&name.as_ref()) && values.is_empty());
+        if !allowed {
+            return None;
+        }
+        values.push(value.into_owned());
+    }
+    Some(fields)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forms_are_read_strictly() {
+        let fields = form_fields(b"a=1&b=x+y%21&ids=1&ids=2", &["a", "b"], &["ids"]).unwrap();
+        assert_eq!(fields["a"], ["1"]);
+        assert_eq!(fields["b"], ["x y!"]);
+        assert_eq!(fields["ids"], ["1", "2"]);
+        assert_eq!(form_fields(b"a=1&a=2", &["a"], &[]), None, "a single field twice");
+        assert_eq!(form_fields(b"c=1", &["a"], &[]), None, "an unknown field");
+        assert!(form_fields(b"", &["a"], &[]).unwrap().is_empty());
+    }
+}
