@@ -122,7 +122,9 @@ impl EntryLink {
 
     /// Parses and checks a posted hand-over: only its fields, each once.
     pub fn parse_form(body: &[u8], policy: HostPolicy) -> Result<Self, EntryError> {
-        let mut form = forms::parse(body, &["uid", "oid", "sid", "srv", "rid", "ids", "object"])?;
+        // A malformed hand-over is refused as a malformed link is: the same fields, the same answer.
+        let mut form = forms::parse(body, &["uid", "oid", "sid", "srv", "rid", "ids", "object"])
+            .map_err(|_| EntryError::InvalidLink("the entry form holds unknown, repeated or oversized fields"))?;
         let mut take = |name: &str| form.remove(name).map(Cow::Owned);
         let fields = Fields {
             uid: take("uid"),
@@ -174,7 +176,7 @@ pub async fn entry_form(
 ) -> Response {
     let policy = state.services.config.host_policy;
     let result = async {
-        let body = body.map_err(|_| EntryError::InvalidForm)?;
+        let body = body.map_err(|_| EntryError::InvalidLink("the entry form is too large"))?;
         enter(&state, EntryLink::parse_form(&body, policy)?, policy).await
     }
     .await;

@@ -10,7 +10,7 @@ use outpost_tests::{TestStack, Tripwire, url_encoded};
 
 use super::links::Link;
 use super::onboarding::{form, start, submit, submit_body};
-use super::reply::{JSON, Reply};
+use super::reply::{FORM, JSON, Reply};
 use super::signing::{canvas_payload, canvas_sign, outpost_signer};
 use super::writes::StoreState;
 
@@ -219,6 +219,14 @@ async fn refuses_malformed_foreign_and_tampered_links_without_side_effects() {
         assert!(page.body.contains(&format!("Error code: {}", case.code)), "{} (HTML): {}", case.name, page.body);
         assert!(page.set_cookies().is_empty(), "{} (HTML)", case.name);
         page.assert_never_shows(&sid, &case.name);
+        before.assert_unchanged(&stack, &case.name);
+        // The Visualforce hand-over posts the same fields as a form body: the same answer.
+        let fields = case.url.split_once('?').map_or("", |(_, query)| query).to_owned();
+        let posted = stack.http.post(stack.url("/entry")).header("accept", JSON).header("content-type", FORM);
+        let posted = Reply::send(posted.body(fields)).await;
+        posted.assert_refused(case.status, case.code, &format!("{} (POST)", case.name));
+        posted.assert_private(&case.name);
+        posted.assert_never_shows(&sid, &case.name);
         before.assert_unchanged(&stack, &case.name);
     }
     assert_eq!(tripwire.hits(), 0, "no request ever left for a host other than the org's");

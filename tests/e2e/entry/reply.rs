@@ -7,6 +7,8 @@ use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
 
 /// `Accept` value that asks Outpost for JSON errors.
 pub const JSON: &str = "application/json";
+/// The media type of a posted HTML form.
+pub const FORM: &str = "application/x-www-form-urlencoded";
 
 /// A response with its body read.
 #[derive(Debug)]
