@@ -5,6 +5,8 @@ use std::fmt;
 
 use url::Url;
 
+use crate::namespace::{Namespace, visualforce_label};
+
 /// Partitions that may sit between the My Domain name and `.my.salesforce.com`.
 const PARTITIONS: &[&str] = &["sandbox", "develop", "scratch", "demo", "patch", "trailblaze", "free"];
 
@@ -127,8 +129,9 @@ impl SalesforceHost {
     }
 
     /// The origins a page of this org may be framed by: the My Domain host and, for
-    /// `*.my.salesforce.com`, its Lightning and Visualforce siblings (web tabs, VF launchers).
-    pub fn frame_ancestors(&self) -> Vec<String> {
+    /// `*.my.salesforce.com`, its Lightning and Visualforce siblings (web tabs, VF launchers);
+    /// the package's Visualforce pages are served on a host named after its namespace.
+    pub fn frame_ancestors(&self, namespace: Option<&Namespace>) -> Vec<String> {
         let host = self.host();
         let mut origins = vec![self.origin.clone()];
         if let Some(prefix) = host.strip_suffix(".my.salesforce.com") {
@@ -137,7 +140,7 @@ impl SalesforceHost {
                 None => (prefix, String::new()),
             };
             origins.push(format!("https://{first}{partition}.lightning.force.com"));
-            origins.push(format!("https://{first}--c{partition}.vf.force.com"));
+            origins.push(format!("https://{first}--{}{partition}.vf.force.com", visualforce_label(namespace)));
         }
         origins
     }
@@ -321,13 +324,16 @@ mod tests {
     fn frame_ancestors_cover_lightning_and_visualforce() {
         let host = SalesforceHost::from_host("acme--uat.sandbox.my.salesforce.com", HostPolicy::production()).unwrap();
         assert_eq!(
-            host.frame_ancestors(),
+            host.frame_ancestors(None),
             vec![
                 "https://acme--uat.sandbox.my.salesforce.com",
                 "https://acme--uat.sandbox.lightning.force.com",
                 "https://acme--uat--c.sandbox.vf.force.com",
             ]
         );
+        let production = SalesforceHost::from_host("acme.my.salesforce.com", HostPolicy::production()).unwrap();
+        let namespace = Namespace::parse("Outpost").unwrap();
+        assert_eq!(production.frame_ancestors(Some(&namespace))[2], "https://acme--outpost.vf.force.com");
     }
 
     #[cfg(feature = "dev-loopback")]

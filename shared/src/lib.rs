@@ -11,6 +11,7 @@ pub mod hosts;
 pub mod identity;
 pub mod ids;
 pub mod lists;
+pub mod namespace;
 pub mod parsed;
 pub mod salesforce;
 pub mod secrets;

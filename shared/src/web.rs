@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::crypto;
 use crate::hosts::{HostPolicy, SalesforceHost};
+use crate::namespace::Namespace;
 
 /// Fields every page's layout reads.
 pub struct Page {
@@ -32,8 +33,9 @@ pub enum Framing {
 }
 
 impl Framing {
-    pub fn org(host: &SalesforceHost) -> Self {
-        Framing::Org(host.frame_ancestors())
+    /// The org's origins, its package's Visualforce host named after `namespace`.
+    pub fn org(host: &SalesforceHost, namespace: Option<&Namespace>) -> Self {
+        Framing::Org(host.frame_ancestors(namespace))
     }
 
     pub fn any(policy: HostPolicy) -> Self {

@@ -106,6 +106,7 @@ fn registration(org: OrgId, mode: ProvisioningMode) -> OrgRegistration {
         secrets: OrgSecretNames::conventional("outpost", &org),
         registered_at: now_epoch(),
         settings: Default::default(),
+        namespace: None,
     }
 }
 

@@ -177,6 +177,7 @@ async fn setup(kind: &str, sim_url: &str, dir: &Path, store_dir: &Path) -> Resul
         secrets: names,
         registered_at: now_epoch(),
         settings: Default::default(),
+        namespace: None,
     };
     services.store.put_org(&registration).await?;
     Ok((services, registration))

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use futures::future::join_all;
 use outpost_tests::outpost_local::provision::ProvisionedOrg;
 use outpost_tests::outpost_shared::ids::{OrgId, RecipientObject, RecordId};
+use outpost_tests::outpost_shared::namespace::Namespace;
 use outpost_tests::outpost_shared::salesforce::{ActivityRequest, ApiMeter, SfDateTime};
 use outpost_tests::outpost_shared::store::{IdempotencyClaim, OrgStatus, Recipient, RunStatus, SavedResponse, SyncRun};
 use outpost_tests::outpost_sync::{RunOptions, RunOutcome, sync_orgs};
@@ -947,7 +948,7 @@ async fn the_integration_user_logs_activity_through_the_orgs_apex_rest_class() {
         activity_date: "2026-03-14".into(),
         who_ids: [&contact, &lead, &gone].map(|id| RecordId::parse(id).unwrap()).to_vec(),
     };
-    let response = connection.record_activity(&request).await.unwrap();
+    let response = connection.record_activity(None, &request).await.unwrap();
     assert_eq!(meter.calls() - calls, 1, "one API call");
 
     let results = &response.results;
@@ -989,17 +990,41 @@ async fn an_activity_call_is_never_resent_and_never_sent_outside_the_classs_limi
     // Creating Tasks is not idempotent: a failure after sending is reported, not retried.
     let calls = meter.calls();
     sim.fail_next_calls(1);
-    assert!(connection.record_activity(&request(vec![contact])).await.is_err());
+    assert!(connection.record_activity(None, &request(vec![contact])).await.is_err());
     assert_eq!(meter.calls() - calls, 1, "sent once");
     assert!(sim.tasks().is_empty());
 
     // 0 or 201 records: refused before any request.
     let calls = meter.calls();
-    assert!(connection.record_activity(&request(vec![])).await.is_err());
-    assert!(connection.record_activity(&request(vec![contact; 201])).await.is_err());
+    assert!(connection.record_activity(None, &request(vec![])).await.is_err());
+    assert!(connection.record_activity(None, &request(vec![contact; 201])).await.is_err());
     assert_eq!(meter.calls(), calls, "nothing sent");
 
-    let response = connection.record_activity(&request(vec![contact; 2])).await.unwrap();
+    let response = connection.record_activity(None, &request(vec![contact; 2])).await.unwrap();
     assert!(response.results.iter().all(|r| r.success), "{:?}", response.results);
     assert_eq!(sim.tasks().len(), 2);
+}
+
+#[tokio::test]
+async fn a_managed_package_is_called_under_its_namespace() {
+    let stack = TestStack::start().await;
+    let acme = stack.acme();
+    let sim = stack.sim(acme);
+    let contact = RecordId::parse(&live_ids(&stack, acme, SObject::Contact)[0]).unwrap();
+    let connection = stack.stack.sync.login.connect(&acme.registration, Arc::new(ApiMeter::default())).await.unwrap();
+    let request = ActivityRequest {
+        subject: "Newsletter delivered".into(),
+        description: None,
+        activity_date: "2026-03-14".into(),
+        who_ids: vec![contact],
+    };
+    sim.set_namespace(Some("acmepkg"));
+
+    let unnamespaced = connection.record_activity(None, &request).await;
+    assert!(matches!(unnamespaced, Err(ref err) if err.code() == "NOT_FOUND"), "{unnamespaced:?}");
+    assert!(sim.tasks().is_empty(), "nothing was created at the wrong path");
+    let namespace = Namespace::parse("acmepkg").unwrap();
+    let response = connection.record_activity(Some(&namespace), &request).await.unwrap();
+    assert!(response.results.iter().all(|r| r.success), "{:?}", response.results);
+    assert_eq!(sim.tasks().len(), 1);
 }

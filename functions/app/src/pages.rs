@@ -63,7 +63,7 @@ impl Visit {
         let cookies = headers.get_all(header::COOKIE).iter().filter_map(|value| value.to_str().ok());
         let session_hash = app_session::session_hash_of(cookies).unwrap_or_default();
         let csrf = signer.csrf_token(APP_CSRF, &session_hash);
-        let framing = Framing::org(&context.salesforce);
+        let framing = Framing::org(&context.salesforce, context.org.namespace.as_ref());
         Ok(Self { context, framing, csrf, signer, session_hash })
     }
 

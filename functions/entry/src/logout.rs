@@ -41,7 +41,7 @@ pub async fn logout(
         let org = state.active_org(&who.org_id).await?;
         let host = org.host(policy).map_err(|_| EntryError::HostNotAllowed)?;
         let page = SignedOutPage { page: Page::new("Signed out") };
-        let mut response = pages::html(StatusCode::OK, &page, &page.page, &Framing::org(&host));
+        let mut response = pages::html(StatusCode::OK, &page, &page.page, &Framing::org(&host, org.namespace.as_ref()));
         if let Ok(clear) = HeaderValue::from_str(&cookies::clear(SESSION_COOKIE, "/", Site::CrossSite)) {
             response.headers_mut().append(header::SET_COOKIE, clear);
         }

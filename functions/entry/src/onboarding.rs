@@ -101,7 +101,7 @@ async fn render_form(
         consent: answers.consent,
         errors,
     };
-    Ok(pages::html(status, &page, &page.page, &Framing::org(&host)))
+    Ok(pages::html(status, &page, &page.page, &Framing::org(&host, org.namespace.as_ref())))
 }
 
 /// `GET /onboarding`: the form, prefilled with what Salesforce said.

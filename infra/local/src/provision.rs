@@ -10,6 +10,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use outpost_shared::crypto;
 use outpost_shared::hosts::{HostPolicy, SalesforceHost};
 use outpost_shared::ids::{OrgId, UserId};
+use outpost_shared::namespace::Namespace;
 use outpost_shared::salesforce::RsaSigningKey;
 use outpost_shared::secrets::{AppSecret, SecretSink, SecretSource, SecretsError};
 use outpost_shared::store::{
@@ -192,17 +193,15 @@ async fn ensure_callout_key<S: SecretSource + SecretSink + ?Sized>(
     Ok(key)
 }
 
-/// Registers (or re-registers) an active org with its pinned host.
-async fn register(
-    store: &SharedStore,
+/// An active org registered now with its pinned host, default settings and no namespace.
+fn active_org(
     org_id: OrgId,
     name: &str,
     pinned_host: &str,
     mode: ProvisioningMode,
     secrets: OrgSecretNames,
-    settings: OrgSettings,
-) -> anyhow::Result<OrgRegistration> {
-    let registration = OrgRegistration {
+) -> OrgRegistration {
+    OrgRegistration {
         org_id,
         name: name.to_owned(),
         pinned_host: pinned_host.to_owned(),
@@ -210,8 +209,13 @@ async fn register(
         status: OrgStatus::Active,
         secrets,
         registered_at: now_epoch(),
-        settings,
-    };
+        settings: OrgSettings::default(),
+        namespace: None,
+    }
+}
+
+/// Registers (or re-registers) `registration`.
+async fn register(store: &SharedStore, registration: OrgRegistration) -> anyhow::Result<OrgRegistration> {
     store.put_org(&registration).await?;
     Ok(registration)
 }
@@ -276,7 +280,11 @@ pub async fn simulated_org(
     let integration_user = sim.integration_user().context("the simulated org has no integration user")?;
     document["username"] = serde_json::Value::String(integration_user.username);
     secrets.store(&names.integration, &document.to_string()).await?;
-    let registration = register(store, org_id, spec.name, sim.base_url(), spec.mode, names, spec.settings()).await?;
+    let registration = OrgRegistration {
+        settings: spec.settings(),
+        ..active_org(org_id, spec.name, sim.base_url(), spec.mode, names)
+    };
+    let registration = register(store, registration).await?;
     let users = demo_users(&sim, spec.mode)?;
     if let Some(known) = users.iter().find(|u| u.kind == UserKind::Known && spec.mode == ProvisioningMode::PerUser) {
         let sim_user = sim.user(known.user_id.as_str()).context("known user vanished")?;
@@ -341,6 +349,9 @@ pub struct OrgFile {
     /// Who sees which records, and the additional fields lists filter on.
     #[serde(default)]
     pub settings: OrgSettings,
+    /// The namespace of the org's Outpost package, when installed as a managed package.
+    #[serde(default)]
+    pub namespace: Option<Namespace>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -407,8 +418,12 @@ impl OrgFile {
             names.oauth_client = Some(name);
         }
         let callout_key = ensure_callout_key(secrets, &names, self.callout_key.as_deref()).await?;
-        let registration =
-            register(store, org_id, &self.name, host.origin(), self.mode, names, self.settings.clone()).await?;
+        let registration = OrgRegistration {
+            settings: self.settings.clone(),
+            namespace: self.namespace.clone(),
+            ..active_org(org_id, &self.name, host.origin(), self.mode, names)
+        };
+        let registration = register(store, registration).await?;
         Ok(ProvisionedOrg { registration, sim: None, callout_key, users: Vec::new() })
     }
 }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{Extension, State};
+use axum::extract::{Extension, Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
@@ -32,8 +32,26 @@ struct ActivityResult {
     error: Option<String>,
 }
 
-/// `POST /services/apexrest/outpost/v1/activity`: one Task per whoId.
-pub async fn activity(State(org): State<Arc<Org>>, Extension(caller): Extension<Caller>, body: Bytes) -> Response {
+/// `POST /services/apexrest/...`: the package's resource answers only at its namespace's path, as
+/// a managed package's classes do; any other path is Salesforce's `NOT_FOUND`.
+pub async fn rest(
+    State(org): State<Arc<Org>>,
+    Path(path): Path<String>,
+    caller: Extension<Caller>,
+    body: Bytes,
+) -> Response {
+    let expected = match org.namespace.read().unwrap_or_else(|poisoned| poisoned.into_inner()).as_deref() {
+        Some(namespace) => format!("{namespace}/outpost/v1/activity"),
+        None => "outpost/v1/activity".to_owned(),
+    };
+    if path != expected {
+        return reply::api_error(StatusCode::NOT_FOUND, "NOT_FOUND", "Could not find a match for URL");
+    }
+    activity(State(org), caller, body).await
+}
+
+/// `POST /services/apexrest/[<namespace>/]outpost/v1/activity`: one Task per whoId.
+async fn activity(State(org): State<Arc<Org>>, Extension(caller): Extension<Caller>, body: Bytes) -> Response {
     let v: serde_json::Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(e) => return parser_error(&format!("Unexpected character in JSON body: {e}")),

@@ -158,7 +158,7 @@ pub fn router(org: Arc<Org>) -> Router {
         .route(&format!("{d}/jobs/query"), post(bulk::create).get(bulk::list))
         .route(&format!("{d}/jobs/query/{{id}}"), get(bulk::get).patch(bulk::abort).delete(bulk::delete))
         .route(&format!("{d}/jobs/query/{{id}}/results"), get(bulk::results))
-        .route("/services/apexrest/outpost/v1/activity", post(apex::activity))
+        .route("/services/apexrest/{*path}", post(apex::rest))
         .route_layer(from_fn_with_state(org.clone(), gate::data_api));
     let sim = Router::new()
         .route("/_sim", get(ui::index))
@@ -325,6 +325,12 @@ impl SimHandle {
     }
 
     // ---- faults and limits ----
+
+    /// Installs the Outpost package under `namespace` (`None`: without one), which moves its Apex
+    /// REST resource to `/services/apexrest/<namespace>/...`.
+    pub fn set_namespace(&self, namespace: Option<&str>) {
+        *self.org.namespace.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = namespace.map(str::to_owned);
+    }
 
     /// Latency added to every Salesforce-surface response.
     pub fn set_latency(&self, latency: Duration) {

@@ -86,6 +86,8 @@ pub struct Org {
     pub cursors: Mutex<Cursors>,
     /// Fault knobs.
     pub faults: Mutex<Faults>,
+    /// The namespace of the installed Outpost package (`None`: installed without one).
+    pub namespace: RwLock<Option<String>>,
     /// Bulk query jobs.
     pub bulk: Mutex<Jobs>,
     /// OAuth authorization codes.
@@ -121,6 +123,7 @@ impl Org {
             sessions: Mutex::new(Sessions::new(config.session_lifetime.as_secs() as i64)),
             cursors: Mutex::new(Cursors::default()),
             faults: Mutex::new(faults),
+            namespace: RwLock::new(None),
             bulk: Mutex::new(Jobs::default()),
             codes: Mutex::new(Codes::default()),
             outpost: RwLock::new(config.outpost.clone()),

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::client::{Body, Replay};
 use super::{OrgConnection, SalesforceError};
 use crate::ids::RecordId;
+use crate::namespace::{Namespace, apex_rest_path};
 
 /// Records that a recipient list was sent to Contacts/Leads: one completed Task per `whoId`.
 #[derive(Debug, Clone, Serialize)]
@@ -43,13 +44,18 @@ pub struct ActivityResponse {
 pub const ACTIVITY_LIMIT: usize = 200;
 
 impl OrgConnection {
-    /// `POST /services/apexrest/outpost/v1/activity`. Creates Tasks, so it is never resent once sent.
-    pub async fn record_activity(&self, request: &ActivityRequest) -> Result<ActivityResponse, SalesforceError> {
+    /// `POST /services/apexrest/[<namespace>/]outpost/v1/activity`. Creates Tasks, so it is never
+    /// resent once sent.
+    pub async fn record_activity(
+        &self,
+        namespace: Option<&Namespace>,
+        request: &ActivityRequest,
+    ) -> Result<ActivityResponse, SalesforceError> {
         if request.who_ids.is_empty() || request.who_ids.len() > ACTIVITY_LIMIT {
             return Err(SalesforceError::Protocol(format!("an activity call takes 1 to {ACTIVITY_LIMIT} records")));
         }
         let body = serde_json::to_vec(request).map_err(|err| SalesforceError::Protocol(err.to_string()))?;
-        let mut call = self.call(Method::POST, "/services/apexrest/outpost/v1/activity");
+        let mut call = self.call(Method::POST, &apex_rest_path(namespace, "outpost/v1/activity"));
         call.body = Some(Body::Json(Bytes::from(body)));
         call.replay = Replay::OnlyIfNotSent;
         let reply = self.client.send(call).await?;

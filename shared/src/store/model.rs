@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::hosts::{HostError, HostPolicy, SalesforceHost};
 use crate::ids::{OrgId, RecipientObject, RecordId, UserId};
+use crate::namespace::Namespace;
 use crate::salesforce::SfDateTime;
 
 /// Seconds since the Unix epoch.
@@ -157,6 +158,10 @@ pub struct OrgRegistration {
     pub registered_at: EpochSeconds,
     #[serde(default)]
     pub settings: OrgSettings,
+    /// The namespace of the org's Outpost package (managed packages); none for a package
+    /// installed without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<Namespace>,
 }
 
 impl OrgRegistration {

@@ -18,6 +18,7 @@ pub async fn register_host(stack: &TestStack, org_id: &str, pinned_host: &str, m
         secrets: OrgSecretNames::conventional(&stack.stack.services.config.secret_prefix, &org),
         registered_at: now_epoch(),
         settings: Default::default(),
+        namespace: None,
     };
     stack.stack.services.store.put_org(&registration).await.expect("the org is registered");
     pinned_host.to_owned()

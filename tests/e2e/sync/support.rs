@@ -340,6 +340,7 @@ pub async fn extra_org(stack: &TestStack, org_id: &str, config: SimConfig) -> (S
         secrets: names,
         registered_at: now_epoch(),
         settings: Default::default(),
+        namespace: None,
     };
     stack.stack.services.store.put_org(&registration).await.unwrap();
     (sim, registration)
