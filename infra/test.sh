@@ -74,7 +74,8 @@ infra/salesforce/check.sh
 # --- Services --------------------------------------------------------------------------------
 step "moto server (DynamoDB, Secrets Manager, S3)"
 moto_port="$(free_port)"
-"$venv/bin/moto_server" -H 127.0.0.1 -p "$moto_port" > "${TMPDIR:-/tmp}/outpost-moto-$moto_port.log" 2>&1 &
+# One request at a time: moto's backends are not thread-safe (infra/moto/serial_server.py).
+"$venv/bin/python" infra/moto/serial_server.py -H 127.0.0.1 -p "$moto_port" > "${TMPDIR:-/tmp}/outpost-moto-$moto_port.log" 2>&1 &
 started+=("$!")
 python3 - "$moto_port" <<'PY'
 import sys, time, urllib.request
