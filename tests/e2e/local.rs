@@ -82,3 +82,24 @@ async fn local_commands_run_in_the_stack_and_refuse_bad_input_with_json_codes() 
         assert!(answer["error"]["message"].as_str().unwrap().contains(says), "{path} {body}: {answer}");
     }
 }
+
+#[tokio::test]
+async fn pages_holding_keys_and_sessions_answer_only_requests_addressed_to_localhost() {
+    let stack = TestStack::start().await;
+    let sim = stack.sim(stack.acme());
+    // A page whose DNS name was rebound to 127.0.0.1 sends its own name as Host.
+    let rebound = |url: String| stack.http.get(url).header("host", "attacker.example");
+    for path in ["/", "/_local/info"] {
+        let refused = rebound(stack.url(path)).send().await.unwrap();
+        assert_eq!(refused.status(), 421, "{path}");
+        let body = refused.text().await.unwrap();
+        assert!(!body.contains("/entry?uid=") && !body.contains("callout_key"), "{path}: {body}");
+    }
+    let minted = stack.http.post(format!("{}/_sim/sessions", sim.base_url())).header("host", "attacker.example");
+    assert_eq!(minted.send().await.unwrap().status(), 421, "the simulated org mints no session for it");
+    assert_eq!(rebound(format!("{}/_sim/info", sim.base_url())).send().await.unwrap().status(), 421);
+    // Addressed to the machine by name or address, they answer.
+    assert_eq!(stack.get(&stack.url("/_local/info")).await.status(), 200);
+    let by_address = stack.url("/_local/info").replace("localhost", "127.0.0.1");
+    assert_eq!(stack.http.get(by_address).send().await.unwrap().status(), 200);
+}

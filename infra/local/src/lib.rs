@@ -255,10 +255,22 @@ impl SyncTrigger for LocalSyncTrigger {
     }
 }
 
+/// How many connections may wait to be accepted: the default 128 dropped SYNs when 200 users
+/// entered at once, and each retried SYN costs a second.
+const LISTEN_BACKLOG: u32 = 1024;
+
+/// A listener on `address` with room for a burst of connections.
+fn listen(address: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if address.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 impl LocalStack {
     /// Provisions the orgs and starts serving.
     pub async fn start(config: LocalConfig) -> anyhow::Result<Self> {
-        let listener = tokio::net::TcpListener::bind(config.address).await.map_err(|err| {
+        let listener = listen(config.address).map_err(|err| {
             if err.kind() == std::io::ErrorKind::AddrInUse {
                 anyhow::anyhow!(
                     "{} is already in use: stop whatever serves it, or pick another port with --port or OUTPOST_PORT",
@@ -445,6 +457,7 @@ fn router(
         .route("/_local/info", get(info))
         .route("/_local/sync", axum::routing::post(local_sync))
         .route("/_local/optout", axum::routing::post(local_optout))
+        .route_layer(middleware::from_fn(loopback_host_only))
         .with_state(state.clone());
     local
         .merge(entry)
@@ -454,6 +467,18 @@ fn router(
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state, authorize))
         .layer(middleware::from_fn(request_span))
+}
+
+/// Pages that show callout keys and live session links answer only requests addressed to a
+/// loopback name: a page on another site that rebinds its DNS name to 127.0.0.1 sends its own
+/// name as `Host`, and is refused.
+async fn loopback_host_only(request: Request, next: Next) -> Response {
+    let host = request.headers().get(header::HOST).and_then(|value| value.to_str().ok()).unwrap_or_default();
+    if salesforce_sim::gate::is_loopback_authority(host) {
+        next.run(request).await
+    } else {
+        (StatusCode::MISDIRECTED_REQUEST, "this page answers only on localhost").into_response()
+    }
 }
 
 /// The routes template.yaml puts behind the Lambda authorizer.

@@ -91,6 +91,30 @@ pub async fn latency(State(org): State<Arc<Org>>, req: Request, next: Next) -> R
     next.run(req).await
 }
 
+/// The control endpoints mint sessions and read records: they answer only requests addressed to
+/// a loopback name, so a page whose DNS name was rebound to 127.0.0.1 cannot reach them.
+pub async fn loopback_host_only(req: Request, next: Next) -> Response {
+    let authority = req.headers().get(axum::http::header::HOST).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    if is_loopback_authority(authority) {
+        next.run(req).await
+    } else {
+        reply::api_error(
+            StatusCode::MISDIRECTED_REQUEST,
+            "MISDIRECTED",
+            "the simulated org's controls answer on localhost only",
+        )
+    }
+}
+
+/// Whether a `Host` value names this machine: `localhost`, `127.0.0.1` or `[::1]`, any port.
+pub fn is_loopback_authority(authority: &str) -> bool {
+    let name = match authority.strip_prefix('[') {
+        Some(rest) => rest.split_once(']').map_or("", |(name, _)| name),
+        None => authority.split(':').next().unwrap_or_default(),
+    };
+    matches!(name.to_ascii_lowercase().as_str(), "localhost" | "127.0.0.1" | "::1")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -186,7 +186,8 @@ pub fn router(org: Arc<Org>) -> Router {
         .route("/_sim/auto-submit.js", get(ui::auto_submit_js))
         .route("/_sim/custom-link", get(control::custom_link))
         .route("/_sim/signed-request", get(control::signed_request))
-        .route("/_sim/callouts", post(control::callouts));
+        .route("/_sim/callouts", post(control::callouts))
+        .route_layer(axum::middleware::from_fn(gate::loopback_host_only));
     Router::new()
         .merge(gated)
         .merge(sim)
