@@ -1,4 +1,4 @@
-//! Outpost's own sessions: 256-bit random tokens handed to the browser as `outpost_session`,
+//! Outpost's own sessions: 256-bit random tokens handed to the browser as `__Host-outpost_session`,
 //! stored only as SHA-256, with a sliding idle expiry bounded by an absolute lifetime.
 
 use std::time::Duration;
@@ -7,8 +7,9 @@ use crate::crypto;
 use crate::ids::{OrgId, UserId};
 use crate::store::{EpochSeconds, OutpostSession, ProvisioningMode};
 
-/// The session cookie's name.
-pub const SESSION_COOKIE: &str = "outpost_session";
+/// The session cookie's name: with `__Host-`, a browser takes it only from a secure origin, for
+/// path `/`, without `Domain`, so no sibling subdomain can plant or shadow it.
+pub const SESSION_COOKIE: &str = "__Host-outpost_session";
 
 /// The purpose the sign-out form's CSRF token is signed for: the app's pages render the form,
 /// the entry function checks it.

@@ -32,7 +32,7 @@ fn main() {
         let issued =
             SessionPolicy::default().issue(org.registration.org_id, user.user_id, org.registration.mode, now_epoch());
         services.store.create_session(&issued.record).await.expect("session");
-        let cookie = format!("theme=dark; outpost_session={}; other=1", issued.token);
+        let cookie = format!("theme=dark; __Host-outpost_session={}; other=1", issued.token);
         let credentials = outpost_tests::outpost_authorizer::Credentials {
             cookies: vec![cookie.as_str()],
             authorization: None,
@@ -59,7 +59,7 @@ fn main() {
         let store_read = started.elapsed().as_secs_f64() / f64::from(ITERATIONS);
 
         let mut refused = 0u32;
-        let forged = format!("outpost_session={}", "A".repeat(43));
+        let forged = format!("__Host-outpost_session={}", "A".repeat(43));
         let forged_credentials = outpost_tests::outpost_authorizer::Credentials {
             cookies: vec![forged.as_str()],
             authorization: None,

@@ -1,5 +1,5 @@
 //! The authorizer over HTTP (the local middleware runs the Lambda's decision function on the
-//! routes template.yaml protects): `/app`, `/app/*` and `/logout` take the `outpost_session`
+//! routes template.yaml protects): `/app`, `/app/*` and `/logout` take the `__Host-outpost_session`
 //! cookie; `/api/*` takes a Salesforce session id as bearer with the org's instance host, checked
 //! like `/entry` and cached by its SHA-256 for at most five minutes. A route's identity source
 //! missing → 401 (as API Gateway answers without asking the authorizer); refused → 403.
@@ -96,16 +96,17 @@ async fn forged_malformed_and_foreign_session_cookies_are_forbidden() {
             .value;
     let forged = random_token();
     let cookies = [
-        ("a random token of the right shape", format!("outpost_session={forged}")),
-        ("a short token", "outpost_session=abc".to_owned()),
-        ("a token one character too long", format!("outpost_session={real}A")),
-        ("a token with a changed character", format!("outpost_session={}", with_last_character_changed(&real))),
-        ("the stored hash instead of the token", format!("outpost_session={}", token_hash(&real))),
-        ("the pending-onboarding cookie's value", format!("outpost_session={pending}")),
-        ("an empty session cookie", "outpost_session=".to_owned()),
+        ("a random token of the right shape", format!("__Host-outpost_session={forged}")),
+        ("a short token", "__Host-outpost_session=abc".to_owned()),
+        ("a token one character too long", format!("__Host-outpost_session={real}A")),
+        ("a token with a changed character", format!("__Host-outpost_session={}", with_last_character_changed(&real))),
+        ("the stored hash instead of the token", format!("__Host-outpost_session={}", token_hash(&real))),
+        ("the pending-onboarding cookie's value", format!("__Host-outpost_session={pending}")),
+        ("an empty session cookie", "__Host-outpost_session=".to_owned()),
         ("only other cookies", format!("outpost_pending={pending}; theme=dark")),
-        ("a look-alike name", format!("outpost_session_x={real}")),
-        ("a token with markup", "outpost_session=<script>alert(1)</script>".to_owned()),
+        ("a look-alike name", format!("__Host-outpost_session_x={real}")),
+        ("the name without its __Host- prefix", format!("outpost_session={real}")),
+        ("a token with markup", "__Host-outpost_session=<script>alert(1)</script>".to_owned()),
     ];
     let before = StoreState::of(&stack);
     for (name, cookie) in &cookies {
@@ -116,10 +117,10 @@ async fn forged_malformed_and_foreign_session_cookies_are_forbidden() {
             if takes_cookie(path) { assert_forbidden(&reply, &context) } else { assert_unauthorized(&reply, &context) }
         }
     }
-    let on_api = call(&stack, "GET", "/api/v1/me", &[("cookie", &format!("outpost_session={real}"))]).await;
+    let on_api = call(&stack, "GET", "/api/v1/me", &[("cookie", &format!("__Host-outpost_session={real}"))]).await;
     assert_unauthorized(&on_api, "a genuine session cookie is not a credential of /api/*");
     before.assert_unchanged(&stack, "refused cookies");
-    let fine = call(&stack, "GET", "/app", &[("cookie", &format!("theme=dark; outpost_session={real}"))]).await;
+    let fine = call(&stack, "GET", "/app", &[("cookie", &format!("theme=dark; __Host-outpost_session={real}"))]).await;
     assert_eq!(fine.status, 200, "the genuine cookie among others works: {fine:?}");
 }
 
@@ -133,7 +134,7 @@ async fn deleted_idle_expired_and_past_their_lifetime_sessions_are_forbidden() {
     let deleted = stack.sign_in(acme, ada).await;
     store.delete_session(&token_hash(&deleted)).await.unwrap();
     assert_forbidden(
-        &call(&stack, "GET", "/app", &[("cookie", &format!("outpost_session={deleted}"))]).await,
+        &call(&stack, "GET", "/app", &[("cookie", &format!("__Host-outpost_session={deleted}"))]).await,
         "deleted",
     );
 
@@ -141,14 +142,20 @@ async fn deleted_idle_expired_and_past_their_lifetime_sessions_are_forbidden() {
     let mut record = store.get_session(&token_hash(&idle)).await.unwrap().unwrap();
     record.expires_at = now_epoch() - 1;
     store.extend_session(&record).await.unwrap();
-    assert_forbidden(&call(&stack, "GET", "/app", &[("cookie", &format!("outpost_session={idle}"))]).await, "idle");
+    assert_forbidden(
+        &call(&stack, "GET", "/app", &[("cookie", &format!("__Host-outpost_session={idle}"))]).await,
+        "idle",
+    );
 
     let old = stack.sign_in(acme, ada).await;
     let mut record = store.get_session(&token_hash(&old)).await.unwrap().unwrap();
     record.absolute_expires_at = now_epoch() - 1;
     store.extend_session(&record).await.unwrap();
     let before = StoreState::of(&stack);
-    assert_forbidden(&call(&stack, "GET", "/app", &[("cookie", &format!("outpost_session={old}"))]).await, "too old");
+    assert_forbidden(
+        &call(&stack, "GET", "/app", &[("cookie", &format!("__Host-outpost_session={old}"))]).await,
+        "too old",
+    );
     before.assert_unchanged(&stack, "an expired session is not extended");
 }
 

@@ -250,7 +250,7 @@ async fn a_web_tab_framing_outpost_cross_site_reaches_the_app() {
         let text = browser.script("return document.body.innerText;").await;
         assert!(text.as_str().unwrap().contains("Acme Sim"), "{text}");
         let cookies = browser.script("return document.cookie;").await;
-        assert!(!cookies.as_str().unwrap().contains("outpost_session"), "HttpOnly: scripts never see it");
+        assert!(!cookies.as_str().unwrap().contains("__Host-outpost_session"), "HttpOnly: scripts never see it");
         drop(stack);
     })
     .await;

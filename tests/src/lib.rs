@@ -184,7 +184,7 @@ impl TestStack {
     pub async fn sign_in(&self, org: &ProvisionedOrg, user: &DemoUser) -> String {
         let response = self.get(&self.link(org, user, None, SessionKind::Api)).await;
         assert_eq!(response.status(), 303, "a known user is signed in");
-        set_cookie(&response, "outpost_session").expect("a session cookie")
+        set_cookie(&response, "__Host-outpost_session").expect("a session cookie")
     }
 }
 

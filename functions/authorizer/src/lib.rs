@@ -1,6 +1,6 @@
 //! Session validation: the HTTP API Lambda REQUEST authorizer (payload 2.0, simple responses).
 //!
-//! Two identities are accepted: the `outpost_session` cookie (one store read), or
+//! Two identities are accepted: the `__Host-outpost_session` cookie (one store read), or
 //! `Authorization: Bearer <Salesforce session id>` with `X-Salesforce-Instance: <host>` for
 //! Salesforce-side code, checked like `/entry` and cached by SHA-256 of the session id for at most
 //! five minutes. Anything expired, revoked, forged or malformed is simply not authorized.

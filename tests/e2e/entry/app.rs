@@ -10,7 +10,7 @@ use super::reply::{JSON, Reply};
 use super::writes::StoreState;
 
 async fn get(stack: &TestStack, path: &str, session: &str) -> Reply {
-    Reply::send(stack.http.get(stack.url(path)).header("cookie", format!("outpost_session={session}"))).await
+    Reply::send(stack.http.get(stack.url(path)).header("cookie", format!("__Host-outpost_session={session}"))).await
 }
 
 async fn logout(stack: &TestStack, session: &str, body: &str) -> Reply {
@@ -18,7 +18,7 @@ async fn logout(stack: &TestStack, session: &str, body: &str) -> Reply {
         stack
             .http
             .post(stack.url("/logout"))
-            .header("cookie", format!("outpost_session={session}"))
+            .header("cookie", format!("__Host-outpost_session={session}"))
             .header("content-type", "application/x-www-form-urlencoded")
             .header("accept", JSON)
             .body(body.to_owned()),
@@ -95,8 +95,8 @@ async fn logout_deletes_the_session_so_the_cookie_stops_working() {
     let out = logout(&stack, &session, &outpost_tests::url_encoded(&[("csrf", &csrf)])).await;
     assert_eq!(out.status, 200, "{out:?}");
     assert!(out.body.contains("You are signed out"), "{}", out.body);
-    assert!(out.clears("outpost_session"), "{out:?}");
-    let cleared = out.set_cookies().into_iter().find(|c| c.name == "outpost_session").unwrap();
+    assert!(out.clears("__Host-outpost_session"), "{out:?}");
+    let cleared = out.set_cookies().into_iter().find(|c| c.name == "__Host-outpost_session").unwrap();
     cleared.assert_cross_site("/");
     assert!(stack.stack.services.store.get_session(&token_hash(&session)).await.unwrap().is_none(), "deleted");
 

@@ -30,11 +30,12 @@ async fn a_verified_canvas_request_signs_a_known_user_in() {
     assert_eq!(reply.location(), Some("/app"));
     reply.assert_private("Canvas");
     reply.assert_never_shows(&token, "Canvas");
-    let session = reply.cookie("outpost_session").expect("a session");
+    let session = reply.cookie("__Host-outpost_session").expect("a session");
     session.assert_cross_site("/");
-    let app =
-        Reply::send(stack.http.get(stack.url("/app")).header("cookie", format!("outpost_session={}", session.value)))
-            .await;
+    let app = Reply::send(
+        stack.http.get(stack.url("/app")).header("cookie", format!("__Host-outpost_session={}", session.value)),
+    )
+    .await;
     assert!(app.body.contains("Hello, Ada Lovelace"), "{}", app.body);
     super::writes::assert_store_never_holds(&stack, &token);
 }
@@ -47,7 +48,7 @@ async fn canvas_onboards_new_users_admits_org_wide_users_and_refuses_inactive_on
     let new = post(&stack, &stack.sim(acme).signed_request(grace.user_id.as_str()).unwrap(), "text/html").await;
     assert_eq!(new.status, 303, "{new:?}");
     assert_eq!(new.location(), Some("/onboarding"));
-    assert!(new.cookie("outpost_pending").is_some() && new.cookie("outpost_session").is_none());
+    assert!(new.cookie("outpost_pending").is_some() && new.cookie("__Host-outpost_session").is_none());
 
     let globex = stack.globex();
     let user = stack.user(globex, UserKind::Known);

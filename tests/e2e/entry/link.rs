@@ -26,7 +26,7 @@ async fn open_json(stack: &TestStack, url: &str) -> Reply {
 }
 
 async fn app_page(stack: &TestStack, location: &str, session: &str) -> Reply {
-    Reply::send(stack.http.get(stack.url(location)).header("cookie", format!("outpost_session={session}"))).await
+    Reply::send(stack.http.get(stack.url(location)).header("cookie", format!("__Host-outpost_session={session}"))).await
 }
 
 /// The "Sign in with Salesforce" action of an error page.
@@ -50,7 +50,7 @@ async fn a_known_user_gets_an_opaque_session_cookie_and_a_clean_redirect_to_the_
     assert_eq!(reply.location(), Some("/app"));
     reply.assert_private("known user");
     reply.assert_never_shows(&sid, "known user");
-    let cookie = reply.cookie("outpost_session").expect("a session cookie");
+    let cookie = reply.cookie("__Host-outpost_session").expect("a session cookie");
     cookie.assert_cross_site("/");
     assert_eq!(reply.set_cookies().len(), 1, "only the session cookie: {reply:?}");
     assert_eq!(cookie.value.len(), 43, "a 256-bit opaque token");
@@ -116,7 +116,7 @@ async fn accepts_15_or_18_char_ids_and_raw_or_percent_encoded_exclamation_marks(
         let reply = open(&stack, &url).await;
         assert_eq!(reply.status, 303, "{name}: {reply:?}");
         assert_eq!(reply.location(), Some("/app"), "{name}");
-        assert!(reply.cookie("outpost_session").is_some(), "{name}");
+        assert!(reply.cookie("__Host-outpost_session").is_some(), "{name}");
     }
 }
 
@@ -134,7 +134,7 @@ async fn carries_contact_and_lead_record_context_to_the_app() {
         assert_eq!(reply.status, 303, "{reply:?}");
         let location = format!("/app?rid={}", record.id.as_str());
         assert_eq!(reply.location(), Some(location.as_str()), "normalised to 18 chars");
-        let session = reply.cookie("outpost_session").unwrap().value;
+        let session = reply.cookie("__Host-outpost_session").unwrap().value;
         let app = app_page(&stack, &location, &session).await;
         assert_eq!(app.status, 200);
         assert!(app.body.contains(&format!("{label} {}", record.id.as_str())), "{}", app.body);
@@ -154,7 +154,7 @@ async fn sends_a_new_user_of_a_per_user_org_to_onboarding_with_a_short_lived_pen
     assert_eq!(reply.location(), Some("/onboarding"));
     reply.assert_private("new user");
     reply.assert_never_shows(&link.sid(), "new user");
-    assert!(reply.cookie("outpost_session").is_none(), "no session before onboarding");
+    assert!(reply.cookie("__Host-outpost_session").is_none(), "no session before onboarding");
     let pending = reply.cookie("outpost_pending").expect("a pending cookie");
     pending.assert_cross_site("/onboarding");
     assert!(pending.max_age() > 0 && pending.max_age() <= 15 * 60, "short-lived: {pending:?}");
@@ -192,7 +192,7 @@ async fn lets_every_active_user_of_an_org_wide_org_in_and_maps_each_once() {
         let reply = open(&stack, &stack.link(globex, user, None, SessionKind::Api)).await;
         assert_eq!(reply.status, 303, "{}: {reply:?}", user.name);
         assert_eq!(reply.location(), Some("/app"));
-        let session = reply.cookie("outpost_session").expect("no onboarding in org_wide orgs").value;
+        let session = reply.cookie("__Host-outpost_session").expect("no onboarding in org_wide orgs").value;
         let mapping = stack.stack.services.store.get_user(&org, &user.user_id).await.unwrap().expect("mapped");
         assert_eq!(mapping.source, MappingSource::OrgWide);
         assert_eq!(mapping.display_name, user.name);
@@ -202,8 +202,10 @@ async fn lets_every_active_user_of_an_org_wide_org_in_and_maps_each_once() {
         let unchanged = stack.stack.services.store.get_user(&org, &user.user_id).await.unwrap().unwrap();
         assert_eq!(unchanged, mapping, "a second entry creates nothing new");
 
-        let app =
-            Reply::send(stack.http.get(stack.url("/app")).header("cookie", format!("outpost_session={session}"))).await;
+        let app = Reply::send(
+            stack.http.get(stack.url("/app")).header("cookie", format!("__Host-outpost_session={session}")),
+        )
+        .await;
         assert_eq!(app.status, 200, "{app:?}");
         for shown in [user.name.as_str(), "Globex Sim"] {
             assert!(app.body.contains(shown), "the home page names {shown}");

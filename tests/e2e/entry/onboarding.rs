@@ -108,7 +108,7 @@ async fn onboards_a_new_user_once_and_signs_them_in() {
     assert_eq!(done.status, 303, "{done:?}");
     assert_eq!(done.location(), Some("/app"));
     done.assert_private("onboarding submit");
-    let session = done.cookie("outpost_session").expect("a session cookie");
+    let session = done.cookie("__Host-outpost_session").expect("a session cookie");
     session.assert_cross_site("/");
     assert!(done.clears("outpost_pending"), "the pending identity is dropped: {done:?}");
     let cleared = done.set_cookies().into_iter().find(|c| c.name == "outpost_pending").unwrap();
@@ -130,9 +130,10 @@ async fn onboards_a_new_user_once_and_signs_them_in() {
     assert_eq!(again.location(), Some("/app"));
     assert_eq!(store.get_user(&org, &grace.user_id).await.unwrap().unwrap(), mapping, "one mapping, unchanged");
 
-    let app =
-        Reply::send(stack.http.get(stack.url("/app")).header("cookie", format!("outpost_session={}", session.value)))
-            .await;
+    let app = Reply::send(
+        stack.http.get(stack.url("/app")).header("cookie", format!("__Host-outpost_session={}", session.value)),
+    )
+    .await;
     assert_eq!(app.status, 200);
     assert!(app.body.contains("Hello, Grace H."), "{}", app.body);
 
@@ -213,9 +214,10 @@ async fn escapes_markup_in_what_salesforce_reports_about_a_user() {
         [("csrf", csrf.as_str()), ("display_name", name.as_str()), ("reply_to", "m@example.com"), ("consent", "yes")];
     let done = submit(&stack, Some(&pending), &fields).await;
     assert_eq!(done.status, 303, "{done:?}");
-    let session = done.cookie("outpost_session").unwrap().value;
+    let session = done.cookie("__Host-outpost_session").unwrap().value;
     let app =
-        Reply::send(stack.http.get(stack.url("/app")).header("cookie", format!("outpost_session={session}"))).await;
+        Reply::send(stack.http.get(stack.url("/app")).header("cookie", format!("__Host-outpost_session={session}")))
+            .await;
     assert_eq!(app.status, 200);
     assert!(!app.body.contains("<script>alert") && !app.body.contains("<img src=x"), "{}", app.body);
     assert!(app.body.contains("Hello, &#60;script&#62;"));

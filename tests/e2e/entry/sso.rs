@@ -91,14 +91,15 @@ async fn sso_asks_the_pinned_host_for_a_code_with_pkce_and_state_then_signs_a_kn
     assert_eq!(done.status, 303, "{done:?}");
     assert_eq!(done.location(), Some("/app"));
     done.assert_private("SSO callback");
-    done.cookie("outpost_session").expect("a session").assert_cross_site("/");
+    done.cookie("__Host-outpost_session").expect("a session").assert_cross_site("/");
     assert!(done.clears("outpost_sso"), "{done:?}");
     let code: String = back.query_pairs().find(|(k, _)| k == "code").unwrap().1.into_owned();
     done.assert_never_shows(&code, "SSO callback");
 
-    let session = done.cookie("outpost_session").unwrap().value;
+    let session = done.cookie("__Host-outpost_session").unwrap().value;
     let app =
-        Reply::send(stack.http.get(stack.url("/app")).header("cookie", format!("outpost_session={session}"))).await;
+        Reply::send(stack.http.get(stack.url("/app")).header("cookie", format!("__Host-outpost_session={session}")))
+            .await;
     assert_eq!(app.status, 200);
     assert!(app.body.contains("Hello, Ada Lovelace"));
 
@@ -116,7 +117,7 @@ async fn sso_sends_a_new_user_to_onboarding_and_lets_org_wide_users_in_with_thei
     let done = callback(&stack, back.as_str(), &started.cookie, "text/html").await;
     assert_eq!(done.status, 303, "{done:?}");
     assert_eq!(done.location(), Some("/onboarding"));
-    assert!(done.cookie("outpost_session").is_none());
+    assert!(done.cookie("__Host-outpost_session").is_none());
     done.cookie("outpost_pending").expect("a pending identity").assert_cross_site("/onboarding");
 
     let globex = stack.globex();
@@ -126,7 +127,7 @@ async fn sso_sends_a_new_user_to_onboarding_and_lets_org_wide_users_in_with_thei
     let done = callback(&stack, back.as_str(), &started.cookie, "text/html").await;
     assert_eq!(done.status, 303, "{done:?}");
     assert_eq!(done.location(), Some(format!("/app?rid={}", contact.as_str()).as_str()));
-    assert!(done.cookie("outpost_session").is_some());
+    assert!(done.cookie("__Host-outpost_session").is_some());
 }
 
 #[tokio::test]

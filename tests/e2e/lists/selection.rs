@@ -41,7 +41,7 @@ async fn a_list_view_selection_lands_in_a_static_list() {
     assert_eq!(landed.status, 303, "{landed:?}");
     let location = landed.location().unwrap().to_owned();
     assert!(location.starts_with("/app/selections/"), "{location}");
-    let session = landed.cookie("outpost_session").expect("signed in").value;
+    let session = landed.cookie("__Host-outpost_session").expect("signed in").value;
     let pages = Pages::with_session(&stack, session);
 
     let page = pages.get(&location).await;

@@ -122,7 +122,10 @@ impl<'a> Pages<'a> {
 
     pub async fn get(&self, path: &str) -> Reply {
         Reply::send(
-            self.stack.http.get(self.stack.url(path)).header("cookie", format!("outpost_session={}", self.session)),
+            self.stack
+                .http
+                .get(self.stack.url(path))
+                .header("cookie", format!("__Host-outpost_session={}", self.session)),
         )
         .await
     }
@@ -137,9 +140,9 @@ impl<'a> Pages<'a> {
             self.stack
                 .http
                 .post(self.stack.url(path))
-                .header("cookie", format!("outpost_session={}", self.session))
+                .header("cookie", format!("__Host-outpost_session={}", self.session))
                 .header("content-type", "application/x-www-form-urlencoded")
-                .body(outpost_tests::url_encoded(fields)),
+                .body(body),
         )
         .await
     }
