@@ -241,6 +241,18 @@ pub struct OAuthClientSecret {
     pub client_secret: SecretString,
 }
 
+/// What template.yaml puts in the app secret until an admin enters the External Client App's.
+pub const PLACEHOLDER: &str = "SET-ME";
+
+impl OAuthClientSecret {
+    /// Whether a real key and secret were entered: the placeholder or an empty value is no key,
+    /// and must never verify a Canvas request (anyone can sign with a published placeholder).
+    pub fn is_configured(&self) -> bool {
+        let real = |value: &str| !value.trim().is_empty() && value.trim() != PLACEHOLDER;
+        real(&self.client_id) && real(self.client_secret.expose_secret())
+    }
+}
+
 /// How the integration user logs in.
 #[derive(Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -260,6 +272,18 @@ pub struct CalloutKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_templates_placeholder_is_no_oauth_client() {
+        let client = |id: &str, secret: &str| OAuthClientSecret {
+            client_id: id.to_owned(),
+            client_secret: SecretString::from(secret.to_owned()),
+        };
+        assert!(client("3MVG9abc", "s3cr3t").is_configured());
+        assert!(!client(PLACEHOLDER, PLACEHOLDER).is_configured());
+        assert!(!client("3MVG9abc", PLACEHOLDER).is_configured());
+        assert!(!client("3MVG9abc", " ").is_configured());
+    }
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     struct Counting {

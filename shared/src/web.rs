@@ -4,7 +4,9 @@
 
 use std::collections::HashMap;
 
+use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::crypto;
@@ -119,9 +121,32 @@ impl Wants {
     }
 }
 
+/// Middleware for every answer that depends on a session or a key: never cached, never sniffed,
+/// and never leaking the address it answered (which may have carried a session id) in `Referer`.
+pub async fn private_answers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    response
+}
+
+/// Whether every name and value of a form body decodes to UTF-8 (what browsers send): anything
+/// else would be read with U+FFFD in place of the bytes, and stored so.
+pub fn decodes_as_utf8(body: &[u8]) -> bool {
+    body.split(|byte| *byte == b'&').flat_map(|pair| pair.splitn(2, |byte| *byte == b'=')).all(|part| {
+        let spaced: Vec<u8> = part.iter().map(|byte| if *byte == b'+' { b' ' } else { *byte }).collect();
+        percent_encoding::percent_decode(&spaced).decode_utf8().is_ok()
+    })
+}
+
 /// The fields of an `application/x-www-form-urlencoded` body, read strictly: only the names in
-/// `single` (each at most once) and `repeatable`; `None` for any other body.
+/// `single` (each at most once) and `repeatable`, all valid UTF-8; `None` for any other body.
 pub fn form_fields(body: &[u8], single: &[&str], repeatable: &[&str]) -> Option<HashMap<String, Vec<String>>> {
+    if !decodes_as_utf8(body) {
+        return None;
+    }
     let mut fields: HashMap<String, Vec<String>> = HashMap::new();
     for (name, value) in url::form_urlencoded::parse(body) {
         let values = fields.entry(name.as_ref().to_owned()).or_default();
@@ -147,5 +172,8 @@ mod tests {
         assert_eq!(form_fields(b"a=1&a=2", &["a"], &[]), None, "a single field twice");
         assert_eq!(form_fields(b"c=1", &["a"], &[]), None, "an unknown field");
         assert!(form_fields(b"", &["a"], &[]).unwrap().is_empty());
+        assert_eq!(form_fields(b"a=%FF", &["a"], &[]), None, "a value that is not UTF-8");
+        assert_eq!(form_fields(b"a=caf\xe9", &["a"], &[]), None, "raw Latin-1 bytes");
+        assert_eq!(form_fields(b"a=caf%C3%A9", &["a"], &[]).unwrap()["a"], ["café"]);
     }
 }

@@ -604,6 +604,8 @@ async fn callouts_without_the_orgs_callout_key_are_401_and_change_nothing() {
     for (case, request) in refused {
         let response = request.send().await.unwrap();
         let challenge = response.headers().get(reqwest::header::WWW_AUTHENTICATE).cloned();
+        let cache = response.headers().get(reqwest::header::CACHE_CONTROL).cloned();
+        assert_eq!(cache.as_ref().and_then(|value| value.to_str().ok()), Some("no-store"), "{case}: never cached");
         let answer = reply(response).await;
         assert_eq!(answer.status, 401, "{case}: {}", answer.json);
         assert_error(&answer, 401, "unauthenticated");
@@ -614,8 +616,11 @@ async fn callouts_without_the_orgs_callout_key_are_401_and_change_nothing() {
     let sync = send(callout(&stack, acme, SYNC, "auth-10").body("{}")).await;
     assert_eq!((sync.status, &sync.json), (202, &json!({"status": "queued"})));
     // A refused request does not use up its idempotency key either.
-    let accepted = send(callout(&stack, acme, RECORDS, "auth-3").body(body)).await;
-    assert_eq!((accepted.status, accepted.replayed), (200, false));
+    // The scheme is case-insensitive (RFC 9110): a lower-case "bearer" carries the key as well.
+    let lower = post(RECORDS, "auth-3").header("x-outpost-org", &org);
+    let accepted =
+        reply(lower.header(AUTHORIZATION, format!("bearer {}", acme.callout_key)).send().await.unwrap()).await;
+    assert_eq!((accepted.status, accepted.replayed), (200, false), "{}", accepted.json);
     assert_eq!(outcomes(&accepted.json), expect(&[(a, "upserted")]));
 }
 
@@ -638,10 +643,11 @@ async fn callouts_for_unregistered_or_other_orgs_are_refused() {
     };
     let (acme_id, globex_id) = (acme.registration.org_id.to_string(), globex.registration.org_id.to_string());
 
-    // An org that never registered (a real org id, 15 or 18 characters).
+    // An org that never registered (a real org id, 15 or 18 characters): refused as a wrong key
+    // is, so the answer never tells which org ids are registered.
     for unknown in ["00D5g0000Unknwn", "00Dx0000000BV7zEAG"] {
         let answer = send(as_org(unknown, &acme.callout_key, "foreign-1")).await;
-        assert_error(&answer, 403, "org_not_registered");
+        assert_error(&answer, 401, "unauthenticated");
     }
     // One registered org's key never opens another's door.
     assert_error(&send(as_org(&acme_id, &globex.callout_key, "foreign-2")).await, 401, "unauthenticated");
@@ -663,7 +669,7 @@ async fn callouts_for_unregistered_or_other_orgs_are_refused() {
 }
 
 #[tokio::test]
-async fn callouts_from_an_inactive_org_are_403_even_with_the_right_key() {
+async fn callouts_from_an_inactive_org_are_refused_like_a_wrong_key_even_with_the_right_one() {
     let stack = TestStack::start().await;
     let acme = stack.acme();
     let store = &stack.stack.services.store;
@@ -671,11 +677,11 @@ async fn callouts_from_an_inactive_org_are_403_even_with_the_right_key() {
     let body = batch("Contact", vec![contact(a, "a@example.org", SfDateTime::now().plus_seconds(-60))], &[]);
     set_status(&stack, acme, OrgStatus::Inactive).await;
 
-    assert_error(&post_records(&stack, acme, "inactive-1", &body).await, 403, "org_inactive");
-    assert_error(&send(callout(&stack, acme, SYNC, "inactive-2").body("{}")).await, 403, "org_inactive");
+    assert_error(&post_records(&stack, acme, "inactive-1", &body).await, 401, "unauthenticated");
+    assert_error(&send(callout(&stack, acme, SYNC, "inactive-2").body("{}")).await, 401, "unauthenticated");
     let org = acme.registration.org_id.to_string();
     let health = stack.http.get(stack.url(HEALTH)).bearer_auth(&acme.callout_key).header("x-outpost-org", org);
-    assert_error(&send(health).await, 403, "org_inactive");
+    assert_error(&send(health).await, 401, "unauthenticated");
     assert_eq!(stored(&stack, acme, a).await, None);
     assert!(store.recent_runs(&acme.registration.org_id, 1).await.unwrap().is_empty());
 

@@ -262,7 +262,6 @@ async fn bearer_credentials_that_fail_any_entry_check_are_forbidden_and_go_nowhe
         ("an unregistered org's session", format!("Bearer {unknown_org}"), Some(trip.clone())),
         ("a session without the org prefix", format!("Bearer {}", &ada[16..]), Some(instance.clone())),
         ("a JWT", "Bearer eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln".to_owned(), Some(instance.clone())),
-        ("a lower-case scheme", format!("bearer {ada}"), Some(instance.clone())),
         ("Basic credentials", "Basic dXNlcjpwYXNz".to_owned(), Some(instance.clone())),
         ("an empty bearer", "Bearer ".to_owned(), Some(instance.clone())),
         ("a session with markup", format!("Bearer {ada}<script>"), Some(instance.clone())),
@@ -286,6 +285,10 @@ async fn bearer_credentials_that_fail_any_entry_check_are_forbidden_and_go_nowhe
     before.assert_unchanged(&stack, "refused bearer credentials are neither cached nor anything else");
     assert_eq!(tripwire.hits(), 0, "a session id is only ever sent to its org's pinned host");
     assert_eq!(me(&stack, &ada, Some(&instance)).await.status, 200, "the genuine credentials work");
+    // The scheme is case-insensitive (RFC 9110).
+    let lower = [("authorization", format!("bearer {ada}")), ("x-salesforce-instance", instance.clone())];
+    let lower: Vec<(&str, &str)> = lower.iter().map(|(name, value)| (*name, value.as_str())).collect();
+    assert_eq!(call(&stack, "GET", "/api/v1/me", &lower).await.status, 200, "a lower-case scheme works");
 }
 
 #[tokio::test]

@@ -7,6 +7,7 @@ use outpost_shared::crypto::constant_time_eq;
 use outpost_shared::ids::OrgId;
 use outpost_shared::secrets::CalloutKey;
 use outpost_shared::store::OrgRegistration;
+use outpost_shared::tokens;
 use secrecy::ExposeSecret;
 
 use crate::ApexState;
@@ -15,11 +16,7 @@ use crate::error::ApiError;
 /// Checks the callout's credentials and returns its org's registration.
 pub async fn authenticate(state: &ApexState, headers: &HeaderMap) -> Result<OrgRegistration, ApiError> {
     let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
-    let presented = header("authorization")
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .map(str::trim)
-        .filter(|key| !key.is_empty())
-        .ok_or(ApiError::Unauthenticated)?;
+    let presented = header("authorization").and_then(tokens::bearer_token).ok_or(ApiError::Unauthenticated)?;
     let org_id =
         header("x-outpost-org").and_then(|org| OrgId::parse(org.trim()).ok()).ok_or(ApiError::Unauthenticated)?;
     let org = state
@@ -31,9 +28,14 @@ pub async fn authenticate(state: &ApexState, headers: &HeaderMap) -> Result<OrgR
             tracing::error!(error = %err, "org lookup failed");
             ApiError::StoreUnavailable
         })?
-        .ok_or(ApiError::OrgNotRegistered)?;
+        .ok_or_else(|| {
+            // Refused as a wrong key is, so the answer never tells which org ids are registered.
+            tracing::info!(org = %org_id, "callout for an org that is not registered");
+            ApiError::Unauthenticated
+        })?;
     if !org.is_active() {
-        return Err(ApiError::OrgInactive);
+        tracing::info!(org = %org_id, "callout for an inactive org");
+        return Err(ApiError::Unauthenticated);
     }
     let expected: CalloutKey = state.services.secrets.json(&org.secrets.callout_key).await.map_err(|err| {
         tracing::error!(error = %err, org = %org_id, "callout key unavailable");

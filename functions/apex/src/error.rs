@@ -8,10 +8,9 @@ use axum::response::{IntoResponse, Response};
 /// A refused or failed callout.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ApiError {
-    /// Missing or wrong callout key.
+    /// Missing or wrong callout key, or an org that is not registered or not active: alike, so
+    /// the answer does not reveal which org ids are registered.
     Unauthenticated,
-    OrgNotRegistered,
-    OrgInactive,
     PayloadTooLarge,
     UnsupportedMediaType,
     InvalidJson(String),
@@ -39,7 +38,6 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::Unauthenticated => StatusCode::UNAUTHORIZED,
-            ApiError::OrgNotRegistered | ApiError::OrgInactive => StatusCode::FORBIDDEN,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::InvalidJson(_)
@@ -57,8 +55,6 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         match self {
             ApiError::Unauthenticated => "unauthenticated",
-            ApiError::OrgNotRegistered => "org_not_registered",
-            ApiError::OrgInactive => "org_inactive",
             ApiError::PayloadTooLarge => "payload_too_large",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::InvalidJson(_) => "invalid_json",
@@ -76,10 +72,10 @@ impl ApiError {
     fn message(&self) -> String {
         match self {
             ApiError::Unauthenticated => {
-                "the callout key is missing or wrong (Authorization: Bearer <key>, X-Outpost-Org: <org id>)".into()
+                "the callout key is missing or wrong for this org, or the org cannot use Outpost \
+                 (Authorization: Bearer <key>, X-Outpost-Org: <org id>)"
+                    .into()
             }
-            ApiError::OrgNotRegistered => "this org is not registered with Outpost".into(),
-            ApiError::OrgInactive => "this org's Outpost registration is inactive".into(),
             ApiError::PayloadTooLarge => format!("the body exceeds {} bytes", crate::MAX_BODY_BYTES),
             ApiError::UnsupportedMediaType => "send Content-Type: application/json".into(),
             ApiError::InvalidJson(reason) => format!("the body is not JSON: {reason}"),

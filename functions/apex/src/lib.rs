@@ -16,11 +16,11 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use outpost_shared::crypto;
 use outpost_shared::ids::OrgId;
 use outpost_shared::salesforce::SfDateTime;
 use outpost_shared::services::Services;
 use outpost_shared::store::{Created, IdempotencyClaim, OrgRegistration, SavedResponse, StoreError};
+use outpost_shared::{crypto, web};
 
 pub use error::ApiError;
 pub use records::{RecordOutcome, RecordsResponse, Status};
@@ -77,6 +77,8 @@ pub fn router(state: Arc<ApexState>) -> Router {
         .route("/apex/v1/sync", post(sync_now))
         .route("/apex/v1/health", get(health))
         .layer(axum::extract::DefaultBodyLimit::disable())
+        // Answers depend on the org's key: never cached, refusals included.
+        .layer(axum::middleware::from_fn(web::private_answers))
         .with_state(state)
 }
 

@@ -4,6 +4,7 @@
 use outpost_shared::ids::RecipientObject;
 use outpost_shared::lists::{Catalog, Condition, ConditionSpec, ListError, MAX_CONDITIONS, Op};
 use outpost_shared::store::{ListDefinition, RecipientList};
+use outpost_shared::web;
 use serde::Deserialize;
 
 /// The longest list name.
@@ -209,6 +210,9 @@ impl ListForm {
     /// Reads a posted form; an unknown field, a repeated single field or too many rows is refused.
     pub fn parse(body: &[u8]) -> Result<Self, ListError> {
         let malformed = || refused("bad_request", "the form is malformed", "form");
+        if !web::decodes_as_utf8(body) {
+            return Err(malformed());
+        }
         let mut form = ListForm { match_: "all".into(), kind: "dynamic".into(), ..Default::default() };
         let mut seen = std::collections::HashSet::new();
         for (name, value) in url::form_urlencoded::parse(body) {

@@ -15,10 +15,9 @@ mod selection;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{FromRequestParts, Request};
+use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, header};
-use axum::middleware::{self, Next};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use outpost_shared::authorized::Authorized;
@@ -28,6 +27,7 @@ use outpost_shared::secrets::AppSecret;
 use outpost_shared::services::Services;
 use outpost_shared::signed::Signer;
 use outpost_shared::store::{OrgRegistration, RecipientList, Visibility};
+use outpost_shared::web;
 use secrecy::ExposeSecret;
 
 pub use error::AppError;
@@ -140,16 +140,6 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/lists/{id}/members", get(api::members).post(api::add_members).delete(api::remove_members))
         .route("/api/v1/lists/{id}/export", get(export::api))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(middleware::from_fn(private))
+        .layer(middleware::from_fn(web::private_answers))
         .with_state(state)
-}
-
-/// Every answer depends on who asks: never cached, never sniffed, never leaking the address.
-async fn private(request: Request, next: Next) -> Response {
-    let mut response = next.run(request).await;
-    let headers = response.headers_mut();
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    response
 }

@@ -16,7 +16,7 @@ use outpost_shared::hosts::SalesforceHost;
 use outpost_shared::ids::OrgId;
 use outpost_shared::services::Services;
 use outpost_shared::store::{ProvisioningMode, ValidatedSession, now_epoch};
-use outpost_shared::tokens::SessionId;
+use outpost_shared::tokens::{self, SessionId};
 use outpost_shared::{cookies, identity};
 
 pub use outpost_shared::authorized::Authorized;
@@ -109,7 +109,7 @@ pub async fn authorize(state: &AuthorizerState, credentials: &Credentials<'_>) -
 }
 
 async fn bearer(state: &AuthorizerState, authorization: &str, instance: Option<&str>) -> Result<Authorized, Refusal> {
-    let raw = authorization.strip_prefix("Bearer ").map(str::trim).ok_or(Refusal::MalformedCredentials)?;
+    let raw = tokens::bearer_token(authorization).ok_or(Refusal::MalformedCredentials)?;
     let org_id = raw.get(..15).and_then(|prefix| OrgId::parse(prefix).ok()).ok_or(Refusal::MalformedCredentials)?;
     let sid = SessionId::parse(raw, &org_id).map_err(|_| Refusal::MalformedCredentials)?;
     let policy = state.services.config.host_policy;

@@ -40,8 +40,10 @@ pub enum EntryError {
     SsoState,
     /// Salesforce answered the authorize request with an error (`access_denied`, …).
     SsoDenied,
-    /// The code exchange or the identity check after it failed.
+    /// Salesforce refused the code (invented, replayed, another org's) or its identity check.
     SsoFailed,
+    /// Salesforce could not be reached to exchange the code.
+    SsoUnreachable,
     /// A Canvas signed request that does not verify.
     CanvasInvalid(&'static str),
     /// A malformed form post.
@@ -78,7 +80,8 @@ impl EntryError {
             | EntryError::UserInactive
             | EntryError::Csrf
             | EntryError::SsoDenied => StatusCode::FORBIDDEN,
-            EntryError::SsoFailed => StatusCode::BAD_GATEWAY,
+            EntryError::SsoFailed => StatusCode::BAD_REQUEST,
+            EntryError::SsoUnreachable => StatusCode::BAD_GATEWAY,
             EntryError::SalesforceUnavailable | EntryError::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             EntryError::Misconfigured => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -102,6 +105,7 @@ impl EntryError {
             EntryError::SsoState => "sso_state",
             EntryError::SsoDenied => "sso_denied",
             EntryError::SsoFailed => "sso_failed",
+            EntryError::SsoUnreachable => "sso_unreachable",
             EntryError::CanvasInvalid(_) => "canvas_invalid",
             EntryError::InvalidForm => "invalid_form",
             EntryError::Misconfigured => "misconfigured",
@@ -124,6 +128,7 @@ impl EntryError {
             EntryError::SsoState => "This sign-in attempt has expired",
             EntryError::SsoDenied => "Sign-in with Salesforce was cancelled",
             EntryError::SsoFailed => "Sign-in with Salesforce did not complete",
+            EntryError::SsoUnreachable => "Salesforce did not answer the sign-in",
             EntryError::CanvasInvalid(_) => "Outpost could not verify this Canvas request",
             EntryError::InvalidForm => "This form could not be read",
             EntryError::Misconfigured => "Outpost is not fully set up",
@@ -169,6 +174,7 @@ impl EntryError {
             EntryError::SsoFailed => "Salesforce did not confirm the sign-in. Try again, and if it keeps failing \
                 ask your Salesforce admin to check Outpost's External Client App."
                 .into(),
+            EntryError::SsoUnreachable => "Outpost could not reach Salesforce to finish the sign-in. Try again.".into(),
             EntryError::CanvasInvalid(reason) => {
                 format!("The Canvas request from Salesforce did not verify ({reason}).")
             }

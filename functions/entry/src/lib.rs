@@ -13,10 +13,7 @@ mod sso;
 
 use std::sync::Arc;
 
-use axum::extract::Request;
-use axum::http::{HeaderValue, header};
-use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::middleware;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use outpost_shared::app_session::SessionPolicy;
@@ -25,6 +22,7 @@ use outpost_shared::secrets::{AppSecret, OAuthClientSecret};
 use outpost_shared::services::Services;
 use outpost_shared::signed::Signer;
 use outpost_shared::store::OrgRegistration;
+use outpost_shared::web;
 use secrecy::ExposeSecret;
 
 pub use error::{EntryError, Wants};
@@ -69,16 +67,21 @@ impl EntryState {
 
     /// The OAuth client (SSO, Canvas) of `org`: its own, or the packaged app's.
     async fn oauth_client(&self, org: &OrgRegistration) -> Result<OAuthClientSecret, EntryError> {
-        match &org.secrets.oauth_client {
+        let client = match &org.secrets.oauth_client {
             Some(name) => self.services.secrets.json(name).await.map_err(|err| {
                 tracing::error!(error = %err, "org OAuth client secret unavailable");
                 EntryError::Misconfigured
-            }),
+            })?,
             None => {
                 let app = self.app_secret().await?;
-                Ok(OAuthClientSecret { client_id: app.oauth_client_id, client_secret: app.oauth_client_secret })
+                OAuthClientSecret { client_id: app.oauth_client_id, client_secret: app.oauth_client_secret }
             }
+        };
+        if !client.is_configured() {
+            tracing::error!(org = %org.org_id, "the OAuth client's key and secret are not set (still the placeholder)");
+            return Err(EntryError::Misconfigured);
         }
+        Ok(client)
     }
 }
 
@@ -94,19 +97,9 @@ pub fn router(state: Arc<EntryState>) -> Router {
         .route("/canvas", post(canvas::enter))
         .route("/logout", post(logout::logout))
         .layer(axum::extract::DefaultBodyLimit::max(forms::MAX_FORM_BYTES))
-        .layer(middleware::from_fn(no_store))
+        // Every entry answer may follow a link that carried a session id.
+        .layer(middleware::from_fn(web::private_answers))
         .with_state(state)
-}
-
-/// Every entry response may follow a link that carried a session id: never cache it, never leak
-/// the address through `Referer`.
-async fn no_store(request: Request, next: Next) -> Response {
-    let mut response = next.run(request).await;
-    let headers = response.headers_mut();
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    response
 }
 
 async fn health() -> Json<serde_json::Value> {

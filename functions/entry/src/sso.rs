@@ -16,7 +16,7 @@ use outpost_shared::crypto::{self, constant_time_eq};
 use outpost_shared::hosts::SalesforceHost;
 use outpost_shared::identity;
 use outpost_shared::ids::{OrgId, RecordId};
-use outpost_shared::salesforce::AuthorizationCode;
+use outpost_shared::salesforce::{AuthorizationCode, SalesforceError};
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 
@@ -79,7 +79,10 @@ pub async fn start(State(state): State<Arc<EntryState>>, headers: HeaderMap, Raw
         let base = public_url(&state, &headers).ok_or(EntryError::Misconfigured)?;
         let sso = SsoState { org: org_id, state: crypto::random_token(), verifier: crypto::random_token(), record };
         let challenge = URL_SAFE_NO_PAD.encode(crypto::sha256(sso.verifier.as_bytes()));
-        let authorize = url::form_urlencoded::Serializer::new(host.url("/services/oauth2/authorize?"))
+        let endpoint = host.url("/services/oauth2/authorize?");
+        // The pairs start after the `?`: `new` would put a stray `&` before the first one.
+        let start = endpoint.len();
+        let authorize = url::form_urlencoded::Serializer::for_suffix(endpoint, start)
             .append_pair("response_type", "code")
             .append_pair("client_id", &client.client_id)
             .append_pair("redirect_uri", &format!("{base}/sso/callback"))
@@ -141,7 +144,12 @@ pub async fn callback(State(state): State<Arc<EntryState>>, headers: HeaderMap, 
             .await
             .map_err(|err| {
                 tracing::warn!(code = err.code(), "authorization code exchange failed");
-                EntryError::SsoFailed
+                match err {
+                    SalesforceError::Unreachable | SalesforceError::Timeout | SalesforceError::Unavailable { .. } => {
+                        EntryError::SsoUnreachable
+                    }
+                    _ => EntryError::SsoFailed,
+                }
             })?;
         // Identity from the token's own userinfo answer, on the pinned host only.
         let info = identity::confirm(&services.salesforce, &host, &token.access_token, &sso.org, None)

@@ -283,6 +283,16 @@ async fn refuses_onboarding_posts_without_a_valid_pending_identity_or_csrf_token
         ),
         ("display_name twice", Some(&pending), format!("{}&display_name=Other", good(&csrf)), 400, "invalid_form"),
         (
+            "a reply-to that is not UTF-8",
+            Some(&pending),
+            format!(
+                "{}&reply_to=g%E9%40example.com",
+                url_encoded(&[("csrf", &csrf), ("display_name", "Grace"), ("consent", "yes")])
+            ),
+            400,
+            "invalid_form",
+        ),
+        (
             "an injected user id",
             Some(&pending),
             format!("{}&user_id={}", good(&csrf), stack.user(acme, UserKind::Known).user_id),
@@ -409,12 +419,12 @@ async fn refuses_bad_sso_starts_and_callbacks_without_side_effects() {
             403,
             "sso_denied",
         ),
-        ("no code", format!("/sso/callback?state={encoded_state}"), Some(cookie.as_str()), 502, "sso_failed"),
+        ("no code", format!("/sso/callback?state={encoded_state}"), Some(cookie.as_str()), 400, "sso_failed"),
         (
             "an invented code",
             format!("/sso/callback?code=aPrxInvented&state={encoded_state}"),
             Some(cookie.as_str()),
-            502,
+            400,
             "sso_failed",
         ),
     ];

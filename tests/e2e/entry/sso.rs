@@ -76,6 +76,7 @@ async fn sso_asks_the_pinned_host_for_a_code_with_pkce_and_state_then_signs_a_kn
     let started = start(&stack, acme, None).await;
     assert_eq!(started.authorize.origin().ascii_serialization(), sim.base_url(), "the org's pinned host");
     assert_eq!(started.authorize.path(), "/services/oauth2/authorize");
+    assert!(started.authorize.query().is_some_and(|query| !query.starts_with('&')), "{}", started.authorize);
     let p = &started.params;
     assert_eq!(p["response_type"], "code");
     assert_eq!(p["client_id"], sim.client_id());
@@ -105,7 +106,7 @@ async fn sso_asks_the_pinned_host_for_a_code_with_pkce_and_state_then_signs_a_kn
 
     // The code was exchanged once; replaying the callback gets nothing.
     let replay = callback(&stack, back.as_str(), &started.cookie, JSON).await;
-    replay.assert_refused(502, "sso_failed", "a replayed callback");
+    replay.assert_refused(400, "sso_failed", "a replayed callback: the code is bad, Salesforce is fine");
 }
 
 #[tokio::test]

@@ -168,6 +168,10 @@ async fn forms_need_their_token_and_bad_input_is_shown_where_it_is() {
     assert!(shown.body.contains("id=\"name-error\""), "{}", shown.body);
     let malformed = pages.post("/app/lists", &[("csrf", &csrf), ("c99999_field", "x")]).await;
     assert_eq!(malformed.status, 400);
+    // A name in Latin-1 (not UTF-8) is refused, never saved with U+FFFD in place of its letters.
+    let latin1 = pages.post_body("/app/lists", format!("csrf={csrf}&name=Caf%E9&objects=Lead&action=save")).await;
+    assert_eq!(latin1.status, 400, "{latin1:?}");
+    assert!(latin1.body.contains("Error code: bad_request"), "{}", latin1.body);
     let org = acme.registration.org_id;
     assert!(stack.stack.services.store.lists(&org).await.unwrap().is_empty(), "nothing was saved");
     assert_eq!(pages.get("/app/lists/AAAAAAAAAAAAAAAA").await.status, 404);

@@ -136,6 +136,11 @@ impl<'a> Pages<'a> {
     }
 
     pub async fn post(&self, path: &str, fields: &[(&str, &str)]) -> Reply {
+        self.post_body(path, outpost_tests::url_encoded(fields)).await
+    }
+
+    /// A form body exactly as given, encoded or not.
+    pub async fn post_body(&self, path: &str, body: String) -> Reply {
         Reply::send(
             self.stack
                 .http
