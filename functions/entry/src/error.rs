@@ -36,6 +36,8 @@ pub enum EntryError {
     Csrf,
     /// The pending onboarding identity is missing or expired.
     OnboardingExpired,
+    /// The pending identity already created its mapping: it never signs anyone in again.
+    OnboardingUsed,
     /// The SSO state cookie is missing, expired or does not match.
     SsoState,
     /// Salesforce answered the authorize request with an error (`access_denied`, …).
@@ -73,7 +75,8 @@ impl EntryError {
             | EntryError::InvalidForm => StatusCode::BAD_REQUEST,
             EntryError::SessionExpired { .. }
             | EntryError::SessionNotApiEnabled { .. }
-            | EntryError::OnboardingExpired => StatusCode::UNAUTHORIZED,
+            | EntryError::OnboardingExpired
+            | EntryError::OnboardingUsed => StatusCode::UNAUTHORIZED,
             EntryError::OrgNotRegistered
             | EntryError::OrgInactive
             | EntryError::IdentityMismatch
@@ -102,6 +105,7 @@ impl EntryError {
             EntryError::StoreUnavailable => "store_unavailable",
             EntryError::Csrf => "csrf",
             EntryError::OnboardingExpired => "onboarding_expired",
+            EntryError::OnboardingUsed => "onboarding_used",
             EntryError::SsoState => "sso_state",
             EntryError::SsoDenied => "sso_denied",
             EntryError::SsoFailed => "sso_failed",
@@ -125,6 +129,7 @@ impl EntryError {
             EntryError::StoreUnavailable => "Outpost is having trouble",
             EntryError::Csrf => "This form has expired",
             EntryError::OnboardingExpired => "Your sign-up has timed out",
+            EntryError::OnboardingUsed => "This sign-up is already complete",
             EntryError::SsoState => "This sign-in attempt has expired",
             EntryError::SsoDenied => "Sign-in with Salesforce was cancelled",
             EntryError::SsoFailed => "Sign-in with Salesforce did not complete",
@@ -163,6 +168,9 @@ impl EntryError {
             EntryError::StoreUnavailable => "Outpost could not reach its storage. Please try again in a moment.".into(),
             EntryError::Csrf => "The form was not submitted from this Outpost page, or it is too old. \
                 Reload the page and try again."
+                .into(),
+            EntryError::OnboardingUsed => "Each sign-up signs you in once. You are signed up: open Outpost from \
+                Salesforce again to continue."
                 .into(),
             EntryError::OnboardingExpired => "For your security, sign-up must be finished within 15 minutes of \
                 opening Outpost. Go back to Salesforce and open Outpost again to start over."

@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use outpost_shared::cookies::{self, Site};
 use outpost_shared::signed::Signer;
-use outpost_shared::store::{MappingSource, UserMapping, now_epoch};
+use outpost_shared::store::{Created, MappingSource, UserMapping, now_epoch};
 
 use crate::EntryState;
 use crate::admission::{PENDING_COOKIE, PENDING_PURPOSE, PendingIdentity, sign_in};
@@ -154,12 +154,17 @@ pub async fn submit(
             consented_at: Some(now),
             created_at: now,
         };
-        // A second submit finds the mapping already there and simply signs in.
         let created = state.services.store.create_user(&mapping).await.map_err(|err| {
             tracing::error!(error = %err, "could not create the user mapping");
             EntryError::StoreUnavailable
         })?;
-        tracing::info!(org = %org.org_id, user = %identity.user, ?created, "onboarding submitted");
+        // Single use: once a mapping exists, the pending cookie and its token (valid for minutes
+        // after every Salesforce session may have ended) never mint another session.
+        if created == Created::AlreadyExists {
+            tracing::info!(org = %org.org_id, user = %identity.user, "onboarding submitted again: refused");
+            return Err(EntryError::OnboardingUsed);
+        }
+        tracing::info!(org = %org.org_id, user = %identity.user, "onboarding submitted");
         let clear = cookies::clear(PENDING_COOKIE, "/onboarding", Site::CrossSite);
         sign_in(&state, &org, identity.user, &identity.landing, &[clear]).await
     }

@@ -118,7 +118,7 @@ async fn onboards_a_new_user_once_and_signs_them_in() {
     assert_eq!(mapping.source, MappingSource::Onboarding);
     assert!(mapping.consented_at.is_some());
 
-    // A double click: the same cookie and token again, with different answers.
+    // The same cookie and token again (a replay, or a double click): single use, no second session.
     let twice = [
         ("csrf", csrf.as_str()),
         ("display_name", "Someone Else"),
@@ -126,8 +126,9 @@ async fn onboards_a_new_user_once_and_signs_them_in() {
         ("consent", "yes"),
     ];
     let again = submit(&stack, Some(&pending), &twice).await;
-    assert_eq!(again.status, 303, "{again:?}");
-    assert_eq!(again.location(), Some("/app"));
+    assert_eq!(again.status, 401, "{again:?}");
+    assert!(again.body.contains("onboarding_used"), "{}", again.body);
+    assert!(again.cookie("__Host-outpost_session").is_none(), "no second session: {again:?}");
     assert_eq!(store.get_user(&org, &grace.user_id).await.unwrap().unwrap(), mapping, "one mapping, unchanged");
 
     let app = Reply::send(
