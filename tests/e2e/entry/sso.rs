@@ -2,6 +2,7 @@
 //! HTTP) → `/sso/callback` → a signed-in user, onboarding, or a clear refusal.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -168,4 +169,19 @@ async fn a_tampered_sso_state_is_refused_before_the_code_is_exchanged() {
     before.assert_unchanged(&stack, "tampered state");
     // The code was never presented to Salesforce: the genuine callback still completes.
     assert_eq!(callback(&stack, back.as_str(), &started.cookie, "text/html").await.location(), Some("/app"));
+}
+
+#[tokio::test]
+async fn a_salesforce_that_does_not_answer_the_code_exchange_is_502_not_a_bad_code() {
+    let stack = TestStack::start().await;
+    let acme = stack.acme();
+    let started = start(&stack, acme, None).await;
+    let back = answer(&stack, &started, &username(&stack, acme, UserKind::Known), "approve").await;
+    // Slower than the 10 s the stack waits for a Salesforce answer.
+    stack.sim(acme).set_latency(Duration::from_secs(11));
+    let before = StoreState::of(&stack);
+
+    let reply = callback(&stack, back.as_str(), &started.cookie, JSON).await;
+    reply.assert_refused(502, "sso_unreachable", "a token endpoint that does not answer");
+    before.assert_unchanged(&stack, "nothing is written when Salesforce does not answer");
 }
