@@ -20,6 +20,12 @@ pub fn random_token() -> String {
     URL_SAFE_NO_PAD.encode(random_bytes::<32>())
 }
 
+/// Whether `value` has the shape of a [`random_token`]: anything else is refused before any
+/// store read.
+pub fn is_random_token(value: &str) -> bool {
+    value.len() == 43 && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 /// SHA-256 of `data`.
 pub fn sha256(data: &[u8]) -> [u8; 32] {
     let digest = digest::digest(&digest::SHA256, data);
@@ -88,6 +94,14 @@ impl std::fmt::Debug for HmacKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn token_shape_check_refuses_junk() {
+        assert!(is_random_token(&random_token()));
+        for junk in ["", "short", "a".repeat(44).as_str(), "!".repeat(43).as_str()] {
+            assert!(!is_random_token(junk), "{junk}");
+        }
+    }
 
     #[test]
     fn tokens_are_256_bits_and_unique() {

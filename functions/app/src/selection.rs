@@ -10,6 +10,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
+use outpost_shared::crypto;
 use outpost_shared::ids::{RecipientObject, RecordId};
 use outpost_shared::store::{PendingSelection, RecipientList, now_epoch};
 use outpost_shared::web::{Page, Scripts};
@@ -131,9 +132,7 @@ struct SelectionView {
 
 /// The user's own live selection.
 async fn selection_of(state: &AppState, context: &Context, token: &str) -> Result<PendingSelection, AppError> {
-    // Tokens are 32 random bytes in base64url: anything else is not looked up at all.
-    let well_formed = token.len() == 43 && token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    let selection = match well_formed {
+    let selection = match crypto::is_random_token(token) {
         true => state.services.store.get_selection(token).await.map_err(AppError::store)?,
         false => None,
     };

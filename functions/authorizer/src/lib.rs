@@ -17,7 +17,7 @@ use outpost_shared::ids::OrgId;
 use outpost_shared::services::Services;
 use outpost_shared::store::{ProvisioningMode, ValidatedSession, now_epoch};
 use outpost_shared::tokens::{self, SessionId};
-use outpost_shared::{cookies, identity};
+use outpost_shared::{cookies, crypto, identity};
 
 pub use outpost_shared::authorized::Authorized;
 
@@ -84,7 +84,7 @@ pub async fn authorize(state: &AuthorizerState, credentials: &Credentials<'_>) -
     }
     tracing::Span::current().record("kind", "cookie");
     let token = cookies::find(credentials.cookies.iter().copied(), SESSION_COOKIE).ok_or(Refusal::NoCredentials)?;
-    if !app_session::is_token_shaped(token) {
+    if !crypto::is_random_token(token) {
         return Err(Refusal::MalformedCredentials);
     }
     let now = now_epoch();
