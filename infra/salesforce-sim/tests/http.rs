@@ -139,6 +139,11 @@ async fn get_json(http: &reqwest::Client, url: &str, sid: &str, batch: Option<us
     (r.status(), r.json().await.unwrap())
 }
 
+async fn post_json(http: &reqwest::Client, url: &str, sid: &str, body: &Value) -> (StatusCode, Value) {
+    let r = http.post(url).bearer_auth(sid).json(body).send().await.unwrap();
+    (r.status(), r.json().await.unwrap())
+}
+
 #[tokio::test]
 async fn sync_query_pages_through_every_record_in_cursor_order() {
     let sim = spawn(SimConfig::default().with_records(700, 50).with_same_modstamp_block(30)).await;
@@ -575,16 +580,7 @@ async fn bulk_query_job_runs_to_csv_pages() {
     assert_eq!(r.status(), StatusCode::CONFLICT);
 
     sim.fail_next_bulk_job("boom");
-    let job: Value = http
-        .post(&base)
-        .bearer_auth(&sid)
-        .json(&json!({"operation": "query", "query": "SELECT Id FROM Lead"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, job) = post_json(&http, &base, &sid, &json!({"operation": "query", "query": "SELECT Id FROM Lead"})).await;
     let v: Value = http
         .get(format!("{base}/{}", job["id"].as_str().unwrap()))
         .bearer_auth(&sid)
@@ -966,16 +962,8 @@ async fn new_fields_round_trip_through_query_bulk_and_retrieve() {
 
     // Bulk API 2.0: `Account.Name` is a column of its own, empty for a null account.
     let base = format!("{}/services/data/v64.0/jobs/query", sim.base_url());
-    let job: Value = http
-        .post(&base)
-        .bearer_auth(&sid)
-        .json(&json!({"operation": "queryAll", "query": "SELECT Id, Account.Name, OwnerId, Score__c, Region__c, Notes__c, MailingCity FROM Contact"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let soql = "SELECT Id, Account.Name, OwnerId, Score__c, Region__c, Notes__c, MailingCity FROM Contact";
+    let (_, job) = post_json(&http, &base, &sid, &json!({"operation": "queryAll", "query": soql})).await;
     let job_url = format!("{base}/{}", job["id"].as_str().unwrap());
     for _ in 0..2 {
         http.get(&job_url).bearer_auth(&sid).send().await.unwrap();
@@ -1163,15 +1151,10 @@ async fn filter_and_field_level_security_errors() {
     assert_eq!(v["totalSize"], expected);
     assert!(v["records"][0]["Secret__c"].as_str().unwrap().starts_with("SEC-"));
 
-    let r = http
-        .post(format!("{}/services/data/v64.0/jobs/query", sim.base_url()))
-        .bearer_auth(&integration)
-        .json(&json!({"operation": "query", "query": "SELECT Id, Secret__c FROM Lead"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
-    let v: Value = r.json().await.unwrap();
+    let jobs = format!("{}/services/data/v64.0/jobs/query", sim.base_url());
+    let body = json!({"operation": "query", "query": "SELECT Id, Secret__c FROM Lead"});
+    let (status, v) = post_json(&http, &jobs, &integration, &body).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(v[0]["errorCode"], "INVALID_FIELD");
 
     for (soql, code) in [
