@@ -1,8 +1,9 @@
-//! Timing of what the benchmarks lean on: generating a 150,000-record org and paging through it
-//! 2,000 rows at a time. Ignored by default; run it in release:
-//! `cargo test -p salesforce-sim --release --test perf -- --ignored --nocapture`.
+//! Timing of what the other benchmarks lean on: generating a 150,000-record org and paging
+//! through it 2,000 rows at a time.
+//!
+//! `cargo bench -p salesforce-sim --bench generate`
 
-// Test code: a failed unwrap is a failed test.
+// Bench code: a failed unwrap is a failed run.
 #![allow(clippy::unwrap_used)]
 
 use std::time::{Duration, Instant};
@@ -15,9 +16,8 @@ const LEADS: usize = 50_000;
 const SYNC_FIELDS: &str = "Id, FirstName, LastName, Email, HasOptedOutOfEmail, IsEmailBounced, \
                            EmailBouncedReason, EmailBouncedDate, SystemModstamp, IsDeleted";
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "timing run; use --release"]
-async fn generate_and_page_through_150k() {
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
     let anchor = time::OffsetDateTime::from_unix_timestamp(1_780_000_000).unwrap();
     let mut cfg = SimConfig::default().with_records(CONTACTS, LEADS);
     cfg.anchor = Some(anchor);
