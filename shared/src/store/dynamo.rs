@@ -11,6 +11,7 @@ use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::put_item::builders::PutItemFluentBuilder;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, DeleteRequest, KeysAndAttributes, PutRequest, ReturnValuesOnConditionCheckFailure, WriteRequest,
 };
@@ -403,5 +404,41 @@ impl Table for DynamoTable {
             Ok(WriteRequest::builder().delete_request(request).build())
         })
         .await
+    }
+
+    async fn add(
+        &self,
+        key: &Key,
+        ttl: Option<EpochSeconds>,
+        attribute: &'static str,
+        delta: i64,
+        at_most: Option<i64>,
+    ) -> Result<bool, StoreError> {
+        let mut names = HashMap::from([("#a".to_owned(), attribute.to_owned())]);
+        let mut values = HashMap::from([(":d".to_owned(), AttributeValue::N(delta.to_string()))]);
+        let mut update = "ADD #a :d".to_owned();
+        if let Some(ttl) = ttl {
+            update.push_str(" SET #ttl = :ttl");
+            names.insert("#ttl".to_owned(), "ttl".to_owned());
+            values.insert(":ttl".to_owned(), AttributeValue::N(ttl.to_string()));
+        }
+        let mut request = self.client.update_item().table_name(&self.name).set_key(Some(key_item(key)));
+        if let Some(at_most) = at_most {
+            request = request.condition_expression("attribute_not_exists(#a) OR #a <= :limit");
+            values.insert(":limit".to_owned(), AttributeValue::N(at_most.saturating_sub(delta).to_string()));
+        }
+        let request = request
+            .update_expression(update)
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values));
+        match request.send().await {
+            Ok(_) => Ok(true),
+            Err(SdkError::ServiceError(err))
+                if matches!(err.err(), UpdateItemError::ConditionalCheckFailedException(_)) =>
+            {
+                Ok(false)
+            }
+            Err(err) => Err(unavailable(err)),
+        }
     }
 }

@@ -371,6 +371,31 @@ impl Table for EmbeddedTable {
         })
         .await
     }
+
+    async fn add(
+        &self,
+        key: &Key,
+        ttl: Option<EpochSeconds>,
+        attribute: &'static str,
+        delta: i64,
+        at_most: Option<i64>,
+    ) -> Result<bool, StoreError> {
+        let key = encode_key(key);
+        self.write(move |writing| {
+            let mut item = match writing.live_item(&key)? {
+                Some(existing) => decode::<serde_json::Map<String, serde_json::Value>>(&existing)?,
+                None => serde_json::Map::new(),
+            };
+            let sum = item.get(attribute).and_then(serde_json::Value::as_i64).unwrap_or(0).saturating_add(delta);
+            if at_most.is_some_and(|at_most| sum > at_most) {
+                return Ok(false);
+            }
+            item.insert(attribute.to_owned(), sum.into());
+            writing.insert(key, encode_value(ttl, &item)?);
+            Ok(true)
+        })
+        .await
+    }
 }
 
 #[cfg(test)]

@@ -108,4 +108,16 @@ pub trait Table: Send + Sync + 'static {
 
     /// Deletes every key; returns only when all are gone.
     async fn delete_batch(&self, keys: &[Key]) -> Result<(), StoreError>;
+
+    /// Adds `delta` to the numeric `attribute` of `key` (a missing item or attribute counts as
+    /// zero), atomically across writers; with `at_most`, only if the sum stays within it.
+    /// Whether it was added.
+    async fn add(
+        &self,
+        key: &Key,
+        ttl: Option<EpochSeconds>,
+        attribute: &'static str,
+        delta: i64,
+        at_most: Option<i64>,
+    ) -> Result<bool, StoreError>;
 }
