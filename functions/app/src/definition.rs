@@ -2,7 +2,7 @@
 //! into what the store keeps and what evaluation runs.
 
 use outpost_shared::ids::RecipientObject;
-use outpost_shared::lists::{Catalog, Condition, ConditionSpec, ListError, MAX_CONDITIONS, Op};
+use outpost_shared::lists::{Catalog, Condition, ConditionSpec, ListError, MAX_CONDITIONS, Op, checked};
 use outpost_shared::store::{ListDefinition, RecipientList};
 use outpost_shared::web;
 use serde::Deserialize;
@@ -56,14 +56,6 @@ fn objects(names: &[String]) -> Result<Vec<RecipientObject>, ListError> {
     }
     objects.sort_by_key(|object| RecipientObject::ALL.iter().position(|each| each == object));
     Ok(objects)
-}
-
-/// Checks `specs` against the org's fields.
-pub fn checked(specs: &[ConditionSpec], catalog: &Catalog) -> Result<Vec<Condition>, ListError> {
-    if specs.len() > MAX_CONDITIONS {
-        return Err(refused("too_many_conditions", format!("at most {MAX_CONDITIONS} conditions"), "conditions"));
-    }
-    specs.iter().enumerate().map(|(index, spec)| Condition::check(spec, catalog, index)).collect()
 }
 
 impl Draft {

@@ -10,8 +10,9 @@ use outpost_shared::lists::{Condition, Evaluation, Exclusions, Query, Selection,
 use outpost_shared::store::{ListDefinition, Recipient, RecipientList, now_epoch};
 use serde::Serialize;
 
-use crate::definition::{Draft, checked};
+use crate::definition::Draft;
 use crate::{AppError, AppState, Context};
+use outpost_shared::lists::checked;
 
 /// A list evaluated now.
 pub(crate) struct Evaluated {

@@ -324,6 +324,15 @@ fn operand(spec: &ConditionSpec, kind: FieldKind) -> Result<Operand, String> {
     })
 }
 
+/// Checks `specs` against the org's fields.
+pub fn checked(specs: &[ConditionSpec], catalog: &Catalog) -> Result<Vec<Condition>, ListError> {
+    if specs.len() > MAX_CONDITIONS {
+        let message = format!("at most {MAX_CONDITIONS} conditions");
+        return Err(ListError::new("too_many_conditions", message, Some("conditions".to_owned())));
+    }
+    specs.iter().enumerate().map(|(index, spec)| Condition::check(spec, catalog, index)).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

@@ -7,7 +7,7 @@ pub mod evaluate;
 pub mod fields;
 pub mod snapshot;
 
-pub use condition::{Condition, ConditionSpec, ListError, MAX_CONDITIONS, Op};
+pub use condition::{Condition, ConditionSpec, ListError, MAX_CONDITIONS, Op, checked};
 pub use evaluate::{Evaluation, Exclusions, Query, Recipients, Selection, evaluate, is_deliverable_address};
 pub use fields::{Catalog, ExtraField, FieldKind, FieldRef, StandardField, Value, stored_number};
 pub use snapshot::{Snapshot, SnapshotCache};
