@@ -4,6 +4,7 @@
 pub mod app_session;
 pub mod authorized;
 pub mod aws_http;
+pub mod campaigns;
 pub mod config;
 pub mod cookies;
 pub mod crypto;

@@ -32,6 +32,8 @@ pub enum Framing {
     Org(Vec<String>),
     /// Any Salesforce origin: error pages shown before the org is known.
     AnySalesforce { loopback: bool },
+    /// No one: pages opened from an email, never inside Salesforce.
+    Nowhere,
 }
 
 impl Framing {
@@ -47,6 +49,7 @@ impl Framing {
     fn sources(&self) -> String {
         match self {
             Framing::Org(origins) => origins.join(" "),
+            Framing::Nowhere => "'none'".to_owned(),
             Framing::AnySalesforce { loopback } => {
                 let mut sources = String::from(
                     "https://*.my.salesforce.com https://*.lightning.force.com https://*.vf.force.com \

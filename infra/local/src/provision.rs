@@ -107,6 +107,9 @@ impl DemoSpec {
         OrgSettings {
             visibility: self.visibility,
             extra_fields: ExtraFieldNames { contact: names(self.contact_fields), lead: names(self.lead_fields) },
+            allowed_senders: vec![format!("@{}.example", self.slug)],
+            postal_address: format!("{}\n1 Market Street\nSan Francisco, CA 94105\nUnited States", self.name),
+            record_tasks: false,
         }
     }
 }

@@ -93,6 +93,57 @@ pub fn dead_letter(org: &OrgId, record: &RecordId, change: &Change) -> Key {
     Key::new(org_partition(org), format!("DEADLETTER#{}#{record}", change.kind()))
 }
 
+pub fn campaign(org: &OrgId, campaign: &str) -> Key {
+    Key::new(org_partition(org), format!("CAMPAIGN#{campaign}"))
+}
+
+/// A campaign's running totals live beside it: counters are added to, never rewritten.
+pub fn campaign_counts(org: &OrgId, campaign: &str) -> Key {
+    Key::new(org_partition(org), format!("CAMPAIGNCOUNTS#{campaign}"))
+}
+
+/// A campaign's addresses spread over this many partitions, each sent by one sender at a time.
+pub const CAMPAIGN_SEGMENTS: u8 = 16;
+
+/// The segment of an address (FNV-1a, as recipient shards).
+pub fn delivery_segment(address: &str) -> u8 {
+    let hash = address.bytes().fold(0x811c_9dc5_u32, |hash, byte| (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193));
+    (hash % u32::from(CAMPAIGN_SEGMENTS)) as u8
+}
+
+pub fn deliveries_partition(org: &OrgId, campaign: &str, segment: u8) -> String {
+    format!("ORG#{org}#C#{campaign}#S{segment:02}")
+}
+
+pub fn delivery(org: &OrgId, campaign: &str, address: &str) -> Key {
+    Key::new(deliveries_partition(org, campaign, delivery_segment(address)), address)
+}
+
+/// Written once a segment has no address left to send.
+pub fn segment_done(org: &OrgId, campaign: &str, segment: u8) -> Key {
+    Key::new(org_partition(org), format!("CAMPAIGNSEGMENT#{campaign}#{segment:02}"))
+}
+
+/// The org's suppression list: addresses no campaign may go to again.
+pub fn suppression(org: &OrgId, address: &str) -> Key {
+    Key::new(suppressions_partition(org), address)
+}
+
+pub fn suppressions_partition(org: &OrgId) -> String {
+    format!("ORG#{org}#SUPPRESSED")
+}
+
+/// Written by the app to start or resume a campaign; its DynamoDB stream record starts the
+/// send function.
+pub fn campaign_request(org: &OrgId, campaign: &str) -> Key {
+    Key::new(org_partition(org), format!("CAMPAIGNREQUEST#{campaign}"))
+}
+
+/// Messages handed to SES in one second, across every sender: SES's rate is per account.
+pub fn send_window(second: i64) -> Key {
+    Key::new(format!("SESRATE#{second}"), "RATE")
+}
+
 /// Runs sort newest first: the sort key counts down from `i64::MAX`.
 pub fn sync_run(org: &OrgId, started_at_millis: i64, run_id: &str) -> Key {
     Key::new(org_partition(org), format!("RUN#{:019}#{run_id}", i64::MAX - started_at_millis))

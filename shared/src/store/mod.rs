@@ -21,6 +21,7 @@ pub use embedded::EmbeddedTable;
 pub use model::*;
 use table::{BatchPut, Condition, ConditionalPut, Table, Write};
 
+use crate::campaigns::{Campaign, CampaignRequest, Counter, Counts, Delivery, Suppression};
 use crate::ids::{OrgId, RecipientObject, RecordId, UserId};
 
 /// Why the store could not answer.
@@ -204,6 +205,64 @@ pub trait SyncRunStore: Send + Sync {
     async fn take_sync_request(&self, org: &OrgId) -> Result<bool, StoreError>;
 }
 
+/// Campaigns, their frozen addresses and running totals, and the org's suppression list.
+#[async_trait]
+pub trait CampaignStore: Send + Sync {
+    /// Writes `campaign` if its stored revision is still `expected` (`None`: only if it is new).
+    async fn put_campaign(&self, campaign: &Campaign, expected: Option<&str>) -> Result<bool, StoreError>;
+    async fn get_campaign(&self, org: &OrgId, campaign: &str) -> Result<Option<Campaign>, StoreError>;
+    /// Every campaign of the org, newest first.
+    async fn campaigns(&self, org: &OrgId) -> Result<Vec<Campaign>, StoreError>;
+    async fn campaign_counts(&self, org: &OrgId, campaign: &str) -> Result<Counts, StoreError>;
+    /// Adds to one of a campaign's totals.
+    async fn count(&self, org: &OrgId, campaign: &str, counter: Counter, delta: i64) -> Result<(), StoreError>;
+    /// Writes frozen addresses (unconditionally: only the freeze writes before sending starts).
+    async fn put_deliveries(&self, org: &OrgId, campaign: &str, deliveries: &[Delivery]) -> Result<(), StoreError>;
+    async fn delete_deliveries(&self, org: &OrgId, campaign: &str, addresses: &[String]) -> Result<(), StoreError>;
+    /// A page of one segment's addresses in address order, and where the next page starts.
+    async fn deliveries(
+        &self,
+        org: &OrgId,
+        campaign: &str,
+        segment: u8,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<Delivery>, Option<String>), StoreError>;
+    async fn get_delivery(&self, org: &OrgId, campaign: &str, address: &str) -> Result<Option<Delivery>, StoreError>;
+    /// Claims each address still queued (writes `claims` as given); `true` where this claim won.
+    async fn claim_deliveries(&self, org: &OrgId, campaign: &str, claims: &[Delivery])
+    -> Result<Vec<bool>, StoreError>;
+    /// Writes `delivery` if its stored stamp is still `expected`.
+    async fn update_delivery(
+        &self,
+        org: &OrgId,
+        campaign: &str,
+        delivery: &Delivery,
+        expected: &str,
+    ) -> Result<bool, StoreError>;
+    /// Writes the outcomes of claimed addresses (only their claimer writes them).
+    async fn record_deliveries(&self, org: &OrgId, campaign: &str, deliveries: &[Delivery]) -> Result<(), StoreError>;
+    async fn mark_segment_done(&self, org: &OrgId, campaign: &str, segment: u8) -> Result<(), StoreError>;
+    /// The segments with nothing left to send.
+    async fn segments_done(&self, org: &OrgId, campaign: &str) -> Result<Vec<u8>, StoreError>;
+    /// Adds an address to the org's suppression list (the first reason stays).
+    async fn suppress(&self, suppression: &Suppression) -> Result<Created, StoreError>;
+    async fn suppressions(&self, org: &OrgId) -> Result<Vec<Suppression>, StoreError>;
+    /// Asks the send function for `request` (a start only unless one is pending).
+    async fn request_campaign(
+        &self,
+        org: &OrgId,
+        campaign: &str,
+        request: &CampaignRequest,
+        ttl: Duration,
+    ) -> Result<Created, StoreError>;
+    /// Removes the pending request; whether there was one.
+    async fn take_campaign_request(&self, org: &OrgId, campaign: &str) -> Result<bool, StoreError>;
+    /// Takes `count` of the account's sends in epoch second `second`, if no more than
+    /// `per_second` are taken in it then.
+    async fn take_send_slots(&self, second: i64, count: u64, per_second: u64) -> Result<bool, StoreError>;
+}
+
 /// Everything Outpost keeps.
 pub trait Store:
     OrgStore
@@ -216,6 +275,7 @@ pub trait Store:
     + WriteBackStore
     + SyncRunStore
     + ListStore
+    + CampaignStore
 {
 }
 
@@ -230,6 +290,7 @@ impl<T> Store for T where
         + WriteBackStore
         + SyncRunStore
         + ListStore
+        + CampaignStore
 {
 }
 
@@ -553,6 +614,21 @@ impl<T: Table> WriteBackStore for Items<T> {
 }
 
 impl<T: Table> Items<T> {
+    /// Writes `item` if its stored `revision` is still `expected` (`None`: only if it is new);
+    /// `false` when someone else changed or created it first.
+    async fn put_revised<R: serde::Serialize + serde::de::DeserializeOwned + Send + Sync>(
+        &self,
+        key: &table::Key,
+        item: &R,
+        expected: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let condition = match expected {
+            Some(revision) => Condition::Equals("revision", revision.to_owned()),
+            None => Condition::Absent,
+        };
+        Ok(matches!(self.table.put(key, None, item, condition).await?, Write::Done))
+    }
+
     /// Every live item of a partition under a sort-key prefix.
     async fn all_with_prefix<R: serde::de::DeserializeOwned + Send>(
         &self,
@@ -588,11 +664,7 @@ struct Member {
 #[async_trait]
 impl<T: Table> ListStore for Items<T> {
     async fn put_list(&self, list: &RecipientList, expected: Option<&str>) -> Result<bool, StoreError> {
-        let condition = match expected {
-            Some(revision) => Condition::Equals("revision", revision.to_owned()),
-            None => Condition::Absent,
-        };
-        Ok(matches!(self.table.put(&keys::list(&list.org_id, &list.id), None, list, condition).await?, Write::Done))
+        self.put_revised(&keys::list(&list.org_id, &list.id), list, expected).await
     }
 
     async fn get_list(&self, org: &OrgId, list: &str) -> Result<Option<RecipientList>, StoreError> {
@@ -711,5 +783,181 @@ impl<T: Table> SyncRunStore for Items<T> {
     async fn take_sync_request(&self, org: &OrgId) -> Result<bool, StoreError> {
         let condition = Condition::Equals("kind", SYNC_REQUEST_KIND.into());
         Ok(matches!(self.table.delete(&keys::sync_request(org), condition).await?, Write::Done))
+    }
+}
+
+/// The `kind` attribute of a campaign request: the send function's stream filter matches it.
+const CAMPAIGN_REQUEST_KIND: &str = "campaign_request";
+
+/// A segment with nothing left to send.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SegmentDone {
+    segment: u8,
+}
+
+/// How long a send window's counter is kept: long past its second.
+const SEND_WINDOW_LIFETIME: i64 = 120;
+
+#[async_trait]
+impl<T: Table> CampaignStore for Items<T> {
+    async fn put_campaign(&self, campaign: &Campaign, expected: Option<&str>) -> Result<bool, StoreError> {
+        self.put_revised(&keys::campaign(&campaign.org_id, &campaign.id), campaign, expected).await
+    }
+
+    async fn get_campaign(&self, org: &OrgId, campaign: &str) -> Result<Option<Campaign>, StoreError> {
+        self.table.get(&keys::campaign(org, campaign)).await
+    }
+
+    async fn campaigns(&self, org: &OrgId) -> Result<Vec<Campaign>, StoreError> {
+        let mut campaigns: Vec<Campaign> = self.all_with_prefix(&keys::org_partition(org), "CAMPAIGN#").await?;
+        campaigns.sort_by(|a, b| b.created_at.cmp(&a.created_at).then_with(|| a.id.cmp(&b.id)));
+        Ok(campaigns)
+    }
+
+    async fn campaign_counts(&self, org: &OrgId, campaign: &str) -> Result<Counts, StoreError> {
+        let mut counts: Counts = self.table.get(&keys::campaign_counts(org, campaign)).await?.unwrap_or_default();
+        counts.bounced = counts.bounced_permanent + counts.bounced_transient;
+        Ok(counts)
+    }
+
+    async fn count(&self, org: &OrgId, campaign: &str, counter: Counter, delta: i64) -> Result<(), StoreError> {
+        let key = keys::campaign_counts(org, campaign);
+        self.table.add(&key, None, counter.attribute(), delta, None).await.map(drop)
+    }
+
+    async fn put_deliveries(&self, org: &OrgId, campaign: &str, deliveries: &[Delivery]) -> Result<(), StoreError> {
+        let puts: Vec<BatchPut<&Delivery>> = deliveries
+            .iter()
+            .map(|delivery| BatchPut {
+                key: keys::delivery(org, campaign, &delivery.address),
+                ttl: None,
+                item: delivery,
+            })
+            .collect();
+        self.table.put_batch(&puts).await
+    }
+
+    async fn delete_deliveries(&self, org: &OrgId, campaign: &str, addresses: &[String]) -> Result<(), StoreError> {
+        let keys: Vec<table::Key> = addresses.iter().map(|address| keys::delivery(org, campaign, address)).collect();
+        self.table.delete_batch(&keys).await
+    }
+
+    async fn deliveries(
+        &self,
+        org: &OrgId,
+        campaign: &str,
+        segment: u8,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<Delivery>, Option<String>), StoreError> {
+        let partition = keys::deliveries_partition(org, campaign, segment);
+        let page = self.table.query::<Delivery>(&partition, "", after, limit).await?;
+        Ok((page.items.into_iter().map(|(_, delivery)| delivery).collect(), page.next_after))
+    }
+
+    async fn get_delivery(&self, org: &OrgId, campaign: &str, address: &str) -> Result<Option<Delivery>, StoreError> {
+        self.table.get(&keys::delivery(org, campaign, address)).await
+    }
+
+    async fn claim_deliveries(
+        &self,
+        org: &OrgId,
+        campaign: &str,
+        claims: &[Delivery],
+    ) -> Result<Vec<bool>, StoreError> {
+        let puts: Vec<ConditionalPut<&Delivery>> = claims
+            .iter()
+            .map(|claim| ConditionalPut {
+                key: keys::delivery(org, campaign, &claim.address),
+                ttl: None,
+                item: claim,
+                condition: Condition::Equals("state", crate::campaigns::SendState::Queued.as_str().to_owned()),
+            })
+            .collect();
+        self.table.put_each(&puts).await
+    }
+
+    async fn update_delivery(
+        &self,
+        org: &OrgId,
+        campaign: &str,
+        delivery: &Delivery,
+        expected: &str,
+    ) -> Result<bool, StoreError> {
+        let key = keys::delivery(org, campaign, &delivery.address);
+        let written = self.table.put(&key, None, delivery, Condition::Equals("stamp", expected.to_owned())).await?;
+        Ok(matches!(written, Write::Done))
+    }
+
+    async fn record_deliveries(&self, org: &OrgId, campaign: &str, deliveries: &[Delivery]) -> Result<(), StoreError> {
+        self.put_deliveries(org, campaign, deliveries).await
+    }
+
+    async fn mark_segment_done(&self, org: &OrgId, campaign: &str, segment: u8) -> Result<(), StoreError> {
+        let key = keys::segment_done(org, campaign, segment);
+        self.table.put(&key, None, &SegmentDone { segment }, Condition::Always).await.map(drop)
+    }
+
+    async fn segments_done(&self, org: &OrgId, campaign: &str) -> Result<Vec<u8>, StoreError> {
+        let prefix = format!("CAMPAIGNSEGMENT#{campaign}#");
+        let done: Vec<SegmentDone> = self.all_with_prefix(&keys::org_partition(org), &prefix).await?;
+        Ok(done.into_iter().map(|done| done.segment).collect())
+    }
+
+    async fn suppress(&self, suppression: &Suppression) -> Result<Created, StoreError> {
+        let key = keys::suppression(&suppression.org_id, &suppression.address);
+        Ok(match self.table.put(&key, None, suppression, Condition::Absent).await? {
+            Write::Done => Created::Created,
+            Write::Refused(_) => Created::AlreadyExists,
+        })
+    }
+
+    async fn suppressions(&self, org: &OrgId) -> Result<Vec<Suppression>, StoreError> {
+        self.all_with_prefix(&keys::suppressions_partition(org), "").await
+    }
+
+    async fn request_campaign(
+        &self,
+        org: &OrgId,
+        campaign: &str,
+        request: &CampaignRequest,
+        ttl: Duration,
+    ) -> Result<Created, StoreError> {
+        #[derive(serde::Serialize, serde::Deserialize)]
+        struct Request {
+            org_id: OrgId,
+            campaign_id: String,
+            kind: String,
+            #[serde(flatten)]
+            request: CampaignRequest,
+        }
+        let key = match request {
+            CampaignRequest::Start => keys::campaign_request(org, campaign),
+            // Tests never wait for one another.
+            CampaignRequest::Test { .. } => {
+                let start = keys::campaign_request(org, campaign);
+                table::Key::new(start.pk, format!("{}#TEST#{}", start.sk, crate::crypto::random_token()))
+            }
+        };
+        let request = Request {
+            org_id: *org,
+            campaign_id: campaign.to_owned(),
+            kind: CAMPAIGN_REQUEST_KIND.into(),
+            request: request.clone(),
+        };
+        let written = self.table.put(&key, Some(now_epoch() + seconds(ttl)), &request, Condition::Absent).await?;
+        Ok(if matches!(written, Write::Done) { Created::Created } else { Created::AlreadyExists })
+    }
+
+    async fn take_campaign_request(&self, org: &OrgId, campaign: &str) -> Result<bool, StoreError> {
+        let condition = Condition::Equals("kind", CAMPAIGN_REQUEST_KIND.into());
+        Ok(matches!(self.table.delete(&keys::campaign_request(org, campaign), condition).await?, Write::Done))
+    }
+
+    async fn take_send_slots(&self, second: i64, count: u64, per_second: u64) -> Result<bool, StoreError> {
+        let delta = i64::try_from(count).unwrap_or(i64::MAX);
+        let limit = i64::try_from(per_second).unwrap_or(i64::MAX);
+        let ttl = Some(second + SEND_WINDOW_LIFETIME);
+        self.table.add(&keys::send_window(second), ttl, "taken", delta, Some(limit)).await
     }
 }

@@ -143,6 +143,27 @@ pub struct OrgSettings {
     pub visibility: Visibility,
     #[serde(default)]
     pub extra_fields: ExtraFieldNames,
+    /// The verified SES identities campaigns may send from: addresses, or `@domain` for any
+    /// address of a domain.
+    #[serde(default)]
+    pub allowed_senders: Vec<String>,
+    /// The sender's postal address, ending every campaign message (anti-spam laws require one).
+    #[serde(default)]
+    pub postal_address: String,
+    /// Record a completed Task on each recipient a campaign was sent to.
+    #[serde(default)]
+    pub record_tasks: bool,
+}
+
+impl OrgSettings {
+    /// Whether campaigns may send from `address`.
+    pub fn allows_sender(&self, address: &str) -> bool {
+        let address = address.trim().to_lowercase();
+        let domain = address.rsplit_once('@').map(|(_, domain)| domain);
+        self.allowed_senders.iter().map(|allowed| allowed.trim().to_lowercase()).any(|allowed| {
+            allowed == address || allowed.strip_prefix('@').is_some_and(|allowed| Some(allowed) == domain)
+        })
+    }
 }
 
 /// An org registered with Outpost.

@@ -1,0 +1,14 @@
+//! Campaigns: one message sent to a recipient list's members through Amazon SES, every address
+//! accounted for (docs/flows.md#campaigns).
+
+pub mod events;
+pub mod mail;
+pub mod model;
+pub mod render;
+pub mod tally;
+pub mod unsubscribe;
+
+pub use mail::*;
+pub use model::*;
+pub use render::{CampaignTemplates, Rendered, TemplateError};
+pub use unsubscribe::Unsubscribe;
