@@ -58,7 +58,7 @@ fi
 "$tools/bin/cargo-machete"
 
 step "The Lambda functions compile no embedded store"
-for function in outpost-entry outpost-authorizer outpost-apex outpost-sync outpost-app; do
+for function in outpost-entry outpost-authorizer outpost-apex outpost-sync outpost-app outpost-send; do
   if cargo tree --locked -p "$function" -e normal --prefix none | grep -q '^fjall '; then
     echo "$function depends on fjall: the embedded store is for the local stack and tests only" >&2
     exit 1
@@ -67,6 +67,22 @@ done
 
 step "cfn-lint template.yaml"
 "$venv/bin/cfn-lint" template.yaml
+
+# SAM CLI makes no AWS call for these: the developer's AWS config and credentials are kept out, so
+# a missing profile cannot fail them and no real account is touched. Its weekly version check
+# (PyPI, 5 s timeout) fails silently offline.
+sam_offline() {
+  env -u AWS_PROFILE -u AWS_DEFAULT_PROFILE AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null \
+    SAM_CLI_TELEMETRY=0 "$venv/bin/sam" "$@"
+}
+
+step "sam validate --lint"
+sam_offline validate --lint --region us-east-1 --template-file template.yaml
+
+# --lint only runs cfn-lint (the same version, above); this runs the SAM transform itself, which
+# cfn-lint no longer does (it checks SAM resources against schemas).
+step "sam validate (the SAM transform)"
+sam_offline validate --region us-east-1 --template-file template.yaml
 
 step "Salesforce package: apex-ls, PMD and AppExchange rules, sf project convert, metadata checks"
 infra/salesforce/check.sh
