@@ -29,7 +29,10 @@ const MAX_PAGE: usize = 1_000;
 const MAX_IDS_PER_CALL: usize = 200;
 
 /// The request body as `T`: JSON only, with the path of the first field that does not fit.
-fn json_body<T: DeserializeOwned>(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<T, AppError> {
+pub(crate) fn json_body<T: DeserializeOwned>(
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<T, AppError> {
     let is_json = headers.get(header::CONTENT_TYPE).and_then(|value| value.to_str().ok()).is_some_and(|value| {
         value.split(';').next().is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json"))
     });
@@ -49,7 +52,7 @@ fn json_body<T: DeserializeOwned>(headers: &HeaderMap, body: Result<Bytes, Bytes
     })
 }
 
-fn instant(at: EpochSeconds) -> String {
+pub(crate) fn instant(at: EpochSeconds) -> String {
     SfDateTime::from_millis(at.saturating_mul(1000)).iso8601()
 }
 

@@ -212,7 +212,7 @@ impl Upload<'_> {
 
 /// A cell as written: text a spreadsheet would evaluate (`=`, `+`, `-`, `@`, tab, carriage
 /// return first) gets a leading apostrophe, as OWASP advises against CSV injection.
-fn cell(text: &str) -> std::borrow::Cow<'_, str> {
+pub(crate) fn cell(text: &str) -> std::borrow::Cow<'_, str> {
     if text.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{text}").into() } else { text.into() }
 }
 

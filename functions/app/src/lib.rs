@@ -4,6 +4,7 @@
 //! the records selected in a Salesforce list view.
 
 mod api;
+pub mod campaigns;
 mod definition;
 mod error;
 mod export;
@@ -43,6 +44,8 @@ pub struct AppState {
     pub recipients: SnapshotCache,
     /// Where large exports go on AWS (an S3 bucket); `None` streams them from the function.
     pub exports: Option<Exports>,
+    /// How campaigns reach the send function.
+    pub campaigns: Arc<dyn campaigns::CampaignTrigger>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -52,8 +55,12 @@ impl std::fmt::Debug for AppState {
 }
 
 impl AppState {
-    pub fn new(services: Services, exports: Option<Exports>) -> Arc<Self> {
-        Arc::new(Self { services, recipients: SnapshotCache::new(4), exports })
+    pub fn new(
+        services: Services,
+        exports: Option<Exports>,
+        campaigns: Arc<dyn campaigns::CampaignTrigger>,
+    ) -> Arc<Self> {
+        Arc::new(Self { services, recipients: SnapshotCache::new(4), exports, campaigns })
     }
 }
 
@@ -116,6 +123,17 @@ impl AppState {
     }
 }
 
+/// Campaign routes take bodies of up to two 1 MB templates.
+fn campaign_routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/api/v1/campaigns", get(campaigns::api_list).post(campaigns::api_create))
+        .route("/api/v1/campaigns/{id}", get(campaigns::api_get))
+        .route("/api/v1/campaigns/{id}/recipients", get(campaigns::api_recipients))
+        .route("/api/v1/campaigns/{id}/results.csv", get(campaigns::api_results))
+        .route("/api/v1/campaigns/{id}/{action}", post(campaigns::api_action))
+        .layer(axum::extract::DefaultBodyLimit::max(campaigns::MAX_CAMPAIGN_BODY))
+}
+
 /// The app's routes: `/app/*` for people (cookie), `/api/*` for Salesforce-side code (Bearer).
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
@@ -140,6 +158,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/lists/{id}/members", get(api::members).post(api::add_members).delete(api::remove_members))
         .route("/api/v1/lists/{id}/export", get(export::api))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .merge(campaign_routes())
         .layer(middleware::from_fn(web::private_answers))
         .with_state(state)
 }

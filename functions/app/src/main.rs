@@ -1,5 +1,8 @@
 //! The app function on AWS Lambda: clients built once, then the router serves every invocation.
 
+use std::sync::Arc;
+
+use outpost_app::campaigns::StreamTrigger;
 use outpost_app::{AppState, Exports, router};
 use outpost_shared::config::Config;
 use outpost_shared::services::Services;
@@ -13,5 +16,6 @@ async fn main() -> Result<(), lambda_http::Error> {
         Ok(bucket) if !bucket.trim().is_empty() => Some(Exports::connect(bucket)?),
         _ => None,
     };
-    lambda_http::run(router(AppState::new(services, exports))).await
+    let campaigns = Arc::new(StreamTrigger(services.store.clone()));
+    lambda_http::run(router(AppState::new(services, exports, campaigns))).await
 }
