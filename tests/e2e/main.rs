@@ -29,6 +29,7 @@ macro_rules! on_both_stores {
 mod apex;
 mod authorizer;
 mod browser;
+mod campaigns;
 mod dynamodb_standin;
 mod entry;
 mod lists;

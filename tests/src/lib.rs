@@ -9,8 +9,10 @@ use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use outpost_local::campaigns::LocalSesSettings;
 use outpost_local::provision::{DemoUser, ProvisionedOrg, UserKind};
 use outpost_local::{Backend, LocalConfig, LocalStack, OrgSource};
+use outpost_send::CrashPoint;
 use outpost_shared::salesforce::{ClientSettings, RetryPolicy};
 use outpost_shared::telemetry::{self, LogFormat};
 use outpost_sync::SyncSettings;
@@ -19,6 +21,7 @@ use salesforce_sim::{SessionKind, SimHandle};
 pub use outpost_apex;
 pub use outpost_authorizer;
 pub use outpost_local;
+pub use outpost_send;
 pub use outpost_shared;
 pub use outpost_sync;
 pub use salesforce_sim;
@@ -60,6 +63,10 @@ pub struct StackOptions {
     pub leads: usize,
     pub sync: SyncSettings,
     pub store: StoreKind,
+    /// The outbox's SES limits.
+    pub ses: LocalSesSettings,
+    /// Test hook: campaign sending "crashes" at this point of this chunk.
+    pub send_crash: Option<(CrashPoint, u64)>,
 }
 
 impl Default for StackOptions {
@@ -68,6 +75,8 @@ impl Default for StackOptions {
             contacts: 200,
             leads: 100,
             store: StoreKind::Embedded,
+            ses: LocalSesSettings { max_send_rate: 10_000.0, max_24_hour_send: 1_000_000.0 },
+            send_crash: None,
             sync: SyncSettings {
                 bulk_poll_interval: Duration::from_millis(20),
                 deadline_margin: Duration::from_millis(50),
@@ -82,7 +91,8 @@ impl Default for StackOptions {
 pub struct TestStack {
     pub stack: LocalStack,
     pub http: reqwest::Client,
-    _dir: tempfile::TempDir,
+    options: StackOptions,
+    dir: tempfile::TempDir,
 }
 
 impl TestStack {
@@ -95,6 +105,18 @@ impl TestStack {
     pub async fn start_with(options: StackOptions) -> Self {
         capture_logs();
         let dir = tempfile::tempdir().expect("temporary data dir");
+        Self::start_in(dir, options).await
+    }
+
+    /// Stops the stack and starts it again on the same data directory (the simulated orgs are
+    /// generated again, the same from the same seed), as after a crash and a restart.
+    pub async fn restart(self, send_crash: Option<(CrashPoint, u64)>) -> Self {
+        let Self { stack, options, dir, .. } = self;
+        stack.stop().await.expect("the stack stops");
+        Self::start_in(dir, StackOptions { send_crash, ..options }).await
+    }
+
+    async fn start_in(dir: tempfile::TempDir, options: StackOptions) -> Self {
         let mut config = LocalConfig::new(dir.path().to_path_buf());
         config.address = ([127, 0, 0, 1], 0).into();
         config.persist_orgs = false;
@@ -102,7 +124,11 @@ impl TestStack {
         config.orgs = OrgSource::Simulated { contacts: options.contacts, leads: options.leads };
         config.sync_interval = None;
         config.sync_deadline = Duration::from_secs(120);
-        config.sync = options.sync;
+        config.sync = options.sync.clone();
+        config.ses = options.ses;
+        config.quota_check = Duration::from_millis(200);
+        config.claim_lease = Duration::from_secs(1);
+        config.send_crash = options.send_crash;
         config.salesforce = ClientSettings {
             connect_timeout: Duration::from_secs(2),
             request_timeout: Duration::from_secs(10),
@@ -119,7 +145,7 @@ impl TestStack {
             .timeout(Duration::from_secs(30))
             .build()
             .expect("HTTP client");
-        Self { stack, http, _dir: dir }
+        Self { stack, http, options, dir }
     }
 
     /// An absolute URL on Outpost.

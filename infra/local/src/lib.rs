@@ -2,6 +2,7 @@
 //! HTTP function's router on one address behind the same authorizer logic as template.yaml, the
 //! sync on a timer, an embedded store and local secrets under the data directory.
 
+pub mod campaigns;
 pub mod provision;
 
 use std::net::SocketAddr;
@@ -19,11 +20,15 @@ use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use campaigns::{JobInputs, LocalCampaignTrigger, LocalJobs, LocalSes, LocalSesSettings};
 use outpost_apex::{ApexState, SyncQueued, SyncTrigger};
 use outpost_app::{AppState, Exports};
 use outpost_authorizer::{AuthorizerState, Credentials};
 use outpost_entry::EntryState;
+use outpost_send::ses::SesMailer;
+use outpost_send::{CrashPoint, SendSettings, Sender};
 use outpost_shared::app_session::SessionPolicy;
+use outpost_shared::campaigns::Mailer;
 use outpost_shared::config::Config;
 use outpost_shared::hosts::HostPolicy;
 use outpost_shared::ids::{OrgId, RecordId};
@@ -83,6 +88,14 @@ pub struct LocalConfig {
     pub sync_deadline: Duration,
     pub sync: SyncSettings,
     pub salesforce: ClientSettings,
+    /// The outbox's SES account limits (the embedded backend).
+    pub ses: LocalSesSettings,
+    /// How often campaigns paused for quota are checked.
+    pub quota_check: Duration,
+    /// A sender's claim older than this is settled as `unknown`.
+    pub claim_lease: Duration,
+    /// Test hook: sending "crashes" at this point of this chunk.
+    pub send_crash: Option<(CrashPoint, u64)>,
 }
 
 impl LocalConfig {
@@ -98,6 +111,10 @@ impl LocalConfig {
             sync_deadline: Duration::from_secs(840),
             sync: SyncSettings::default(),
             salesforce: ClientSettings::default(),
+            ses: LocalSesSettings::default(),
+            quota_check: Duration::from_secs(60),
+            claim_lease: Duration::from_secs(120),
+            send_crash: None,
         }
     }
 }
@@ -230,9 +247,14 @@ pub struct LocalStack {
     pub orgs: Arc<Vec<ProvisionedOrg>>,
     pub sync: Arc<SyncContext>,
     pub data_dir: PathBuf,
+    /// The campaign sender, and the outbox standing in for SES (the embedded backend).
+    pub sender: Arc<Sender>,
+    pub outbox: Option<Arc<LocalSes>>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     server: tokio::task::JoinHandle<()>,
     syncer: tokio::task::JoinHandle<()>,
+    send_jobs: tokio::task::JoinHandle<()>,
+    stop_sending: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 /// "Sync now" locally: the same request item as on AWS, then a nudge to the in-process syncer.
@@ -343,7 +365,27 @@ impl LocalStack {
             }
             _ => None,
         };
-        let router = router(&services, exports, Arc::clone(&orgs), Arc::clone(&sync), config.sync_deadline, wake_tx);
+        let (jobs, incoming) = LocalJobs::new();
+        let (mailer, outbox, events): (Arc<dyn Mailer>, Option<Arc<LocalSes>>, _) = match &config.backend {
+            Backend::Embedded => {
+                let (outbox, events) = LocalSes::open(&config.data_dir.join("outbox"), config.ses)?;
+                (Arc::clone(&outbox) as Arc<dyn Mailer>, Some(outbox), Some(events))
+            }
+            Backend::Aws { .. } => (Arc::new(moto_ses(&orgs).await?), None, None),
+        };
+        let mut send_settings = SendSettings::new(base_url.clone());
+        send_settings.claim_lease = config.claim_lease;
+        let mut sender = Sender::new(services.clone(), mailer, Arc::new(jobs.clone()), send_settings);
+        if let Some((point, chunk)) = config.send_crash {
+            sender = sender.with_crash(point, chunk);
+        }
+        let sender = Arc::new(sender);
+        campaigns::resume_sending(&services, &jobs).await?;
+        let (stop_sending, shutdown) = tokio::sync::oneshot::channel();
+        let inputs = JobInputs { jobs: jobs.clone(), incoming, events, quota_check: config.quota_check, shutdown };
+        let send_jobs = tokio::spawn(campaigns::run_jobs(Arc::clone(&sender), inputs));
+        let local = LocalParts { outbox: outbox.clone(), jobs, sync_deadline: config.sync_deadline, wake: wake_tx };
+        let router = router(&services, exports, Arc::clone(&orgs), Arc::clone(&sync), local);
         let (shutdown_tx, shutdown_rx) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(async move {
             let serve = axum::serve(listener, router).with_graceful_shutdown(async {
@@ -361,9 +403,13 @@ impl LocalStack {
             orgs,
             sync,
             data_dir: config.data_dir,
+            sender,
+            outbox,
             shutdown: Some(shutdown_tx),
             server,
             syncer,
+            send_jobs,
+            stop_sending: Some(stop_sending),
         })
     }
 
@@ -378,6 +424,11 @@ impl LocalStack {
             let _already_stopped = shutdown.send(());
         }
         self.syncer.abort();
+        if let Some(stop) = self.stop_sending.take() {
+            let _already_stopped = stop.send(());
+        }
+        // Every campaign job has stopped once this returns: nothing else holds the store.
+        let _ = (&mut self.send_jobs).await;
         let _ = (&mut self.server).await;
         if let Ok(orgs) = Arc::try_unwrap(self.orgs) {
             for org in orgs {
@@ -432,6 +483,35 @@ struct LocalState {
     authorizer: Arc<AuthorizerState>,
     sync: Arc<SyncContext>,
     sync_deadline: Duration,
+    outbox: Option<Arc<LocalSes>>,
+}
+
+/// What only the local stack's router needs.
+struct LocalParts {
+    outbox: Option<Arc<LocalSes>>,
+    jobs: LocalJobs,
+    sync_deadline: Duration,
+    wake: mpsc::UnboundedSender<OrgId>,
+}
+
+/// SES on moto (the AWS backend): the demo orgs' sender domains verified, as on a real account.
+async fn moto_ses(orgs: &[ProvisionedOrg]) -> anyhow::Result<SesMailer> {
+    let aws = outpost_shared::services::aws_config().context("AWS configuration from the environment")?;
+    let client = aws_sdk_sesv2::Client::new(&aws);
+    for org in orgs {
+        for sender in &org.registration.settings.allowed_senders {
+            let identity = sender.trim_start_matches('@');
+            if client.get_email_identity().email_identity(identity).send().await.is_err() {
+                client
+                    .create_email_identity()
+                    .email_identity(identity)
+                    .send()
+                    .await
+                    .with_context(|| format!("verifying the SES identity {identity}"))?;
+            }
+        }
+    }
+    Ok(SesMailer::new(client, None))
 }
 
 fn router(
@@ -439,11 +519,12 @@ fn router(
     exports: Option<Exports>,
     orgs: Arc<Vec<ProvisionedOrg>>,
     sync: Arc<SyncContext>,
-    sync_deadline: Duration,
-    wake: mpsc::UnboundedSender<OrgId>,
+    parts: LocalParts,
 ) -> Router {
+    let LocalParts { outbox, jobs, sync_deadline, wake } = parts;
     let entry = outpost_entry::router(EntryState::new(services.clone()));
-    let app = outpost_app::router(AppState::new(services.clone(), exports));
+    let app = outpost_app::router(AppState::new(services.clone(), exports, Arc::new(LocalCampaignTrigger(jobs))));
+    let unsubscribe = outpost_send::unsubscribe::router(Arc::new(services.clone()));
     let trigger = Arc::new(LocalSyncTrigger { store: Arc::clone(&services.store), wake });
     let apex = outpost_apex::router(Arc::new(ApexState { services: services.clone(), sync: trigger }));
     let state = LocalState {
@@ -451,18 +532,22 @@ fn router(
         authorizer: Arc::new(AuthorizerState { services: services.clone(), sessions: SessionPolicy::default() }),
         sync,
         sync_deadline,
+        outbox,
     };
     let local = Router::new()
         .route("/", get(home))
         .route("/_local/info", get(info))
         .route("/_local/sync", axum::routing::post(local_sync))
         .route("/_local/optout", axum::routing::post(local_optout))
+        .route("/_local/outbox", get(outbox_index))
+        .route("/_local/outbox/{campaign}/{number}", get(outbox_message))
         .route_layer(middleware::from_fn(loopback_host_only))
         .with_state(state.clone());
     local
         .merge(entry)
         .merge(app)
         .merge(apex)
+        .merge(unsubscribe)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state, authorize))
@@ -685,4 +770,139 @@ async fn info(State(state): State<LocalState>) -> Response {
     .into_response();
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
+}
+
+/// A row of the outbox page.
+struct OutboxRow {
+    number: usize,
+    to: String,
+    subject: String,
+    at: String,
+}
+
+/// A campaign's part of the outbox page.
+struct OutboxCampaign {
+    name: String,
+    count: usize,
+    rows: Vec<OutboxRow>,
+}
+
+#[derive(Template)]
+#[template(path = "outbox.html")]
+struct OutboxPage {
+    nonce: String,
+    campaigns: Vec<OutboxCampaign>,
+    message: Option<campaigns::OutboxEntry>,
+}
+
+/// Messages of each campaign shown on the outbox page.
+const OUTBOX_ROWS: usize = 200;
+
+fn outbox_page(page: &OutboxPage) -> Response {
+    match page.render() {
+        Ok(body) => {
+            let mut response = Html(body).into_response();
+            // The HTML bodies render in a sandboxed frame, from the page itself.
+            let csp =
+                format!("default-src 'none'; style-src 'nonce-{}'; frame-src 'self'; base-uri 'none'", page.nonce);
+            if let Ok(csp) = HeaderValue::from_str(&csp) {
+                response.headers_mut().insert(header::CONTENT_SECURITY_POLICY, csp);
+            }
+            response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            response
+        }
+        Err(err) => (StatusCode::INTERNAL_SERVER_ERROR, err.to_string()).into_response(),
+    }
+}
+
+fn no_outbox() -> Response {
+    let error = serde_json::json!({"error": {"code": "no_outbox", "message": "this stack sends through SES (moto), not the outbox"}});
+    (StatusCode::NOT_FOUND, Json(error)).into_response()
+}
+
+fn outbox_unreadable(err: &std::io::Error) -> Response {
+    tracing::error!(error = %err, "the outbox is unreadable");
+    let error = serde_json::json!({"error": {"code": "outbox_unreadable", "message": "the outbox could not be read"}});
+    (StatusCode::INTERNAL_SERVER_ERROR, Json(error)).into_response()
+}
+
+/// `/_local/outbox?campaign=<id>`: a campaign's messages as JSON; without `campaign`, the pages.
+async fn outbox_index(
+    State(state): State<LocalState>,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> Response {
+    let Some(outbox) = &state.outbox else { return no_outbox() };
+    let campaign = query.as_deref().and_then(|query| {
+        url::form_urlencoded::parse(query.as_bytes())
+            .find(|(name, _)| name == "campaign")
+            .map(|(_, value)| value.into_owned())
+    });
+    if let Some(campaign) = campaign {
+        let wanted = (campaign != "tests").then_some(campaign.as_str());
+        return match outbox.messages(wanted) {
+            Ok(messages) => {
+                let json: Vec<serde_json::Value> = messages
+                    .iter()
+                    .map(|entry| {
+                        serde_json::json!({
+                            "message_id": entry.message_id,
+                            "to": entry.message.to,
+                            "from": entry.message.from,
+                            "reply_to": entry.message.reply_to,
+                            "subject": entry.message.subject,
+                            "headers": entry.message.headers,
+                            "text": entry.message.text,
+                            "html": entry.message.html,
+                            "at": entry.at,
+                        })
+                    })
+                    .collect();
+                Json(json).into_response()
+            }
+            Err(err) => outbox_unreadable(&err),
+        };
+    }
+    let listed = outbox.campaigns().and_then(|campaigns| {
+        campaigns
+            .into_iter()
+            .map(|(name, count)| {
+                let messages = outbox.messages((name != "tests").then_some(name.as_str()))?;
+                let rows = messages
+                    .into_iter()
+                    .take(OUTBOX_ROWS)
+                    .enumerate()
+                    .map(|(number, entry)| OutboxRow {
+                        number,
+                        to: entry.message.to,
+                        subject: entry.message.subject,
+                        at: entry.at,
+                    })
+                    .collect();
+                Ok(OutboxCampaign { name, count, rows })
+            })
+            .collect::<std::io::Result<Vec<_>>>()
+    });
+    match listed {
+        Ok(campaigns) => outbox_page(&OutboxPage { nonce: crypto::random_token(), campaigns, message: None }),
+        Err(err) => outbox_unreadable(&err),
+    }
+}
+
+/// `/_local/outbox/{campaign}/{number}`: one message, its headers, HTML and text.
+async fn outbox_message(
+    State(state): State<LocalState>,
+    axum::extract::Path((campaign, number)): axum::extract::Path<(String, usize)>,
+) -> Response {
+    let Some(outbox) = &state.outbox else { return no_outbox() };
+    match outbox.messages((campaign != "tests").then_some(campaign.as_str())) {
+        Ok(messages) => match messages.into_iter().nth(number) {
+            Some(message) => outbox_page(&OutboxPage {
+                nonce: crypto::random_token(),
+                campaigns: Vec::new(),
+                message: Some(message),
+            }),
+            None => not_found().await,
+        },
+        Err(err) => outbox_unreadable(&err),
+    }
 }
