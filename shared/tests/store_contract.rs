@@ -6,6 +6,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use outpost_shared::campaigns::{
+    Campaign, CampaignRequest, CampaignStatus, Counter, Counts, Delivery, SendState, Suppression, SuppressionReason,
+};
 use outpost_shared::crypto;
 use outpost_shared::ids::{OrgId, RecipientObject, RecordId, UserId};
 use outpost_shared::salesforce::SfDateTime;
@@ -79,6 +82,9 @@ contract!(
     the_recipients_version_moves_when_marked,
     lists_are_revised_listed_and_deleted_with_members,
     org_fields_and_selections_round_trip,
+    counters_add_atomically_and_respect_their_ceiling,
+    campaign_deliveries_are_claimed_once_and_updated_by_stamp,
+    campaigns_suppressions_and_requests_round_trip,
 );
 
 fn random_id(prefix: &str) -> String {
@@ -635,4 +641,146 @@ async fn org_fields_and_selections_round_trip<T: Table>(store: Items<T>) {
     let lapsed = PendingSelection { token: crypto::random_token(), expires_at: now_epoch() - 1, ..selection };
     store.put_selection(&lapsed).await.unwrap();
     assert_eq!(store.get_selection(&lapsed.token).await.unwrap(), None, "an expired selection is gone");
+}
+
+async fn counters_add_atomically_and_respect_their_ceiling<T: Table>(store: Items<T>) {
+    let store = Arc::new(store);
+    let org = random_org();
+    // Many writers at once: none of their additions is lost.
+    let adds = (0..20).map(|_| {
+        let store = Arc::clone(&store);
+        tokio::spawn(async move { store.count(&org, "campaign", Counter::Sent, 3).await.unwrap() })
+    });
+    futures::future::join_all(adds).await;
+    store.count(&org, "campaign", Counter::BouncedPermanent, 2).await.unwrap();
+    store.count(&org, "campaign", Counter::BouncedTransient, 1).await.unwrap();
+    store.count(&org, "campaign", Counter::Sent, -1).await.unwrap();
+    let counts = store.campaign_counts(&org, "campaign").await.unwrap();
+    assert_eq!((counts.sent, counts.bounced, counts.bounced_permanent), (59, 3, 2));
+    assert_eq!(store.campaign_counts(&org, "other").await.unwrap(), Counts::default());
+
+    // A second's send slots: concurrent takers never exceed the ceiling together.
+    let second = now_epoch() * 1000 + i64::from(crypto::random_bytes::<1>()[0]);
+    let takes = (0..12).map(|_| {
+        let store = Arc::clone(&store);
+        tokio::spawn(async move { store.take_send_slots(second, 10, 50).await.unwrap() })
+    });
+    let granted = futures::future::join_all(takes).await.into_iter().filter(|taken| *taken.as_ref().unwrap()).count();
+    assert_eq!(granted, 5, "50 slots of 10 each");
+    assert!(store.take_send_slots(second + 1, 50, 50).await.unwrap(), "the next second starts afresh");
+    assert!(!store.take_send_slots(second + 1, 1, 50).await.unwrap());
+}
+
+fn delivery(address: &str, record: &str) -> Delivery {
+    let recipient = Recipient::empty(RecordId::parse(record).unwrap(), 1);
+    Delivery::queued(&recipient, address, now_epoch())
+}
+
+async fn campaign_deliveries_are_claimed_once_and_updated_by_stamp<T: Table>(store: Items<T>) {
+    let store = Arc::new(store);
+    let org = random_org();
+    let deliveries: Vec<Delivery> =
+        (0..60).map(|n| delivery(&format!("person{n}@example.com"), &format!("003000000000{n:03}"))).collect();
+    store.put_deliveries(&org, "c1", &deliveries).await.unwrap();
+    let mut read = Vec::new();
+    for segment in 0..keys::CAMPAIGN_SEGMENTS {
+        let mut after: Option<String> = None;
+        loop {
+            let (page, next) = store.deliveries(&org, "c1", segment, after.as_deref(), 7).await.unwrap();
+            read.extend(page);
+            match next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+    }
+    assert_eq!(read.len(), 60, "every address, segment by segment");
+
+    // Two senders claim the same addresses at once: each address goes to one of them.
+    let claim = |sender: &'static str| {
+        let store = Arc::clone(&store);
+        let claims: Vec<Delivery> = deliveries
+            .iter()
+            .map(|d| Delivery { state: SendState::Claimed, claimed_by: Some(sender.into()), ..d.clone() })
+            .collect();
+        tokio::spawn(async move { store.claim_deliveries(&org, "c1", &claims).await.unwrap() })
+    };
+    let (a, b) = (claim("a"), claim("b"));
+    let (a, b) = (a.await.unwrap(), b.await.unwrap());
+    assert!(a.iter().zip(&b).all(|(a, b)| a ^ b), "exactly one claim wins each address");
+
+    let stored = store.get_delivery(&org, "c1", "person7@example.com").await.unwrap().unwrap();
+    assert_eq!(stored.state, SendState::Claimed);
+    let moved = Delivery { state: SendState::Sent, stamp: "new".into(), ..stored.clone() };
+    assert!(store.update_delivery(&org, "c1", &moved, &stored.stamp).await.unwrap());
+    assert!(!store.update_delivery(&org, "c1", &moved, &stored.stamp).await.unwrap(), "a stale stamp is refused");
+    let again = Delivery { state: SendState::Claimed, ..stored.clone() };
+    assert_eq!(store.claim_deliveries(&org, "c1", &[again]).await.unwrap(), [false], "a sent address is not claimed");
+
+    store.delete_deliveries(&org, "c1", &["person7@example.com".to_owned()]).await.unwrap();
+    assert!(store.get_delivery(&org, "c1", "person7@example.com").await.unwrap().is_none());
+    store.mark_segment_done(&org, "c1", 3).await.unwrap();
+    store.mark_segment_done(&org, "c1", 3).await.unwrap();
+    store.mark_segment_done(&org, "c1", 11).await.unwrap();
+    let mut done = store.segments_done(&org, "c1").await.unwrap();
+    done.sort_unstable();
+    assert_eq!(done, [3, 11]);
+}
+
+async fn campaigns_suppressions_and_requests_round_trip<T: Table>(store: Items<T>) {
+    let org = random_org();
+    let campaign = Campaign {
+        org_id: org,
+        id: "c".repeat(16),
+        list_id: "l".repeat(16),
+        list_name: "Everyone".into(),
+        owner_id: random_user(),
+        subject: "Hi".into(),
+        from: "news@example.com".into(),
+        reply_to: None,
+        html: "{{unsubscribe_url}}".into(),
+        text: "{{unsubscribe_url}}".into(),
+        status: CampaignStatus::Draft,
+        pause_reason: None,
+        frozen: false,
+        recipients: 0,
+        excluded: 0,
+        suppressed: 0,
+        created_at: now_epoch(),
+        updated_at: now_epoch(),
+        started_at: None,
+        finished_at: None,
+        revision: "r1".into(),
+    };
+    assert!(store.put_campaign(&campaign, None).await.unwrap());
+    assert!(!store.put_campaign(&campaign, None).await.unwrap(), "created once");
+    let sending = Campaign { status: CampaignStatus::Sending, revision: "r2".into(), ..campaign.clone() };
+    assert!(store.put_campaign(&sending, Some("r1")).await.unwrap());
+    assert!(!store.put_campaign(&sending, Some("r1")).await.unwrap(), "a stale revision is refused");
+    assert_eq!(store.get_campaign(&org, &campaign.id).await.unwrap(), Some(sending.clone()));
+    store.count(&org, &campaign.id, Counter::Sent, 1).await.unwrap();
+    assert_eq!(store.campaigns(&org).await.unwrap(), [sending], "counters are not campaigns");
+
+    let suppression = |reason| Suppression {
+        org_id: org,
+        address: "gone@example.com".into(),
+        reason,
+        campaign_id: None,
+        at: now_epoch(),
+    };
+    assert_eq!(store.suppress(&suppression(SuppressionReason::Bounced)).await.unwrap(), Created::Created);
+    assert_eq!(store.suppress(&suppression(SuppressionReason::Complained)).await.unwrap(), Created::AlreadyExists);
+    let listed = store.suppressions(&org).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].reason, SuppressionReason::Bounced, "the first reason stays");
+
+    let ttl = Duration::from_secs(60);
+    let id = &campaign.id;
+    assert_eq!(store.request_campaign(&org, id, &CampaignRequest::Start, ttl).await.unwrap(), Created::Created);
+    assert_eq!(store.request_campaign(&org, id, &CampaignRequest::Start, ttl).await.unwrap(), Created::AlreadyExists);
+    let test = CampaignRequest::Test { to: "me@example.com".into(), record: None };
+    assert_eq!(store.request_campaign(&org, id, &test, ttl).await.unwrap(), Created::Created);
+    assert_eq!(store.request_campaign(&org, id, &test, ttl).await.unwrap(), Created::Created, "tests never wait");
+    assert!(store.take_campaign_request(&org, id).await.unwrap());
+    assert!(!store.take_campaign_request(&org, id).await.unwrap());
 }
