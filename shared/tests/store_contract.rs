@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use outpost_shared::campaigns::{
-    Campaign, CampaignRequest, CampaignStatus, Counter, Counts, Delivery, SendState, Suppression, SuppressionReason,
+    Campaign, CampaignContent, CampaignRequest, CampaignStatus, Counter, Counts, Delivery, SendState, Suppression,
+    SuppressionReason,
 };
 use outpost_shared::crypto;
 use outpost_shared::ids::{OrgId, RecipientObject, RecordId, UserId};
@@ -738,12 +739,11 @@ async fn campaigns_suppressions_and_requests_round_trip<T: Table>(store: Items<T
         subject: "Hi".into(),
         from: "news@example.com".into(),
         reply_to: None,
-        html: "{{unsubscribe_url}}".into(),
-        text: "{{unsubscribe_url}}".into(),
         status: CampaignStatus::Draft,
         pause_reason: None,
         frozen: false,
         recipients: 0,
+        freeze_after: None,
         excluded: 0,
         suppressed: 0,
         created_at: now_epoch(),
@@ -752,6 +752,13 @@ async fn campaigns_suppressions_and_requests_round_trip<T: Table>(store: Items<T
         finished_at: None,
         revision: "r1".into(),
     };
+    // Bodies of a megabyte each: more than one DynamoDB item holds, in characters of every width.
+    let html = format!("<p>{}</p>{{{{unsubscribe_url}}}}", "é€😀x".repeat(100_000));
+    let content = CampaignContent { html, text: "t{{unsubscribe_url}}".repeat(50_000) };
+    assert!(content.html.len() + content.text.len() > 1_500_000);
+    assert_eq!(store.campaign_content(&org, &campaign.id).await.unwrap(), None);
+    store.put_campaign_content(&org, &campaign.id, &content).await.unwrap();
+    assert_eq!(store.campaign_content(&org, &campaign.id).await.unwrap(), Some(content));
     assert!(store.put_campaign(&campaign, None).await.unwrap());
     assert!(!store.put_campaign(&campaign, None).await.unwrap(), "created once");
     let sending = Campaign { status: CampaignStatus::Sending, revision: "r2".into(), ..campaign.clone() };

@@ -5,6 +5,43 @@
 
 pub mod dynamodb_standin;
 
+/// What the benchmarks read about their own process.
+pub mod measure {
+    fn status_kib(field: &str) -> f64 {
+        std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|status| {
+                let line = status.lines().find(|line| line.starts_with(field))?;
+                line.split_whitespace().nth(1)?.parse::<f64>().ok()
+            })
+            .unwrap_or(f64::NAN)
+    }
+
+    /// Peak resident set size of this process, in MiB.
+    pub fn peak_rss_mib() -> f64 {
+        status_kib("VmHWM:") / 1024.0
+    }
+
+    /// Resident set size of this process now, in MiB.
+    pub fn rss_mib() -> f64 {
+        status_kib("VmRSS:") / 1024.0
+    }
+
+    /// CPU time this process has used (user + system, every thread), in seconds: `/proc/self/stat`
+    /// counts it in ticks of 10 ms, fine for phases of seconds.
+    pub fn cpu_seconds() -> f64 {
+        std::fs::read_to_string("/proc/self/stat")
+            .ok()
+            .and_then(|stat| {
+                // The fields after the command name (which may hold spaces) and its closing parenthesis.
+                let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+                let ticks = |at: usize| fields.get(at)?.parse::<f64>().ok();
+                Some((ticks(11)? + ticks(12)?) / 100.0)
+            })
+            .unwrap_or(f64::NAN)
+    }
+}
+
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -67,6 +104,9 @@ pub struct StackOptions {
     pub ses: LocalSesSettings,
     /// Test hook: campaign sending "crashes" at this point of this chunk.
     pub send_crash: Option<(CrashPoint, u64)>,
+    /// A campaign job's deadline, and the addresses a freeze writes between saves.
+    pub job_deadline: Duration,
+    pub freeze_batch: usize,
 }
 
 impl Default for StackOptions {
@@ -77,6 +117,8 @@ impl Default for StackOptions {
             store: StoreKind::Embedded,
             ses: LocalSesSettings { max_send_rate: 10_000.0, max_24_hour_send: 1_000_000.0 },
             send_crash: None,
+            job_deadline: Duration::from_secs(120),
+            freeze_batch: 5000,
             sync: SyncSettings {
                 bulk_poll_interval: Duration::from_millis(20),
                 deadline_margin: Duration::from_millis(50),
@@ -129,6 +171,8 @@ impl TestStack {
         config.quota_check = Duration::from_millis(200);
         config.claim_lease = Duration::from_secs(1);
         config.send_crash = options.send_crash;
+        config.job_deadline = options.job_deadline;
+        config.freeze_batch = options.freeze_batch;
         config.salesforce = ClientSettings {
             connect_timeout: Duration::from_secs(2),
             request_timeout: Duration::from_secs(10),

@@ -13,12 +13,13 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use outpost_shared::campaigns::tally::all_deliveries;
 use outpost_shared::campaigns::{
-    Campaign, CampaignRequest, CampaignStatus, CampaignTemplates, Counts, Delivery, PauseReason, TemplateError,
+    Campaign, CampaignContent, CampaignRequest, CampaignStatus, CampaignTemplates, Counts, Delivery, PauseReason,
+    TemplateError,
 };
 use outpost_shared::crypto;
 use outpost_shared::ids::{OrgId, RecordId};
 use outpost_shared::lists::is_deliverable_address;
-use outpost_shared::store::{SharedStore, StoreError, now_epoch};
+use outpost_shared::store::{SharedStore, StoreError, keys, now_epoch};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -120,12 +121,11 @@ impl AppState {
             subject: subject.to_owned(),
             from: from.to_owned(),
             reply_to: reply_to.map(str::to_owned),
-            html: body.html,
-            text: body.text,
             status: CampaignStatus::Draft,
             pause_reason: None,
             frozen: false,
             recipients: 0,
+            freeze_after: None,
             excluded: 0,
             suppressed: 0,
             created_at: now,
@@ -134,7 +134,11 @@ impl AppState {
             finished_at: None,
             revision: crypto::random_token(),
         };
-        if !self.services.store.put_campaign(&campaign, None).await.map_err(AppError::store)? {
+        let content = CampaignContent { html: body.html, text: body.text };
+        let store = &self.services.store;
+        // The bodies first: a campaign is never seen without them.
+        store.put_campaign_content(&campaign.org_id, &campaign.id, &content).await.map_err(AppError::store)?;
+        if !store.put_campaign(&campaign, None).await.map_err(AppError::store)? {
             return Err(AppError::new(StatusCode::CONFLICT, "campaign_exists", "try again"));
         }
         Ok(campaign)
@@ -302,6 +306,7 @@ pub(crate) fn campaign_json(campaign: &Campaign, counts: Option<&Counts>) -> Val
             "unsubscribed": counts.unsubscribed,
             "failed": counts.failed,
             "unknown": counts.unknown,
+            "skipped": counts.skipped,
         });
         value["excluded"] = json!({ "by_list": campaign.excluded, "suppressed": campaign.suppressed });
     }
@@ -351,6 +356,32 @@ pub(crate) async fn search(
         q.as_deref().is_none_or(|q| delivery.address.contains(q) || name.contains(q))
             && status.is_none_or(|status| delivery.status() == status)
     });
+    found.sort_by(|a, b| a.address.cmp(&b.address));
+    Ok(found)
+}
+
+/// The first `limit` recipients, segment by segment, without reading the rest.
+pub(crate) async fn first_recipients(
+    state: &AppState,
+    campaign: &Campaign,
+    limit: usize,
+) -> Result<Vec<Delivery>, AppError> {
+    let store = &state.services.store;
+    let mut found = Vec::new();
+    for segment in 0..keys::CAMPAIGN_SEGMENTS {
+        let mut after: Option<String> = None;
+        while found.len() < limit {
+            let (page, next) = store
+                .deliveries(&campaign.org_id, &campaign.id, segment, after.as_deref(), limit - found.len())
+                .await
+                .map_err(AppError::store)?;
+            found.extend(page);
+            match next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+    }
     found.sort_by(|a, b| a.address.cmp(&b.address));
     Ok(found)
 }

@@ -22,6 +22,22 @@ pub enum Unsubscribed {
     UnknownOrg,
 }
 
+/// How a bounce of `kind` moves the totals of an address that bounced `before`: a permanent
+/// bounce after a transient one moves it from one total to the other; `None` changes nothing.
+fn bounce_counts(before: Option<BounceKind>, kind: BounceKind) -> Option<Vec<(Counter, i64)>> {
+    let total = |kind| match kind {
+        BounceKind::Permanent => Counter::BouncedPermanent,
+        BounceKind::Transient => Counter::BouncedTransient,
+    };
+    match before {
+        None => Some(vec![(total(kind), 1)]),
+        Some(BounceKind::Transient) if kind == BounceKind::Permanent => {
+            Some(vec![(Counter::BouncedPermanent, 1), (Counter::BouncedTransient, -1)])
+        }
+        Some(_) => None,
+    }
+}
+
 /// Applies what recipients did; needs only the store.
 #[derive(Debug, Clone, Copy)]
 pub struct Feedback<'a> {
@@ -46,7 +62,7 @@ impl Feedback<'_> {
                     self.mark(&org, campaign, address, |delivery| {
                         (!delivery.delivered).then(|| {
                             delivery.delivered = true;
-                            Counter::Delivered
+                            vec![(Counter::Delivered, 1)]
                         })
                     })
                     .await?;
@@ -58,16 +74,10 @@ impl Feedback<'_> {
                     let reason = bounced.reason(Some(kind), sub_type);
                     let marked = self
                         .mark(&org, campaign, &bounced.address, |delivery| {
+                            let counted = bounce_counts(delivery.bounce, kind)?;
+                            delivery.bounce = Some(kind);
                             delivery.detail = Some(reason.clone());
-                            (delivery.bounce.is_none()
-                                || kind == BounceKind::Permanent && delivery.bounce != Some(kind))
-                            .then(|| {
-                                delivery.bounce = Some(kind);
-                                match kind {
-                                    BounceKind::Permanent => Counter::BouncedPermanent,
-                                    BounceKind::Transient => Counter::BouncedTransient,
-                                }
-                            })
+                            Some(counted)
                         })
                         .await?;
                     if let (BounceKind::Permanent, Some(delivery)) = (kind, marked) {
@@ -81,7 +91,7 @@ impl Feedback<'_> {
                         .mark(&org, campaign, address, |delivery| {
                             (!delivery.complained).then(|| {
                                 delivery.complained = true;
-                                Counter::Complained
+                                vec![(Counter::Complained, 1)]
                             })
                         })
                         .await?;
@@ -96,14 +106,14 @@ impl Feedback<'_> {
         Ok(())
     }
 
-    /// Changes one address of a campaign with `change` (which names the counter it moves, if
-    /// any), over concurrent writers; the address as it now stands.
+    /// Changes one address of a campaign with `change` (which names the totals it moves, or
+    /// `None` when nothing changes), over concurrent writers; the address as it now stands.
     async fn mark(
         &self,
         org: &OrgId,
         campaign: &str,
         address: &str,
-        change: impl Fn(&mut Delivery) -> Option<Counter>,
+        change: impl Fn(&mut Delivery) -> Option<Vec<(Counter, i64)>>,
     ) -> Result<Option<Delivery>, SendFailure> {
         let store = &self.services.store;
         let address = address.trim().to_lowercase();
@@ -112,11 +122,13 @@ impl Feedback<'_> {
                 tracing::info!(org = %org, campaign, "an event for an address the campaign does not hold: ignored");
                 return Ok(None);
             };
-            let Some(counter) = change(&mut delivery) else { return Ok(Some(delivery)) };
+            let Some(counted) = change(&mut delivery) else { return Ok(Some(delivery)) };
             let expected = std::mem::replace(&mut delivery.stamp, random_token());
             delivery.updated_at = now_epoch();
             if store.update_delivery(org, campaign, &delivery, &expected).await? {
-                store.count(org, campaign, counter, 1).await?;
+                for (counter, delta) in counted {
+                    store.count(org, campaign, counter, delta).await?;
+                }
                 return Ok(Some(delivery));
             }
         }
@@ -205,7 +217,7 @@ impl Feedback<'_> {
                 .mark(org, campaign, address, |delivery| {
                     (delivery.record == link.record && !delivery.unsubscribed).then(|| {
                         delivery.unsubscribed = true;
-                        Counter::Unsubscribed
+                        vec![(Counter::Unsubscribed, 1)]
                     })
                 })
                 .await?
@@ -223,5 +235,23 @@ impl Feedback<'_> {
         }
         tracing::info!(org = %org, campaign, "recipient unsubscribed");
         Ok(Unsubscribed::Done)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bounce_is_counted_once_under_its_latest_kind() {
+        use BounceKind::{Permanent, Transient};
+        assert_eq!(bounce_counts(None, Transient), Some(vec![(Counter::BouncedTransient, 1)]));
+        assert_eq!(
+            bounce_counts(Some(Transient), Permanent),
+            Some(vec![(Counter::BouncedPermanent, 1), (Counter::BouncedTransient, -1)])
+        );
+        assert_eq!(bounce_counts(Some(Transient), Transient), None);
+        assert_eq!(bounce_counts(Some(Permanent), Transient), None, "a permanent bounce stays");
+        assert_eq!(bounce_counts(Some(Permanent), Permanent), None);
     }
 }

@@ -60,6 +60,8 @@ pub struct SendSettings {
     pub deadline_margin: Duration,
     /// Outpost's public URL, under which unsubscribe links are served.
     pub public_url: String,
+    /// Addresses the freeze writes between saves of its progress.
+    pub freeze_batch: usize,
 }
 
 impl SendSettings {
@@ -70,6 +72,7 @@ impl SendSettings {
             quota_ttl: Duration::from_secs(10),
             deadline_margin: Duration::from_secs(15),
             public_url: public_url.into(),
+            freeze_batch: 5000,
         }
     }
 }
@@ -179,7 +182,7 @@ impl Sender {
             return Err(SendFailure::Crashed);
         }
         match job {
-            Job::Start { org_id, campaign_id } => self.start(org_id, campaign_id).await,
+            Job::Start { org_id, campaign_id } => self.start(org_id, campaign_id, deadline).await,
             Job::Segment { org_id, campaign_id, segment } => {
                 self.send_segment(org_id, campaign_id, *segment, deadline).await
             }
@@ -215,9 +218,9 @@ impl Sender {
         }
     }
 
-    /// Changes a campaign with `change` (which says whether anything changed), retrying over
-    /// concurrent writers.
-    pub async fn update_campaign(
+    /// Changes a campaign with `change` (which says whether it changes anything), retrying over
+    /// concurrent writers; the campaign as this call changed it, `None` when it did not.
+    async fn update_campaign(
         &self,
         org: &OrgId,
         id: &str,
@@ -227,7 +230,7 @@ impl Sender {
         loop {
             let Some(mut campaign) = store.get_campaign(org, id).await? else { return Ok(None) };
             if !change(&mut campaign) {
-                return Ok(Some(campaign));
+                return Ok(None);
             }
             let expected = std::mem::replace(&mut campaign.revision, random_token());
             campaign.updated_at = now_epoch();
@@ -252,13 +255,13 @@ impl Sender {
     }
 
     /// Freezes the membership once, then queues every unfinished segment.
-    async fn start(&self, org: &OrgId, id: &str) -> Result<(), SendFailure> {
+    async fn start(&self, org: &OrgId, id: &str, deadline: Instant) -> Result<(), SendFailure> {
         let store = &self.services.store;
         let Some(campaign) = store.get_campaign(org, id).await? else { return Ok(()) };
         if campaign.status != CampaignStatus::Sending {
             return Ok(());
         }
-        if !campaign.frozen && !self.freeze(&campaign).await? {
+        if !campaign.frozen && !self.freeze(&campaign, deadline).await? {
             return Ok(());
         }
         let done: HashSet<u8> = store.segments_done(org, id).await?.into_iter().collect();
@@ -269,9 +272,10 @@ impl Sender {
         self.finish_if_done(org, id).await
     }
 
-    /// Writes down who the campaign goes to: the list's members now, less suppressed addresses.
-    /// Whether it is frozen (a list that needs editing pauses the campaign instead).
-    async fn freeze(&self, campaign: &Campaign) -> Result<bool, SendFailure> {
+    /// Writes down who the campaign goes to: the list's members now, less suppressed addresses,
+    /// in address order, saving how far it got after each batch; near `deadline` it queues its own
+    /// continuation. Whether it is frozen (a list that needs editing pauses the campaign instead).
+    async fn freeze(&self, campaign: &Campaign, deadline: Instant) -> Result<bool, SendFailure> {
         let store = &self.services.store;
         let org_id = &campaign.org_id;
         let started = Instant::now();
@@ -312,7 +316,7 @@ impl Sender {
             store.suppressions(org_id).await?.into_iter().map(|suppression| suppression.address).collect();
         let now = now_epoch();
         let mut left_out = 0u64;
-        let deliveries: Vec<Delivery> = evaluation
+        let mut deliveries: Vec<Delivery> = evaluation
             .iter()
             .flat_map(|evaluation| evaluation.members(&snapshot.recipients))
             .filter_map(|recipient| {
@@ -324,41 +328,48 @@ impl Sender {
                 Some(Delivery::queued(recipient, email, now))
             })
             .collect();
-        // A freeze that crashed part-way may have written addresses this one leaves out.
-        let keep: HashSet<&str> = deliveries.iter().map(|delivery| delivery.address.as_str()).collect();
-        for segment in 0..keys::CAMPAIGN_SEGMENTS {
-            let mut after: Option<String> = None;
-            loop {
-                let (page, next) = store.deliveries(org_id, &campaign.id, segment, after.as_deref(), 1000).await?;
-                let stale: Vec<String> = page
-                    .into_iter()
-                    .map(|delivery| delivery.address)
-                    .filter(|address| !keep.contains(address.as_str()))
-                    .collect();
-                store.delete_deliveries(org_id, &campaign.id, &stale).await?;
-                match next {
-                    Some(next) => after = Some(next),
-                    None => break,
-                }
+        deliveries.sort_unstable_by(|a, b| a.address.cmp(&b.address));
+        let start = match &campaign.freeze_after {
+            // A continuation: what an earlier invocation wrote stays as written.
+            Some(after) => deliveries.partition_point(|delivery| delivery.address.as_str() <= after.as_str()),
+            None => {
+                self.remove_strays(campaign, &deliveries).await?;
+                0
             }
+        };
+        for (number, batch) in deliveries[start..].chunks(self.settings.freeze_batch.max(1)).enumerate() {
+            // At least one batch an invocation, so every invocation makes progress.
+            if number > 0 && Instant::now() + self.settings.deadline_margin > deadline {
+                let job = Job::Start { org_id: *org_id, campaign_id: campaign.id.clone() };
+                self.jobs.enqueue(&job, Duration::ZERO).await?;
+                return Ok(false);
+            }
+            let writes: Vec<_> =
+                batch.chunks(1000).map(|chunk| store.put_deliveries(org_id, &campaign.id, chunk)).collect();
+            futures::stream::iter(writes)
+                .buffer_unordered(4)
+                .collect::<Vec<_>>()
+                .await
+                .into_iter()
+                .collect::<Result<(), _>>()?;
+            let last = batch.last().map(|delivery| delivery.address.clone());
+            let written = batch.len() as u64;
+            self.update_campaign(org_id, &campaign.id, |campaign| {
+                campaign.freeze_after.clone_from(&last);
+                campaign.recipients += written;
+                true
+            })
+            .await?;
         }
-        let writes: Vec<_> =
-            deliveries.chunks(1000).map(|chunk| store.put_deliveries(org_id, &campaign.id, chunk)).collect();
-        futures::stream::iter(writes)
-            .buffer_unordered(4)
-            .collect::<Vec<_>>()
-            .await
-            .into_iter()
-            .collect::<Result<(), _>>()?;
-        let recipients = deliveries.len() as u64;
-        self.update_campaign(org_id, &campaign.id, |campaign| {
-            campaign.frozen = true;
-            campaign.recipients = recipients;
-            campaign.excluded = excluded;
-            campaign.suppressed = left_out;
-            true
-        })
-        .await?;
+        let frozen = self
+            .update_campaign(org_id, &campaign.id, |campaign| {
+                campaign.frozen = true;
+                campaign.excluded = excluded;
+                campaign.suppressed = left_out;
+                true
+            })
+            .await?;
+        let recipients = frozen.map_or(0, |campaign| campaign.recipients);
         tracing::info!(
             org = %org_id,
             campaign = %campaign.id,
@@ -371,6 +382,30 @@ impl Sender {
         Ok(true)
     }
 
+    /// Removes what a freeze that crashed before saving its progress wrote and this one leaves out.
+    async fn remove_strays(&self, campaign: &Campaign, deliveries: &[Delivery]) -> Result<(), SendFailure> {
+        let store = &self.services.store;
+        let keep: HashSet<&str> = deliveries.iter().map(|delivery| delivery.address.as_str()).collect();
+        for segment in 0..keys::CAMPAIGN_SEGMENTS {
+            let mut after: Option<String> = None;
+            loop {
+                let (page, next) =
+                    store.deliveries(&campaign.org_id, &campaign.id, segment, after.as_deref(), 1000).await?;
+                let stray: Vec<String> = page
+                    .into_iter()
+                    .map(|delivery| delivery.address)
+                    .filter(|address| !keep.contains(address.as_str()))
+                    .collect();
+                store.delete_deliveries(&campaign.org_id, &campaign.id, &stray).await?;
+                match next {
+                    Some(next) => after = Some(next),
+                    None => break,
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Sends one segment's queued addresses, chunk by chunk.
     async fn send_segment(&self, org: &OrgId, id: &str, segment: u8, deadline: Instant) -> Result<(), SendFailure> {
         let store = &self.services.store;
@@ -378,14 +413,13 @@ impl Sender {
         if campaign.status != CampaignStatus::Sending || !campaign.frozen {
             return Ok(());
         }
-        let postal = store.get_org(org).await?.map(|org| org.settings.postal_address).unwrap_or_default();
-        let templates = CampaignTemplates::compile(&campaign.subject, &campaign.html, &campaign.text, &postal)
-            .map_err(SendFailure::Template)?;
+        let templates = self.templates(&campaign).await?;
         let signer = self.signer().await?;
         let mut after: Option<String> = None;
         let mut again = false;
         loop {
-            if Instant::now() + self.settings.deadline_margin > deadline {
+            // At least one page an invocation, so every invocation makes progress.
+            if after.is_some() && Instant::now() + self.settings.deadline_margin > deadline {
                 // Time is up: a fresh invocation carries on from the queue.
                 let job = Job::Segment { org_id: *org, campaign_id: id.to_owned(), segment };
                 self.jobs.enqueue(&job, Duration::ZERO).await?;
@@ -442,6 +476,17 @@ impl Sender {
             self.services.store.count(org, id, Counter::Unknown, 1).await?;
         }
         Ok(true)
+    }
+
+    /// The campaign's templates, with the org's postal address.
+    async fn templates(&self, campaign: &Campaign) -> Result<CampaignTemplates, SendFailure> {
+        let store = &self.services.store;
+        let (org, content) =
+            tokio::join!(store.get_org(&campaign.org_id), store.campaign_content(&campaign.org_id, &campaign.id));
+        let postal = org?.map(|org| org.settings.postal_address).unwrap_or_default();
+        let content = content?.ok_or_else(|| StoreError::Corrupt(format!("campaign {} has no bodies", campaign.id)))?;
+        CampaignTemplates::compile(&campaign.subject, &content.html, &content.text, &postal)
+            .map_err(SendFailure::Template)
     }
 
     /// Waits for `count` of the account's per-second sends.
@@ -505,10 +550,14 @@ impl Sender {
         }
         let number = self.chunks.fetch_add(1, Ordering::SeqCst) + 1;
         let now = now_epoch();
+        // An address suppressed since the freeze (unsubscribed from another campaign, say) is skipped.
+        let addresses: Vec<&str> = chunk.iter().map(|delivery| delivery.address.as_str()).collect();
+        let suppressed = store.suppressed(org, &addresses).await?;
         let claims: Vec<Delivery> = chunk
             .iter()
-            .map(|delivery| Delivery {
-                state: SendState::Claimed,
+            .zip(&suppressed)
+            .map(|(delivery, suppressed)| Delivery {
+                state: if *suppressed { SendState::Skipped } else { SendState::Claimed },
                 claimed_at: Some(now),
                 claimed_by: Some(self.id.clone()),
                 updated_at: now,
@@ -517,8 +566,14 @@ impl Sender {
             })
             .collect();
         let won = store.claim_deliveries(org, id, &claims).await?;
-        let claimed: Vec<Delivery> =
-            claims.into_iter().zip(won).filter_map(|(claim, won)| won.then_some(claim)).collect();
+        let (claimed, skipped): (Vec<Delivery>, Vec<Delivery>) = claims
+            .into_iter()
+            .zip(won)
+            .filter_map(|(claim, won)| won.then_some(claim))
+            .partition(|claim| claim.state == SendState::Claimed);
+        if !skipped.is_empty() {
+            store.count(org, id, Counter::Skipped, i64::try_from(skipped.len()).unwrap_or(i64::MAX)).await?;
+        }
         self.crash_due(CrashPoint::AfterClaim, number)?;
         let sends: Vec<_> = claimed
             .iter()
@@ -589,13 +644,17 @@ impl Sender {
         Ok(result)
     }
 
-    /// Marks the campaign sent once every segment is done, with its totals counted afresh from
-    /// the addresses (a crash between a record and its count cannot leave them off).
+    /// Marks the campaign sent once every segment is done, its senders' totals first counted
+    /// afresh from the addresses (a crash between a record and its count cannot leave them off).
     async fn finish_if_done(&self, org: &OrgId, id: &str) -> Result<(), SendFailure> {
         let store = &self.services.store;
         if store.segments_done(org, id).await?.len() < usize::from(keys::CAMPAIGN_SEGMENTS) {
             return Ok(());
         }
+        if store.get_campaign(org, id).await?.is_none_or(|campaign| campaign.status != CampaignStatus::Sending) {
+            return Ok(());
+        }
+        outpost_shared::campaigns::tally::recount(store.as_ref(), org, id).await?;
         let finished = self
             .update_campaign(org, id, |campaign| {
                 let sending = campaign.status == CampaignStatus::Sending;
@@ -607,8 +666,7 @@ impl Sender {
                 sending
             })
             .await?;
-        if let Some(campaign) = finished.filter(|campaign| campaign.status == CampaignStatus::Sent) {
-            outpost_shared::campaigns::tally::recount(store.as_ref(), org, id).await?;
+        if let Some(campaign) = finished {
             tracing::info!(org = %org, campaign = id, recipients = campaign.recipients, "campaign sent");
         }
         Ok(())
@@ -646,7 +704,7 @@ impl Sender {
                 paused
             })
             .await?
-            .is_some_and(|campaign| campaign.status == CampaignStatus::Sending);
+            .is_some();
         if resumed {
             tracing::info!(org = %org, campaign = id, "campaign resumed");
             self.jobs.enqueue(&Job::Start { org_id: *org, campaign_id: id.to_owned() }, Duration::ZERO).await?;
@@ -667,9 +725,7 @@ impl Sender {
     ) -> Result<Option<String>, SendFailure> {
         let store = &self.services.store;
         let Some(campaign) = store.get_campaign(org, id).await? else { return Ok(None) };
-        let postal = store.get_org(org).await?.map(|org| org.settings.postal_address).unwrap_or_default();
-        let templates = CampaignTemplates::compile(&campaign.subject, &campaign.html, &campaign.text, &postal)
-            .map_err(SendFailure::Template)?;
+        let templates = self.templates(&campaign).await?;
         let recipient = match record {
             Some(record) => store.get_recipient(org, record).await?,
             None => None,

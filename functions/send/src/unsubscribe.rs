@@ -9,7 +9,7 @@ use askama::Template;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use axum::routing::get;
 use outpost_shared::campaigns::Unsubscribe;
@@ -19,10 +19,11 @@ use outpost_shared::web::{self, Framing, Page, Scripts};
 use crate::feedback::{Feedback, Unsubscribed};
 use crate::sender::SendFailure;
 
-/// The body RFC 8058 has mailbox providers post.
-const ONE_CLICK: &str = "List-Unsubscribe=One-Click";
-/// The largest body the endpoint reads.
-const MAX_BODY: usize = 1024;
+/// The field and value RFC 8058 has mailbox providers post.
+const FIELD: &str = "List-Unsubscribe";
+const VALUE: &str = "One-Click";
+/// The largest body the endpoint reads (a multipart body's boundaries included).
+const MAX_BODY: usize = 4096;
 
 #[derive(Template)]
 #[template(path = "unsubscribe.html")]
@@ -77,13 +78,31 @@ async fn confirm(State(services): State<Arc<Services>>, Path(token): Path<String
     }
 }
 
-async fn one_click(State(services): State<Arc<Services>>, Path(token): Path<String>, body: Bytes) -> Response {
-    let fields = web::form_fields(&body, &["List-Unsubscribe"], &[]);
-    let one_click = fields
-        .as_ref()
-        .and_then(|fields| fields.get("List-Unsubscribe"))
-        .is_some_and(|values| values.iter().any(|value| format!("List-Unsubscribe={value}") == ONE_CLICK));
-    if !one_click {
+/// Whether the body says `List-Unsubscribe=One-Click`: as `multipart/form-data`, which RFC 8058
+/// has mailbox providers send, or as a URL-encoded form (which it allows, and our page posts).
+async fn says_one_click(headers: &HeaderMap, body: Bytes) -> bool {
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|value| value.to_str().ok()).unwrap_or_default();
+    if let Ok(boundary) = multer::parse_boundary(content_type) {
+        let stream = futures::stream::once(async move { Ok::<Bytes, std::convert::Infallible>(body) });
+        let mut parts = multer::Multipart::new(stream, boundary);
+        while let Ok(Some(part)) = parts.next_field().await {
+            if part.name() == Some(FIELD) {
+                return part.text().await.is_ok_and(|value| value.trim() == VALUE);
+            }
+        }
+        return false;
+    }
+    let fields = web::form_fields(&body, &[FIELD], &[]);
+    fields.as_ref().and_then(|fields| fields.get(FIELD)).is_some_and(|values| values.iter().any(|v| v == VALUE))
+}
+
+async fn one_click(
+    State(services): State<Arc<Services>>,
+    Path(token): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if !says_one_click(&headers, body).await {
         return page(
             StatusCode::BAD_REQUEST,
             "Nothing was changed",

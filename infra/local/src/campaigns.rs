@@ -245,8 +245,6 @@ impl CampaignTrigger for LocalCampaignTrigger {
 
 /// Jobs run side by side, as concurrent Lambda invocations would.
 const CONCURRENT_JOBS: usize = 4;
-/// A job's deadline, as the send function's timeout.
-const JOB_DEADLINE: Duration = Duration::from_secs(120);
 
 /// What the job loop is given.
 pub struct JobInputs {
@@ -256,6 +254,8 @@ pub struct JobInputs {
     pub events: Option<mpsc::UnboundedReceiver<String>>,
     /// How often quota-paused campaigns are checked.
     pub quota_check: Duration,
+    /// How long a job may run, as the send function's timeout.
+    pub job_deadline: Duration,
     /// Stops the loop and every job it runs, as a killed process stops.
     pub shutdown: tokio::sync::oneshot::Receiver<()>,
 }
@@ -275,7 +275,7 @@ async fn apply_event(services: &Services, record: &str) {
 /// Runs jobs as they come, retrying a failed one as SQS would redeliver it, and applies the
 /// outbox's events in order; returns once every job it started has stopped.
 pub async fn run_jobs(sender: Arc<Sender>, inputs: JobInputs) {
-    let JobInputs { jobs, mut incoming, mut events, quota_check, mut shutdown } = inputs;
+    let JobInputs { jobs, mut incoming, mut events, quota_check, job_deadline, mut shutdown } = inputs;
     let slots = Arc::new(tokio::sync::Semaphore::new(CONCURRENT_JOBS));
     let mut ticker = tokio::time::interval(quota_check);
     let mut running = tokio::task::JoinSet::new();
@@ -294,7 +294,7 @@ pub async fn run_jobs(sender: Arc<Sender>, inputs: JobInputs) {
         let (sender, jobs, slots) = (Arc::clone(&sender), jobs.clone(), Arc::clone(&slots));
         running.spawn(async move {
             let Ok(_slot) = slots.acquire_owned().await else { return };
-            if let Err(err) = sender.run(&job, Instant::now() + JOB_DEADLINE).await {
+            if let Err(err) = sender.run(&job, Instant::now() + job_deadline).await {
                 if sender.has_crashed() {
                     return;
                 }

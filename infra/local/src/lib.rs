@@ -94,6 +94,10 @@ pub struct LocalConfig {
     pub quota_check: Duration,
     /// A sender's claim older than this is settled as `unknown`.
     pub claim_lease: Duration,
+    /// How long a campaign job may run (the send function's timeout on AWS), and how many
+    /// addresses a freeze writes between saves of its progress.
+    pub job_deadline: Duration,
+    pub freeze_batch: usize,
     /// Test hook: sending "crashes" at this point of this chunk.
     pub send_crash: Option<(CrashPoint, u64)>,
 }
@@ -114,6 +118,8 @@ impl LocalConfig {
             ses: LocalSesSettings::default(),
             quota_check: Duration::from_secs(60),
             claim_lease: Duration::from_secs(120),
+            job_deadline: Duration::from_secs(120),
+            freeze_batch: 5000,
             send_crash: None,
         }
     }
@@ -375,6 +381,7 @@ impl LocalStack {
         };
         let mut send_settings = SendSettings::new(base_url.clone());
         send_settings.claim_lease = config.claim_lease;
+        send_settings.freeze_batch = config.freeze_batch;
         let mut sender = Sender::new(services.clone(), mailer, Arc::new(jobs.clone()), send_settings);
         if let Some((point, chunk)) = config.send_crash {
             sender = sender.with_crash(point, chunk);
@@ -382,7 +389,14 @@ impl LocalStack {
         let sender = Arc::new(sender);
         campaigns::resume_sending(&services, &jobs).await?;
         let (stop_sending, shutdown) = tokio::sync::oneshot::channel();
-        let inputs = JobInputs { jobs: jobs.clone(), incoming, events, quota_check: config.quota_check, shutdown };
+        let inputs = JobInputs {
+            jobs: jobs.clone(),
+            incoming,
+            events,
+            quota_check: config.quota_check,
+            job_deadline: config.job_deadline,
+            shutdown,
+        };
         let send_jobs = tokio::spawn(campaigns::run_jobs(Arc::clone(&sender), inputs));
         let local = LocalParts { outbox: outbox.clone(), jobs, sync_deadline: config.sync_deadline, wake: wake_tx };
         let router = router(&services, exports, Arc::clone(&orgs), Arc::clone(&sync), local);

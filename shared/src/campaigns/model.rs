@@ -67,8 +67,6 @@ pub struct Campaign {
     pub from: String,
     #[serde(default)]
     pub reply_to: Option<String>,
-    pub html: String,
-    pub text: String,
     pub status: CampaignStatus,
     #[serde(default)]
     pub pause_reason: Option<PauseReason>,
@@ -78,6 +76,9 @@ pub struct Campaign {
     /// Addresses frozen into the campaign.
     #[serde(default)]
     pub recipients: u64,
+    /// The last address the freeze wrote (it writes in address order): where it carries on.
+    #[serde(default)]
+    pub freeze_after: Option<String>,
     /// Members the list excluded (no or bad address, opted out, bounced, duplicates, deleted).
     #[serde(default)]
     pub excluded: u64,
@@ -92,6 +93,14 @@ pub struct Campaign {
     pub finished_at: Option<EpochSeconds>,
     /// Changes with every write, so concurrent writers cannot undo each other.
     pub revision: String,
+}
+
+/// A campaign's bodies, kept apart from the campaign: they are written once and may be large,
+/// while the campaign is read before every chunk and rewritten at every change of status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CampaignContent {
+    pub html: String,
+    pub text: String,
 }
 
 /// How far a campaign got: running totals, each counted once per address.
@@ -123,6 +132,9 @@ pub struct Counts {
     /// and its record): never resent.
     #[serde(default)]
     pub unknown: u64,
+    /// Not sent: the address joined the suppression list after the campaign was frozen.
+    #[serde(default)]
+    pub skipped: u64,
 }
 
 /// A counter of [`Counts`], as stored.
@@ -137,9 +149,16 @@ pub enum Counter {
     Unsubscribed,
     Failed,
     Unknown,
+    Skipped,
 }
 
 impl Counter {
+    /// Whether senders move this total (as opposed to what recipients do later): once every
+    /// address is settled, these are counted afresh from the addresses.
+    pub fn is_sending(self) -> bool {
+        matches!(self, Counter::Sent | Counter::Failed | Counter::Unknown | Counter::Skipped)
+    }
+
     /// The attribute that holds the counter.
     pub fn attribute(self) -> &'static str {
         match self {
@@ -152,6 +171,7 @@ impl Counter {
             Counter::Unsubscribed => "unsubscribed",
             Counter::Failed => "failed",
             Counter::Unknown => "unknown",
+            Counter::Skipped => "skipped",
         }
     }
 }
@@ -170,6 +190,8 @@ pub enum SendState {
     Failed,
     /// Claimed by a sender that never recorded the outcome.
     Unknown,
+    /// Not sent: suppressed (unsubscribed, complained, bounced) after the campaign was frozen.
+    Skipped,
 }
 
 impl SendState {
@@ -180,6 +202,7 @@ impl SendState {
             SendState::Sent => "sent",
             SendState::Failed => "failed",
             SendState::Unknown => "unknown",
+            SendState::Skipped => "skipped",
         }
     }
 }

@@ -1,6 +1,6 @@
 //! A campaign's totals counted afresh from its addresses.
 
-use super::{BounceKind, Counter, Counts, Delivery, SendState};
+use super::{BounceKind, Counts, Delivery, SendState};
 use crate::ids::OrgId;
 use crate::store::{Store, StoreError, keys};
 
@@ -30,6 +30,7 @@ pub fn tally<'a>(deliveries: impl IntoIterator<Item = &'a Delivery>) -> Counts {
             SendState::Sent => counts.sent += 1,
             SendState::Failed => counts.failed += 1,
             SendState::Unknown => counts.unknown += 1,
+            SendState::Skipped => counts.skipped += 1,
             SendState::Queued | SendState::Claimed => {}
         }
         counts.delivered += u64::from(delivery.delivered);
@@ -45,27 +46,17 @@ pub fn tally<'a>(deliveries: impl IntoIterator<Item = &'a Delivery>) -> Counts {
     counts
 }
 
-/// Sets the stored totals to what the addresses say.
+/// Sets the senders' totals to what the addresses say, once every address is settled (nothing
+/// moves them any more, so writing them is safe however often it happens). What recipients do
+/// later keeps being counted as it comes.
 pub async fn recount(store: &dyn Store, org: &OrgId, id: &str) -> Result<Counts, StoreError> {
     let actual = tally(&all_deliveries(store, org, id).await?);
     let stored = store.campaign_counts(org, id).await?;
-    let pairs = [
-        (Counter::Sent, actual.sent, stored.sent),
-        (Counter::Failed, actual.failed, stored.failed),
-        (Counter::Unknown, actual.unknown, stored.unknown),
-        (Counter::Delivered, actual.delivered, stored.delivered),
-        (Counter::BouncedPermanent, actual.bounced_permanent, stored.bounced_permanent),
-        (Counter::BouncedTransient, actual.bounced_transient, stored.bounced_transient),
-        (Counter::Complained, actual.complained, stored.complained),
-        (Counter::Unsubscribed, actual.unsubscribed, stored.unsubscribed),
-    ];
-    // Corrections are added, not written: an event counted meanwhile is not lost.
-    for (counter, actual, stored) in pairs {
-        let correction = i64::try_from(actual).unwrap_or(i64::MAX) - i64::try_from(stored).unwrap_or(i64::MAX);
-        if correction != 0 {
-            tracing::warn!(org = %org, campaign = id, counter = counter.attribute(), correction, "campaign total corrected");
-            store.count(org, id, counter, correction).await?;
-        }
+    if (stored.sent, stored.failed, stored.unknown, stored.skipped)
+        != (actual.sent, actual.failed, actual.unknown, actual.skipped)
+    {
+        tracing::warn!(org = %org, campaign = id, "campaign totals corrected from the addresses");
     }
+    store.set_sending_counts(org, id, &actual).await?;
     Ok(actual)
 }

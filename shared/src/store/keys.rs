@@ -97,9 +97,20 @@ pub fn campaign(org: &OrgId, campaign: &str) -> Key {
     Key::new(org_partition(org), format!("CAMPAIGN#{campaign}"))
 }
 
-/// A campaign's running totals live beside it: counters are added to, never rewritten.
-pub fn campaign_counts(org: &OrgId, campaign: &str) -> Key {
-    Key::new(org_partition(org), format!("CAMPAIGNCOUNTS#{campaign}"))
+/// A campaign's bodies, in parts small enough for a DynamoDB item (400 KB).
+pub fn campaign_content(org: &OrgId, campaign: &str, part: usize) -> Key {
+    Key::new(org_partition(org), format!("{}{part:02}", campaign_content_prefix(campaign)))
+}
+
+pub fn campaign_content_prefix(campaign: &str) -> String {
+    format!("CAMPAIGNBODY#{campaign}#")
+}
+
+/// A campaign's running totals live beside it, the senders' apart from the recipients': once
+/// every address is settled the senders' are written afresh, while events still add to the others.
+pub fn campaign_counts(org: &OrgId, campaign: &str, sending: bool) -> Key {
+    let part = if sending { "SENDING" } else { "EVENTS" };
+    Key::new(org_partition(org), format!("CAMPAIGNCOUNTS#{campaign}#{part}"))
 }
 
 /// A campaign's addresses spread over this many partitions, each sent by one sender at a time.

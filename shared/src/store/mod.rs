@@ -21,7 +21,7 @@ pub use embedded::EmbeddedTable;
 pub use model::*;
 use table::{BatchPut, Condition, ConditionalPut, Table, Write};
 
-use crate::campaigns::{Campaign, CampaignRequest, Counter, Counts, Delivery, Suppression};
+use crate::campaigns::{Campaign, CampaignContent, CampaignRequest, Counter, Counts, Delivery, Suppression};
 use crate::ids::{OrgId, RecipientObject, RecordId, UserId};
 
 /// Why the store could not answer.
@@ -211,11 +211,21 @@ pub trait CampaignStore: Send + Sync {
     /// Writes `campaign` if its stored revision is still `expected` (`None`: only if it is new).
     async fn put_campaign(&self, campaign: &Campaign, expected: Option<&str>) -> Result<bool, StoreError>;
     async fn get_campaign(&self, org: &OrgId, campaign: &str) -> Result<Option<Campaign>, StoreError>;
+    /// Writes a new campaign's bodies (before the campaign itself).
+    async fn put_campaign_content(
+        &self,
+        org: &OrgId,
+        campaign: &str,
+        content: &CampaignContent,
+    ) -> Result<(), StoreError>;
+    async fn campaign_content(&self, org: &OrgId, campaign: &str) -> Result<Option<CampaignContent>, StoreError>;
     /// Every campaign of the org, newest first.
     async fn campaigns(&self, org: &OrgId) -> Result<Vec<Campaign>, StoreError>;
     async fn campaign_counts(&self, org: &OrgId, campaign: &str) -> Result<Counts, StoreError>;
     /// Adds to one of a campaign's totals.
     async fn count(&self, org: &OrgId, campaign: &str, counter: Counter, delta: i64) -> Result<(), StoreError>;
+    /// Writes the senders' totals (sent, failed, unknown, skipped) as counted from the addresses.
+    async fn set_sending_counts(&self, org: &OrgId, campaign: &str, counts: &Counts) -> Result<(), StoreError>;
     /// Writes frozen addresses (unconditionally: only the freeze writes before sending starts).
     async fn put_deliveries(&self, org: &OrgId, campaign: &str, deliveries: &[Delivery]) -> Result<(), StoreError>;
     async fn delete_deliveries(&self, org: &OrgId, campaign: &str, addresses: &[String]) -> Result<(), StoreError>;
@@ -248,6 +258,8 @@ pub trait CampaignStore: Send + Sync {
     /// Adds an address to the org's suppression list (the first reason stays).
     async fn suppress(&self, suppression: &Suppression) -> Result<Created, StoreError>;
     async fn suppressions(&self, org: &OrgId) -> Result<Vec<Suppression>, StoreError>;
+    /// Whether each address is on the org's suppression list, in the addresses' order.
+    async fn suppressed(&self, org: &OrgId, addresses: &[&str]) -> Result<Vec<bool>, StoreError>;
     /// Asks the send function for `request` (a start only unless one is pending).
     async fn request_campaign(
         &self,
@@ -795,6 +807,33 @@ struct SegmentDone {
     segment: u8,
 }
 
+/// The most of a campaign's bodies one item holds: well under DynamoDB's 400 KB an item.
+const CONTENT_PART_BYTES: usize = 300 * 1024;
+
+/// One part of a campaign's bodies (their JSON, cut at character boundaries).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ContentPart {
+    part: usize,
+    parts: usize,
+    data: String,
+}
+
+/// `text` in pieces of at most `bytes` bytes, never splitting a character.
+fn split_at_chars(text: &str, bytes: usize) -> Vec<&str> {
+    let mut pieces = Vec::new();
+    let mut rest = text;
+    while !rest.is_empty() {
+        let mut end = rest.len().min(bytes);
+        while !rest.is_char_boundary(end) {
+            end -= 1;
+        }
+        let (piece, tail) = rest.split_at(end);
+        pieces.push(piece);
+        rest = tail;
+    }
+    pieces
+}
+
 /// How long a send window's counter is kept: long past its second.
 const SEND_WINDOW_LIFETIME: i64 = 120;
 
@@ -808,6 +847,40 @@ impl<T: Table> CampaignStore for Items<T> {
         self.table.get(&keys::campaign(org, campaign)).await
     }
 
+    async fn put_campaign_content(
+        &self,
+        org: &OrgId,
+        campaign: &str,
+        content: &CampaignContent,
+    ) -> Result<(), StoreError> {
+        let json = serde_json::to_string(content).map_err(|err| StoreError::Corrupt(err.to_string()))?;
+        let parts = split_at_chars(&json, CONTENT_PART_BYTES);
+        let total = parts.len();
+        let puts: Vec<BatchPut<ContentPart>> = parts
+            .into_iter()
+            .enumerate()
+            .map(|(part, data)| BatchPut {
+                key: keys::campaign_content(org, campaign, part),
+                ttl: None,
+                item: ContentPart { part, parts: total, data: data.to_owned() },
+            })
+            .collect();
+        self.table.put_batch(&puts).await
+    }
+
+    async fn campaign_content(&self, org: &OrgId, campaign: &str) -> Result<Option<CampaignContent>, StoreError> {
+        let prefix = keys::campaign_content_prefix(campaign);
+        let parts: Vec<ContentPart> = self.all_with_prefix(&keys::org_partition(org), &prefix).await?;
+        if parts.is_empty() {
+            return Ok(None);
+        }
+        if parts.iter().enumerate().any(|(at, part)| part.part != at || part.parts != parts.len()) {
+            return Err(StoreError::Corrupt(format!("campaign {campaign}'s bodies are incomplete")));
+        }
+        let json: String = parts.iter().map(|part| part.data.as_str()).collect();
+        serde_json::from_str(&json).map(Some).map_err(|err| StoreError::Corrupt(err.to_string()))
+    }
+
     async fn campaigns(&self, org: &OrgId) -> Result<Vec<Campaign>, StoreError> {
         let mut campaigns: Vec<Campaign> = self.all_with_prefix(&keys::org_partition(org), "CAMPAIGN#").await?;
         campaigns.sort_by(|a, b| b.created_at.cmp(&a.created_at).then_with(|| a.id.cmp(&b.id)));
@@ -815,14 +888,37 @@ impl<T: Table> CampaignStore for Items<T> {
     }
 
     async fn campaign_counts(&self, org: &OrgId, campaign: &str) -> Result<Counts, StoreError> {
-        let mut counts: Counts = self.table.get(&keys::campaign_counts(org, campaign)).await?.unwrap_or_default();
-        counts.bounced = counts.bounced_permanent + counts.bounced_transient;
-        Ok(counts)
+        let (sending, events) = futures::future::try_join(
+            self.table.get::<Counts>(&keys::campaign_counts(org, campaign, true)),
+            self.table.get::<Counts>(&keys::campaign_counts(org, campaign, false)),
+        )
+        .await?;
+        let (sending, events) = (sending.unwrap_or_default(), events.unwrap_or_default());
+        Ok(Counts {
+            sent: sending.sent,
+            failed: sending.failed,
+            unknown: sending.unknown,
+            skipped: sending.skipped,
+            bounced: events.bounced_permanent + events.bounced_transient,
+            ..events
+        })
     }
 
     async fn count(&self, org: &OrgId, campaign: &str, counter: Counter, delta: i64) -> Result<(), StoreError> {
-        let key = keys::campaign_counts(org, campaign);
+        let key = keys::campaign_counts(org, campaign, counter.is_sending());
         self.table.add(&key, None, counter.attribute(), delta, None).await.map(drop)
+    }
+
+    async fn set_sending_counts(&self, org: &OrgId, campaign: &str, counts: &Counts) -> Result<(), StoreError> {
+        let sending = Counts {
+            sent: counts.sent,
+            failed: counts.failed,
+            unknown: counts.unknown,
+            skipped: counts.skipped,
+            ..Counts::default()
+        };
+        let key = keys::campaign_counts(org, campaign, true);
+        self.table.put(&key, None, &sending, Condition::Always).await.map(drop)
     }
 
     async fn put_deliveries(&self, org: &OrgId, campaign: &str, deliveries: &[Delivery]) -> Result<(), StoreError> {
@@ -914,6 +1010,12 @@ impl<T: Table> CampaignStore for Items<T> {
 
     async fn suppressions(&self, org: &OrgId) -> Result<Vec<Suppression>, StoreError> {
         self.all_with_prefix(&keys::suppressions_partition(org), "").await
+    }
+
+    async fn suppressed(&self, org: &OrgId, addresses: &[&str]) -> Result<Vec<bool>, StoreError> {
+        let keys: Vec<table::Key> = addresses.iter().map(|address| keys::suppression(org, address)).collect();
+        let found: Vec<Option<Suppression>> = self.table.get_batch(&keys).await?;
+        Ok(found.iter().map(Option::is_some).collect())
     }
 
     async fn request_campaign(

@@ -124,3 +124,19 @@ async fn a_test_send_goes_to_one_address_marked_as_a_test() {
     assert_eq!(page.status(), 200);
     assert!(page.text().await.unwrap().contains("This was a test message"));
 }
+
+#[tokio::test]
+async fn a_freeze_cut_short_by_its_deadline_carries_on_where_it_stopped() {
+    // Every job stops at once (its deadline is within the margin), so each invocation of the
+    // freeze writes one batch of 40 and queues its continuation.
+    let options = StackOptions { job_deadline: Duration::from_secs(15), freeze_batch: 40, ..StackOptions::default() };
+    let stack = stack(options).await;
+    let api = api(&stack);
+    let (list, members) = everyone(&api).await;
+    assert!(members > 200, "{members}");
+    let id = create(&api, &body(&list)).await;
+    assert_eq!(api.post(&format!("/api/v1/campaigns/{id}/send"), &json!({})).await.status, 202);
+    let done = wait_for(&api, &id, Duration::from_secs(60), sent).await;
+    assert_eq!(done["counts"]["recipients"], members, "{done:#}");
+    assert_eq!(once_each(&outbox(&stack, &id).await).len() as u64, members);
+}
