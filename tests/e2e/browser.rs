@@ -170,6 +170,11 @@ impl Browser {
         self.post("/frame", json!({ "id": { ELEMENT: frame } })).await;
     }
 
+    /// Back from a frame to the document that holds it.
+    async fn parent_frame(&self) {
+        self.post("/frame/parent", json!({})).await;
+    }
+
     async fn type_into(&self, css: &str, text: &str) {
         let input = self.element(css).await;
         self.post(&format!("/element/{input}/clear"), json!({})).await;
@@ -361,6 +366,75 @@ async fn the_list_builder_counts_as_the_marketer_types_inside_the_web_tab() {
         assert!(name.starts_with("outpost-germany-"), "{name}");
         assert!(csv.starts_with("Id,Object,FirstName,LastName,Email"), "{csv}");
         assert_eq!(csv.lines().count() as u64, germans.as_u64().unwrap() + 1, "a header and a row per member");
+        drop(stack);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_campaign_is_previewed_and_sent_from_its_page_inside_the_web_tab() {
+    let stack = crate::lists::synced(outpost_tests::StoreKind::Embedded).await;
+    let acme = stack.acme();
+    let ada = stack.user(acme, UserKind::Known);
+    let tab = stack.sim(acme).tab_url(ada.user_id.as_str(), None, SessionKind::Api);
+    let api = crate::lists::Api::new(&stack, acme, ada);
+    let list = api.create(&json!({"name": "Everyone", "objects": ["Contact", "Lead"], "conditions": []})).await;
+    let members = list["count"].as_u64().unwrap();
+    let created = api
+        .post(
+            "/api/v1/campaigns",
+            &json!({
+                "list_id": list["id"],
+                "subject": "Spring news for {{FirstName|you}}",
+                "from": "news@acme.example",
+                "html": "<html><body><p>Hello {{FirstName|there}},</p><p><a href=\"{{unsubscribe_url}}\">Unsubscribe</a></p></body></html>",
+                "text": "Hello {{FirstName|there}},\n\nUnsubscribe: {{unsubscribe_url}}\n",
+            }),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{created:?}");
+    let id = created.json()["id"].as_str().unwrap().to_owned();
+    let page = format!("/app/campaigns/{id}");
+    let status = "const s = document.querySelector('#status'); return s ? s.dataset.status : null;";
+
+    with_browser(async move |browser: Browser| {
+        browser.navigate(&tab).await;
+        browser.switch_to_frame("#outpost-frame").await;
+        browser.wait_until(PATH, json!("/app")).await;
+        browser.click("a[href='/app/campaigns']").await;
+        browser.wait_until(PATH, json!("/app/campaigns")).await;
+        browser.click(&format!("a[href='{page}']")).await;
+        browser.wait_until(PATH, json!(page)).await;
+        assert_eq!(browser.script(status).await, json!("draft"));
+
+        // The preview's HTML is rendered in its sandboxed frame (an opaque origin: the page
+        // cannot reach into it), greeting the member the subject was rendered for.
+        let subject = browser.script("return document.querySelector('#preview-subject').textContent;").await;
+        let first = subject.as_str().unwrap().trim_start_matches("Spring news for ").to_owned();
+        let greeting = if first == "you" { "Hello there,".to_owned() } else { format!("Hello {first},") };
+        let sealed = "return document.querySelector('#preview-html').contentDocument === null;";
+        assert_eq!(browser.script(sealed).await, json!(true), "the preview is sandboxed");
+        browser.switch_to_frame("#preview-html").await;
+        let body = browser.script("return document.body ? document.body.innerText : '';").await;
+        let body = body.as_str().unwrap();
+        assert!(body.contains(&greeting), "the member's name is merged: {body}");
+        assert!(body.contains("1 Market Street"), "the postal address ends it: {body}");
+        browser.parent_frame().await;
+
+        browser.click("#send-button").await;
+        browser.wait_until("return location.search;", json!("?done=sent")).await;
+        let notice = browser.script("return document.querySelector('#notice').textContent;").await;
+        assert!(notice.as_str().unwrap().starts_with("Sending started"), "{notice}");
+        let api = crate::lists::Api::new(&stack, stack.acme(), stack.user(stack.acme(), UserKind::Known));
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while api.get(&format!("/api/v1/campaigns/{id}")).await.json()["status"] != "sent" {
+            assert!(Instant::now() < deadline, "the campaign was not sent");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        browser.script("location.reload();").await;
+        browser.wait_until(status, json!("sent")).await;
+        let sent = browser.script("return document.querySelector('#count-sent').textContent;").await;
+        assert_eq!(sent, json!(members.to_string()), "every member was sent to");
         drop(stack);
     })
     .await;

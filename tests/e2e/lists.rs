@@ -5,7 +5,7 @@
 
 mod support;
 
-pub use support::{Api, synced};
+pub use support::{Api, Pages, synced};
 
 mod api;
 mod export;

@@ -4,6 +4,7 @@
 //! the records selected in a Salesforce list view.
 
 mod api;
+mod campaign_pages;
 pub mod campaigns;
 mod definition;
 mod error;
@@ -131,6 +132,11 @@ fn campaign_routes() -> Router<Arc<AppState>> {
         .route("/api/v1/campaigns/{id}/recipients", get(campaigns::api_recipients))
         .route("/api/v1/campaigns/{id}/results.csv", get(campaigns::api_results))
         .route("/api/v1/campaigns/{id}/{action}", post(campaigns::api_action))
+        .route("/app/campaigns", get(campaign_pages::index).post(campaign_pages::create))
+        .route("/app/campaigns/new", get(campaign_pages::new_campaign))
+        .route("/app/campaigns/{id}", get(campaign_pages::view))
+        .route("/app/campaigns/{id}/results.csv", get(campaign_pages::results))
+        .route("/app/campaigns/{id}/{action}", post(campaign_pages::act))
         .layer(axum::extract::DefaultBodyLimit::max(campaigns::MAX_CAMPAIGN_BODY))
 }
 

@@ -198,7 +198,7 @@ struct IndexView {
 }
 
 /// The lists of the org this user may see.
-async fn visible_lists(state: &AppState, context: &Context) -> Result<Vec<RecipientList>, AppError> {
+pub(crate) async fn visible_lists(state: &AppState, context: &Context) -> Result<Vec<RecipientList>, AppError> {
     let lists = state.services.store.lists(&context.who.org_id).await.map_err(AppError::store)?;
     Ok(lists.into_iter().filter(|list| context.may_see(list)).collect())
 }
