@@ -712,7 +712,13 @@ async fn campaign_deliveries_are_claimed_once_and_updated_by_stamp<T: Table>(sto
 
     let stored = store.get_delivery(&org, "c1", "person7@example.com").await.unwrap().unwrap();
     assert_eq!(stored.state, SendState::Claimed);
-    let moved = Delivery { state: SendState::Sent, stamp: "new".into(), ..stored.clone() };
+    // A record lands only over its own claim.
+    let recorded = Delivery { state: SendState::Sent, stamp: "recorded".into(), ..stored.clone() };
+    let outcomes = store.record_deliveries(&org, "c1", &[recorded.clone(), recorded], &[&stored.stamp, "stale"]).await;
+    assert_eq!(outcomes.unwrap(), [true, false]);
+    let stored = store.get_delivery(&org, "c1", "person7@example.com").await.unwrap().unwrap();
+    assert_eq!(stored.state, SendState::Sent);
+    let moved = Delivery { delivered: true, stamp: "new".into(), ..stored.clone() };
     assert!(store.update_delivery(&org, "c1", &moved, &stored.stamp).await.unwrap());
     assert!(!store.update_delivery(&org, "c1", &moved, &stored.stamp).await.unwrap(), "a stale stamp is refused");
     let again = Delivery { state: SendState::Claimed, ..stored.clone() };

@@ -22,6 +22,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use outpost_tests::dynamodb_standin::{DynamoStandIn, StandInSettings, StandInStats};
+use outpost_tests::measure::{cpu_seconds, peak_rss_mib};
 use outpost_tests::outpost_shared::hosts::HostPolicy;
 use outpost_tests::outpost_shared::ids::{OrgId, RecipientObject};
 use outpost_tests::outpost_shared::salesforce::{
@@ -90,30 +91,6 @@ fn serve_dynamo(args: &[String]) -> Result<(), Error> {
         println!("{}", stand_in.endpoint);
         until_stdin_closes().await
     })
-}
-
-/// Peak resident set size of this process, in MiB.
-fn peak_rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status.lines().find(|line| line.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse::<f64>().ok()
-        })
-        .map_or(f64::NAN, |kib| kib / 1024.0)
-}
-
-/// CPU time this process has used (user + system, every thread), in seconds: `/proc/self/stat`
-/// counts it in ticks of 10 ms, fine for phases of seconds.
-fn cpu_seconds() -> f64 {
-    std::fs::read_to_string("/proc/self/stat")
-        .ok()
-        .and_then(|stat| {
-            // The fields after the command name (which may hold spaces) and its closing parenthesis.
-            let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-            let ticks = |at: usize| fields.get(at)?.parse::<f64>().ok();
-            Some((ticks(11)? + ticks(12)?) / 100.0)
-        })
-        .unwrap_or(f64::NAN)
 }
 
 /// `phase <floor|embedded|dynamodb> <sim url> <dir>`: one measured phase; prints one JSON line.

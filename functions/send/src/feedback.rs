@@ -3,7 +3,9 @@
 //! write-back by the integration user.
 
 use outpost_shared::campaigns::events::{EventKind, MailEvent};
-use outpost_shared::campaigns::{BounceKind, Counter, Delivery, Suppression, SuppressionReason, Unsubscribe};
+use outpost_shared::campaigns::{
+    BounceKind, Counter, Delivery, SendState, Suppression, SuppressionReason, Unsubscribe,
+};
 use outpost_shared::crypto::random_token;
 use outpost_shared::ids::{OrgId, RecordId};
 use outpost_shared::salesforce::SfDateTime;
@@ -38,6 +40,24 @@ fn bounce_counts(before: Option<BounceKind>, kind: BounceKind) -> Option<Vec<(Co
     }
 }
 
+/// An event proves SES accepted the message: an address whose outcome was unknown was sent after
+/// all; one still claimed keeps SES's id, so whoever settles the claim knows it went out.
+fn resolve(delivery: &mut Delivery, message_id: &str) -> Vec<(Counter, i64)> {
+    match delivery.state {
+        SendState::Unknown => {
+            delivery.state = SendState::Sent;
+            delivery.detail = None;
+            delivery.message_id.get_or_insert_with(|| message_id.to_owned());
+            vec![(Counter::Unknown, -1), (Counter::Sent, 1)]
+        }
+        SendState::Claimed => {
+            delivery.message_id.get_or_insert_with(|| message_id.to_owned());
+            Vec::new()
+        }
+        _ => Vec::new(),
+    }
+}
+
 /// Applies what recipients did; needs only the store.
 #[derive(Debug, Clone, Copy)]
 pub struct Feedback<'a> {
@@ -62,7 +82,9 @@ impl Feedback<'_> {
                     self.mark(&org, campaign, address, |delivery| {
                         (!delivery.delivered).then(|| {
                             delivery.delivered = true;
-                            vec![(Counter::Delivered, 1)]
+                            let mut counted = resolve(delivery, &event.message_id);
+                            counted.push((Counter::Delivered, 1));
+                            counted
                         })
                     })
                     .await?;
@@ -74,8 +96,9 @@ impl Feedback<'_> {
                     let reason = bounced.reason(Some(kind), sub_type);
                     let marked = self
                         .mark(&org, campaign, &bounced.address, |delivery| {
-                            let counted = bounce_counts(delivery.bounce, kind)?;
+                            let mut counted = bounce_counts(delivery.bounce, kind)?;
                             delivery.bounce = Some(kind);
+                            counted.extend(resolve(delivery, &event.message_id));
                             delivery.detail = Some(reason.clone());
                             Some(counted)
                         })
@@ -91,7 +114,9 @@ impl Feedback<'_> {
                         .mark(&org, campaign, address, |delivery| {
                             (!delivery.complained).then(|| {
                                 delivery.complained = true;
-                                vec![(Counter::Complained, 1)]
+                                let mut counted = resolve(delivery, &event.message_id);
+                                counted.push((Counter::Complained, 1));
+                                counted
                             })
                         })
                         .await?;

@@ -13,12 +13,23 @@ use serde::{Deserialize, Serialize};
 pub enum Job {
     /// Freeze the campaign's membership (once), then hand each unfinished segment to a sender.
     Start { org_id: OrgId, campaign_id: String },
-    /// Send one segment's queued addresses.
-    Segment { org_id: OrgId, campaign_id: String, segment: u8 },
+    /// Send one segment's queued addresses, then every `lanes`-th segment after it: a campaign
+    /// runs as many senders side by side as the account's rate needs.
+    Segment {
+        org_id: OrgId,
+        campaign_id: String,
+        segment: u8,
+        #[serde(default = "all_lanes")]
+        lanes: u8,
+    },
     /// Send the campaign, rendered for `record` (or a sample), to one address outside the list.
     Test { org_id: OrgId, campaign_id: String, to: String, record: Option<RecordId> },
     /// Resume campaigns paused for quota when the account has quota again.
     QuotaCheck,
+}
+
+fn all_lanes() -> u8 {
+    outpost_shared::store::keys::CAMPAIGN_SEGMENTS
 }
 
 /// Why a job could not be queued.

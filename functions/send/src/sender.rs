@@ -43,6 +43,16 @@ pub(crate) async fn signer(services: &Services) -> Result<Signer, SendFailure> {
     Ok(Signer::new(secret.signing_key.expose_secret().as_bytes()))
 }
 
+/// Messages a second one sender keeps up with (25 in flight, SES answering in well under 250 ms).
+const PER_SENDER: u64 = 100;
+
+/// How many senders a rate of `per_second` keeps busy: one per hundred a second, at most one per
+/// segment.
+fn lanes_for(per_second: u64) -> u8 {
+    let lanes = per_second.div_ceil(PER_SENDER).clamp(1, u64::from(keys::CAMPAIGN_SEGMENTS));
+    u8::try_from(lanes).unwrap_or(keys::CAMPAIGN_SEGMENTS)
+}
+
 /// Addresses read from a segment at a time.
 const PAGE: usize = 200;
 
@@ -183,8 +193,8 @@ impl Sender {
         }
         match job {
             Job::Start { org_id, campaign_id } => self.start(org_id, campaign_id, deadline).await,
-            Job::Segment { org_id, campaign_id, segment } => {
-                self.send_segment(org_id, campaign_id, *segment, deadline).await
+            Job::Segment { org_id, campaign_id, segment, lanes } => {
+                self.run_lane(org_id, campaign_id, *segment, *lanes, deadline).await
             }
             Job::Test { org_id, campaign_id, to, record } => {
                 self.send_test(org_id, campaign_id, to, record.as_ref()).await.map(drop)
@@ -254,7 +264,7 @@ impl Sender {
         .map(drop)
     }
 
-    /// Freezes the membership once, then queues every unfinished segment.
+    /// Freezes the membership once, then starts the senders.
     async fn start(&self, org: &OrgId, id: &str, deadline: Instant) -> Result<(), SendFailure> {
         let store = &self.services.store;
         let Some(campaign) = store.get_campaign(org, id).await? else { return Ok(()) };
@@ -264,10 +274,38 @@ impl Sender {
         if !campaign.frozen && !self.freeze(&campaign, deadline).await? {
             return Ok(());
         }
-        let done: HashSet<u8> = store.segments_done(org, id).await?.into_iter().collect();
-        for segment in (0..keys::CAMPAIGN_SEGMENTS).filter(|segment| !done.contains(segment)) {
-            let job = Job::Segment { org_id: *org, campaign_id: id.to_owned(), segment };
+        // Only as many senders as the rate keeps busy: a sender waiting for its second's share
+        // is a Lambda billed for waiting.
+        let lanes = lanes_for(self.quota(false).await?.per_second());
+        for segment in 0..lanes {
+            let job = Job::Segment { org_id: *org, campaign_id: id.to_owned(), segment, lanes };
             self.jobs.enqueue(&job, Duration::ZERO).await?;
+        }
+        self.finish_if_done(org, id).await
+    }
+
+    /// Sends `segment`, then every `lanes`-th segment after it, carrying on in a new job near
+    /// `deadline`.
+    async fn run_lane(
+        &self,
+        org: &OrgId,
+        id: &str,
+        first: u8,
+        lanes: u8,
+        deadline: Instant,
+    ) -> Result<(), SendFailure> {
+        let done: HashSet<u8> = self.services.store.segments_done(org, id).await?.into_iter().collect();
+        let mut segment = first;
+        while segment < keys::CAMPAIGN_SEGMENTS {
+            if !done.contains(&segment) && !self.send_segment(org, id, segment, lanes, deadline).await? {
+                return Ok(());
+            }
+            segment = segment.saturating_add(lanes.max(1));
+            if segment < keys::CAMPAIGN_SEGMENTS && Instant::now() + self.settings.deadline_margin > deadline {
+                let job = Job::Segment { org_id: *org, campaign_id: id.to_owned(), segment, lanes };
+                self.jobs.enqueue(&job, Duration::ZERO).await?;
+                return Ok(());
+            }
         }
         self.finish_if_done(org, id).await
     }
@@ -406,12 +444,20 @@ impl Sender {
         Ok(())
     }
 
-    /// Sends one segment's queued addresses, chunk by chunk.
-    async fn send_segment(&self, org: &OrgId, id: &str, segment: u8, deadline: Instant) -> Result<(), SendFailure> {
+    /// Sends one segment's queued addresses, chunk by chunk; whether the segment is done (if not,
+    /// the campaign stopped sending, or a job to carry on is queued).
+    async fn send_segment(
+        &self,
+        org: &OrgId,
+        id: &str,
+        segment: u8,
+        lanes: u8,
+        deadline: Instant,
+    ) -> Result<bool, SendFailure> {
         let store = &self.services.store;
-        let Some(campaign) = store.get_campaign(org, id).await? else { return Ok(()) };
+        let Some(campaign) = store.get_campaign(org, id).await? else { return Ok(false) };
         if campaign.status != CampaignStatus::Sending || !campaign.frozen {
-            return Ok(());
+            return Ok(false);
         }
         let templates = self.templates(&campaign).await?;
         let signer = self.signer().await?;
@@ -421,9 +467,9 @@ impl Sender {
             // At least one page an invocation, so every invocation makes progress.
             if after.is_some() && Instant::now() + self.settings.deadline_margin > deadline {
                 // Time is up: a fresh invocation carries on from the queue.
-                let job = Job::Segment { org_id: *org, campaign_id: id.to_owned(), segment };
+                let job = Job::Segment { org_id: *org, campaign_id: id.to_owned(), segment, lanes };
                 self.jobs.enqueue(&job, Duration::ZERO).await?;
-                return Ok(());
+                return Ok(false);
             }
             let (page, next) = store.deliveries(org, id, segment, after.as_deref(), PAGE).await?;
             let mut queued = Vec::new();
@@ -438,22 +484,42 @@ impl Sender {
                 match self.send_chunk(&campaign, &templates, &signer, chunk).await? {
                     Chunk::Sent => {}
                     Chunk::Retry => again = true,
-                    Chunk::Paused => return Ok(()),
+                    Chunk::Paused => return Ok(false),
                 }
             }
             match next {
                 Some(next) => after = Some(next),
                 None if again => {
                     // Addresses went back to the queue, or another sender's claims are still live.
-                    let job = Job::Segment { org_id: *org, campaign_id: id.to_owned(), segment };
+                    let job = Job::Segment { org_id: *org, campaign_id: id.to_owned(), segment, lanes };
                     self.jobs.enqueue(&job, Duration::from_secs(1)).await?;
-                    return Ok(());
+                    return Ok(false);
                 }
                 None => break,
             }
         }
         store.mark_segment_done(org, id, segment).await?;
-        self.finish_if_done(org, id).await
+        Ok(true)
+    }
+
+    /// Records an outcome over what an event wrote meanwhile (SES reported the message before
+    /// its sender recorded it): the event's flags stay, the outcome is added.
+    async fn merge_record(&self, org: &OrgId, id: &str, record: &Delivery) -> Result<(), SendFailure> {
+        let store = &self.services.store;
+        loop {
+            let Some(mut current) = store.get_delivery(org, id, &record.address).await? else { return Ok(()) };
+            if current.state != SendState::Claimed {
+                return Ok(());
+            }
+            current.state = record.state;
+            current.message_id = record.message_id.clone().or(current.message_id);
+            current.detail = record.detail.clone().or(current.detail);
+            let expected = std::mem::replace(&mut current.stamp, random_token());
+            current.updated_at = now_epoch();
+            if store.update_delivery(org, id, &current, &expected).await? {
+                return Ok(());
+            }
+        }
     }
 
     /// A claim found while reading a segment: a live one (its sender may still be sending) is
@@ -465,15 +531,18 @@ impl Sender {
             return Ok(false);
         }
         let expected = claim.stamp.clone();
-        let unknown = Delivery {
-            state: SendState::Unknown,
-            detail: Some("the sender stopped between handing the message to SES and recording it".into()),
-            updated_at: now_epoch(),
-            stamp: random_token(),
-            ..claim
+        // An event for the message (it left SES's id) proves SES took it.
+        let (state, counter, detail) = match claim.message_id {
+            Some(_) => (SendState::Sent, Counter::Sent, None),
+            None => (
+                SendState::Unknown,
+                Counter::Unknown,
+                Some("the sender stopped between handing the message to SES and recording it".into()),
+            ),
         };
-        if self.services.store.update_delivery(org, id, &unknown, &expected).await? {
-            self.services.store.count(org, id, Counter::Unknown, 1).await?;
+        let settled = Delivery { state, detail, updated_at: now_epoch(), stamp: random_token(), ..claim };
+        if self.services.store.update_delivery(org, id, &settled, &expected).await? {
+            self.services.store.count(org, id, counter, 1).await?;
         }
         Ok(true)
     }
@@ -591,6 +660,8 @@ impl Sender {
             futures::stream::iter(sends).buffer_unordered(chunk.len()).collect().await;
         self.crash_due(CrashPoint::AfterSend, number)?;
         let mut records = Vec::with_capacity(outcomes.len());
+        // Each record is conditional on its claim's stamp: an event may have come first.
+        let claim_stamps: Vec<String> = outcomes.iter().map(|(delivery, _)| delivery.stamp.clone()).collect();
         let mut counts: HashMap<Counter, i64> = HashMap::new();
         let mut result = if short { Chunk::Retry } else { Chunk::Sent };
         for (delivery, outcome) in outcomes {
@@ -632,7 +703,13 @@ impl Sender {
             }
             records.push(record);
         }
-        store.record_deliveries(org, id, &records).await?;
+        let stamps: Vec<&str> = claim_stamps.iter().map(String::as_str).collect();
+        let recorded = store.record_deliveries(org, id, &records, &stamps).await?;
+        for (record, recorded) in records.iter().zip(recorded) {
+            if !recorded {
+                self.merge_record(org, id, record).await?;
+            }
+        }
         self.crash_due(CrashPoint::AfterRecord, number)?;
         self.spend_quota(counts.get(&Counter::Sent).copied().unwrap_or(0).unsigned_abs()).await;
         for (counter, delta) in counts {
@@ -756,5 +833,20 @@ impl Sender {
             }
             Err(err) => Err(SendFailure::Mailer(err)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn senders_follow_the_rate() {
+        assert_eq!(lanes_for(1), 1, "the sandbox's one a second: one sender");
+        assert_eq!(lanes_for(14), 1);
+        assert_eq!(lanes_for(100), 1);
+        assert_eq!(lanes_for(101), 2);
+        assert_eq!(lanes_for(1_000), 10);
+        assert_eq!(lanes_for(50_000), keys::CAMPAIGN_SEGMENTS, "never more than the segments");
     }
 }

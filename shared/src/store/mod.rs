@@ -250,8 +250,15 @@ pub trait CampaignStore: Send + Sync {
         delivery: &Delivery,
         expected: &str,
     ) -> Result<bool, StoreError>;
-    /// Writes the outcomes of claimed addresses (only their claimer writes them).
-    async fn record_deliveries(&self, org: &OrgId, campaign: &str, deliveries: &[Delivery]) -> Result<(), StoreError>;
+    /// Writes the outcomes of claimed addresses, each only if its stamp is still the claim's
+    /// (`claims`, in order); `false` where an event changed the address meanwhile.
+    async fn record_deliveries(
+        &self,
+        org: &OrgId,
+        campaign: &str,
+        deliveries: &[Delivery],
+        claims: &[&str],
+    ) -> Result<Vec<bool>, StoreError>;
     async fn mark_segment_done(&self, org: &OrgId, campaign: &str, segment: u8) -> Result<(), StoreError>;
     /// The segments with nothing left to send.
     async fn segments_done(&self, org: &OrgId, campaign: &str) -> Result<Vec<u8>, StoreError>;
@@ -985,8 +992,24 @@ impl<T: Table> CampaignStore for Items<T> {
         Ok(matches!(written, Write::Done))
     }
 
-    async fn record_deliveries(&self, org: &OrgId, campaign: &str, deliveries: &[Delivery]) -> Result<(), StoreError> {
-        self.put_deliveries(org, campaign, deliveries).await
+    async fn record_deliveries(
+        &self,
+        org: &OrgId,
+        campaign: &str,
+        deliveries: &[Delivery],
+        claims: &[&str],
+    ) -> Result<Vec<bool>, StoreError> {
+        let puts: Vec<ConditionalPut<&Delivery>> = deliveries
+            .iter()
+            .zip(claims)
+            .map(|(delivery, claim)| ConditionalPut {
+                key: keys::delivery(org, campaign, &delivery.address),
+                ttl: None,
+                item: delivery,
+                condition: Condition::Equals("stamp", (*claim).to_owned()),
+            })
+            .collect();
+        self.table.put_each(&puts).await
     }
 
     async fn mark_segment_done(&self, org: &OrgId, campaign: &str, segment: u8) -> Result<(), StoreError> {
