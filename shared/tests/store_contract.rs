@@ -509,6 +509,7 @@ async fn sync_runs_leases_and_requests<T: Table>(store: Items<T>) {
         contacts: ObjectRun::default(),
         leads: ObjectRun::default(),
         write_back: WriteBackRun::default(),
+        activity: Default::default(),
         api_calls: 2,
         api_usage: Some("2/15000".into()),
         skipped_fields: Vec::new(),

@@ -2,6 +2,7 @@
 //! set, propagates deletes, and writes opt-outs and bounces back. Invoked by EventBridge Scheduler
 //! (its own JSON input) or by the DynamoDB stream records of Apex "sync now" requests.
 
+mod activity;
 mod bulk;
 mod deletes;
 mod fields;

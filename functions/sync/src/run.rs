@@ -12,8 +12,8 @@ use outpost_shared::crypto;
 use outpost_shared::ids::{RecipientObject, RecordId};
 use outpost_shared::salesforce::{ApiMeter, OrgConnection, SalesforceError, SfDateTime};
 use outpost_shared::store::{
-    ObjectRun, OrgRegistration, Recipient, RunStatus, StoreError, SyncCheckpoint, SyncCursor, SyncRun, WriteBack,
-    WriteBackRun, now_epoch,
+    ActivityRun, ObjectRun, OrgRegistration, Recipient, RunStatus, StoreError, SyncCheckpoint, SyncCursor, SyncRun,
+    WriteBack, WriteBackRun, now_epoch,
 };
 
 use crate::integration::LoginError;
@@ -207,6 +207,7 @@ fn empty_record(org: &OrgRegistration, run_id: &str, options: &RunOptions) -> Sy
         contacts: ObjectRun::default(),
         leads: ObjectRun::default(),
         write_back: WriteBackRun::default(),
+        activity: ActivityRun::default(),
         api_calls: 0,
         api_usage: None,
         skipped_fields: Vec::new(),
@@ -320,10 +321,15 @@ impl Run<'_> {
             }
         }
         match self.write_back().await {
+            Ok(()) => {}
+            Err(Interrupt::Stop(stop)) => return Some(stop),
+            Err(Interrupt::Salesforce(err)) => self.record.error = Some(format!("write-back: {err}")),
+        }
+        match self.record_campaign_activity().await {
             Ok(()) => None,
             Err(Interrupt::Stop(stop)) => Some(stop),
             Err(Interrupt::Salesforce(err)) => {
-                self.record.error = Some(format!("write-back: {err}"));
+                self.record.error = Some(format!("campaign activity: {err}"));
                 None
             }
         }

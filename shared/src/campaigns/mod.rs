@@ -10,5 +10,5 @@ pub mod unsubscribe;
 
 pub use mail::*;
 pub use model::*;
-pub use render::{CampaignTemplates, Rendered, TemplateError};
+pub use render::{CampaignTemplates, Rendered, TemplateError, generic_subject};
 pub use unsubscribe::Unsubscribe;

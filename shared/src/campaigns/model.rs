@@ -331,3 +331,14 @@ pub enum CampaignRequest {
     /// Send one test message to `to`, rendered for `record`.
     Test { to: String, record: Option<RecordId> },
 }
+
+/// How far the Tasks of a sent campaign are recorded in Salesforce (orgs that ask for them).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActivityProgress {
+    /// The segment being recorded, and the last address recorded in it.
+    pub segment: u8,
+    #[serde(default)]
+    pub after: Option<String>,
+    #[serde(default)]
+    pub done: bool,
+}

@@ -180,6 +180,18 @@ impl CampaignTemplates {
     }
 }
 
+/// A campaign's subject as one line for everyone: merge fields left empty, fallbacks applied (a
+/// Salesforce Task names the campaign this way). The subject as written when it does not render.
+pub fn generic_subject(subject: &str) -> String {
+    let mut env = Environment::new();
+    env.set_fuel(Some(FUEL));
+    let rendered = env
+        .template_from_str(&expand_fallbacks(subject))
+        .and_then(|template| template.render(minijinja::Value::from_pairs(std::iter::empty::<(&str, &str)>())));
+    let line = rendered.unwrap_or_else(|_| subject.to_owned());
+    line.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 fn escape_html(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
@@ -259,6 +271,12 @@ mod tests {
             let err = compile(html, text).unwrap_err();
             assert_eq!((err.code, err.part), (code, part), "{html} / {text}: {}", err.message);
         }
+    }
+
+    #[test]
+    fn a_generic_subject_takes_the_fallbacks() {
+        assert_eq!(generic_subject("News for {{FirstName|you}}, {{ LastName }}!"), "News for you, !");
+        assert_eq!(generic_subject("{% if %}"), "{% if %}", "as written when it does not render");
     }
 
     #[test]

@@ -19,7 +19,7 @@ mod usage;
 
 use std::sync::Arc;
 
-pub use apex::{ActivityRequest, ActivityResponse, ActivityResult};
+pub use apex::{ACTIVITY_LIMIT, ActivityRequest, ActivityResponse, ActivityResult};
 pub use bulk::{BulkJob, BulkJobState, BulkResultsPage};
 pub use client::{ClientSettings, RetryPolicy, SalesforceClient};
 pub use collections::{RecordError, RecordResult, RecordWrite, UpsertOutcome};

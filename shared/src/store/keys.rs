@@ -130,6 +130,11 @@ pub fn delivery(org: &OrgId, campaign: &str, address: &str) -> Key {
     Key::new(deliveries_partition(org, campaign, delivery_segment(address)), address)
 }
 
+/// How far a sent campaign's Tasks are recorded in Salesforce.
+pub fn activity_progress(org: &OrgId, campaign: &str) -> Key {
+    Key::new(org_partition(org), format!("CAMPAIGNTASKS#{campaign}"))
+}
+
 /// Written once a segment has no address left to send.
 pub fn segment_done(org: &OrgId, campaign: &str, segment: u8) -> Key {
     Key::new(org_partition(org), format!("CAMPAIGNSEGMENT#{campaign}#{segment:02}"))

@@ -21,7 +21,9 @@ pub use embedded::EmbeddedTable;
 pub use model::*;
 use table::{BatchPut, Condition, ConditionalPut, Table, Write};
 
-use crate::campaigns::{Campaign, CampaignContent, CampaignRequest, Counter, Counts, Delivery, Suppression};
+use crate::campaigns::{
+    ActivityProgress, Campaign, CampaignContent, CampaignRequest, Counter, Counts, Delivery, Suppression,
+};
 use crate::ids::{OrgId, RecipientObject, RecordId, UserId};
 
 /// Why the store could not answer.
@@ -260,6 +262,13 @@ pub trait CampaignStore: Send + Sync {
         claims: &[&str],
     ) -> Result<Vec<bool>, StoreError>;
     async fn mark_segment_done(&self, org: &OrgId, campaign: &str, segment: u8) -> Result<(), StoreError>;
+    async fn activity_progress(&self, org: &OrgId, campaign: &str) -> Result<ActivityProgress, StoreError>;
+    async fn put_activity_progress(
+        &self,
+        org: &OrgId,
+        campaign: &str,
+        progress: &ActivityProgress,
+    ) -> Result<(), StoreError>;
     /// The segments with nothing left to send.
     async fn segments_done(&self, org: &OrgId, campaign: &str) -> Result<Vec<u8>, StoreError>;
     /// Adds an address to the org's suppression list (the first reason stays).
@@ -1015,6 +1024,19 @@ impl<T: Table> CampaignStore for Items<T> {
     async fn mark_segment_done(&self, org: &OrgId, campaign: &str, segment: u8) -> Result<(), StoreError> {
         let key = keys::segment_done(org, campaign, segment);
         self.table.put(&key, None, &SegmentDone { segment }, Condition::Always).await.map(drop)
+    }
+
+    async fn activity_progress(&self, org: &OrgId, campaign: &str) -> Result<ActivityProgress, StoreError> {
+        Ok(self.table.get(&keys::activity_progress(org, campaign)).await?.unwrap_or_default())
+    }
+
+    async fn put_activity_progress(
+        &self,
+        org: &OrgId,
+        campaign: &str,
+        progress: &ActivityProgress,
+    ) -> Result<(), StoreError> {
+        self.table.put(&keys::activity_progress(org, campaign), None, progress, Condition::Always).await.map(drop)
     }
 
     async fn segments_done(&self, org: &OrgId, campaign: &str) -> Result<Vec<u8>, StoreError> {

@@ -556,6 +556,13 @@ pub struct WriteBackRun {
     pub dead: u64,
 }
 
+/// Campaign Tasks recorded in Salesforce by a run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActivityRun {
+    pub recorded: u64,
+    pub failed: u64,
+}
+
 /// The record of one sync run of one org.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SyncRun {
@@ -569,6 +576,9 @@ pub struct SyncRun {
     pub contacts: ObjectRun,
     pub leads: ObjectRun,
     pub write_back: WriteBackRun,
+    /// Tasks recorded for sent campaigns (orgs with `record_tasks`).
+    #[serde(default)]
+    pub activity: ActivityRun,
     pub api_calls: u64,
     /// `used/limit` from the last `Sforce-Limit-Info`.
     #[serde(default)]
