@@ -46,7 +46,8 @@ impl Framing {
         Framing::AnySalesforce { loopback: policy.admits_loopback() }
     }
 
-    fn sources(&self) -> String {
+    /// The `frame-ancestors` sources.
+    pub fn sources(&self) -> String {
         match self {
             Framing::Org(origins) => origins.join(" "),
             Framing::Nowhere => "'none'".to_owned(),

@@ -419,6 +419,9 @@ async fn a_campaign_is_previewed_and_sent_from_its_page_inside_the_web_tab() {
         let body = body.as_str().unwrap();
         assert!(body.contains(&greeting), "the member's name is merged: {body}");
         assert!(body.contains("1 Market Street"), "the postal address ends it: {body}");
+        // The message's own styles apply, as in a mail client: the footer is grey (#666).
+        let footer = "return getComputedStyle(document.body.lastElementChild).color;";
+        assert_eq!(browser.script(footer).await, json!("rgb(102, 102, 102)"), "the email's inline styles apply");
         browser.parent_frame().await;
 
         browser.click("#send-button").await;

@@ -11,12 +11,12 @@ use askama::Template;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::StatusCode;
-use axum::response::Response;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use outpost_shared::campaigns::{Campaign, CampaignStatus, CampaignTemplates, Counts, Delivery, PauseReason, Rendered};
 use outpost_shared::ids::RecordId;
 use outpost_shared::store::{EpochSeconds, OrgSettings, Recipient, RecipientList, now_epoch};
-use outpost_shared::web::{Page, Scripts};
+use outpost_shared::web::{Framing, Page, Scripts};
 
 use crate::api::instant;
 use crate::campaigns::{CampaignBody, csv_response, first_recipients, results_csv, search};
@@ -629,7 +629,7 @@ pub async fn view(
     let query = query.as_deref();
     let shown = Shown { notice: done_notice(query_param(query, "done").as_deref()), ..Shown::default() };
     let result = campaign_page(&state, &visit, &id, query, StatusCode::OK, shown).await;
-    visit.finish(result)
+    frames_its_preview(visit.finish(result))
 }
 
 /// `POST /app/campaigns/{id}/{send|pause|resume|cancel|test}`: does it and shows the campaign
@@ -664,7 +664,55 @@ pub async fn act(
         }
     }
     .await;
+    frames_its_preview(visit.finish(result))
+}
+
+/// What the preview document may load: the message's own styles and its images, nothing that
+/// runs; `sandbox` gives it an origin of its own. It is framed by the campaign page, itself framed
+/// by the org's Salesforce.
+fn preview_csp(framing: &Framing) -> String {
+    format!(
+        "default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; frame-ancestors 'self' {}; sandbox",
+        framing.sources()
+    )
+}
+
+/// `GET /app/campaigns/{id}/preview.html[?preview=<record>]`: the HTML body as the member gets it,
+/// a document of its own so the message's styles apply, framed by the campaign page.
+pub async fn preview_document(
+    State(state): State<Arc<AppState>>,
+    visit: Visit,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let result = async {
+        let campaign = state.visible_campaign(&visit.context, &id).await?;
+        let asked = query_param(query.as_deref(), "preview");
+        let shown = preview(&state, &visit.context, &campaign, asked.as_deref()).await;
+        // Why there is nothing to show is plain text: it may name the list.
+        let (body, kind) = match shown.message {
+            Ok(message) => (message.html, "text/html; charset=utf-8"),
+            Err(why) => (why, "text/plain; charset=utf-8"),
+        };
+        let mut response = body.into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
+        if let Ok(csp) = HeaderValue::from_str(&preview_csp(&visit.framing)) {
+            headers.insert(header::CONTENT_SECURITY_POLICY, csp);
+        }
+        Ok(response)
+    }
+    .await;
     visit.finish(result)
+}
+
+/// The campaign page frames its own preview document.
+fn frames_its_preview(mut response: Response) -> Response {
+    let csp = response.headers().get(header::CONTENT_SECURITY_POLICY).and_then(|csp| csp.to_str().ok());
+    if let Some(framed) = csp.and_then(|csp| HeaderValue::from_str(&format!("{csp}; frame-src 'self'")).ok()) {
+        response.headers_mut().insert(header::CONTENT_SECURITY_POLICY, framed);
+    }
+    response
 }
 
 /// `GET /app/campaigns/{id}/results.csv`: every recipient and what became of them.

@@ -136,6 +136,7 @@ fn campaign_routes() -> Router<Arc<AppState>> {
         .route("/app/campaigns/new", get(campaign_pages::new_campaign))
         .route("/app/campaigns/{id}", get(campaign_pages::view))
         .route("/app/campaigns/{id}/results.csv", get(campaign_pages::results))
+        .route("/app/campaigns/{id}/preview.html", get(campaign_pages::preview_document))
         .route("/app/campaigns/{id}/{action}", post(campaign_pages::act))
         .layer(axum::extract::DefaultBodyLimit::max(campaigns::MAX_CAMPAIGN_BODY))
 }

@@ -128,8 +128,19 @@ async fn a_campaign_is_written_previewed_tested_and_sent_without_a_script() {
     let text = text_of(&draft, "preview-text");
     assert!(text.starts_with("Hello ") && text.contains("Unsubscribe: #unsubscribe-preview"), "{text}");
     assert!(text.ends_with("San Francisco, CA 94105\nUnited States\n"), "{text}");
-    assert!(draft.body.contains("srcdoc=\"&#60;html&#62;&#60;body&#62;&#60;p&#62;Hello "), "{}", draft.body);
-    assert!(draft.body.contains("1 Market Street&#60;br&#62;"), "the HTML carries the address too");
+    // The HTML body is a document of its own, framed by the page: its styles apply, nothing runs.
+    assert!(draft.body.contains(&format!("src=\"{page}/preview.html?preview=")), "{}", draft.body);
+    let html = pages.get(&format!("{page}/preview.html")).await;
+    assert_eq!(html.status, 200, "{html:?}");
+    assert!(html.body.starts_with("<html><body><p>Hello "), "{}", html.body);
+    assert!(html.body.contains("1 Market Street<br>"), "the HTML carries the address too");
+    let csp = html.header("content-security-policy").unwrap();
+    assert!(
+        csp.contains("sandbox") && csp.contains("style-src 'unsafe-inline'") && !csp.contains("script-src"),
+        "{csp}"
+    );
+    let framing = draft.header("content-security-policy").unwrap();
+    assert!(framing.contains("frame-src 'self'"), "{framing}");
     // … or for the member asked for.
     let member_ids = api.member_ids(&list).await;
     let member = stack
