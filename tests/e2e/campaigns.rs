@@ -8,6 +8,7 @@ mod activity;
 mod api;
 mod events;
 mod kill;
+mod moto;
 mod pages;
 mod quota;
 mod sending;

@@ -19,7 +19,7 @@ use outpost_shared::store::{EpochSeconds, OrgSettings, Recipient, RecipientList,
 use outpost_shared::web::{Framing, Page, Scripts};
 
 use crate::api::instant;
-use crate::campaigns::{CampaignBody, csv_response, first_recipients, results_csv, search};
+use crate::campaigns::{CampaignBody, first_recipients, search};
 use crate::members::{MemberView, first_by_name};
 use crate::pages::{Choice, Visit, field, query_param, see_other};
 use crate::{AppError, AppState, Context};
@@ -719,8 +719,7 @@ fn frames_its_preview(mut response: Response) -> Response {
 pub async fn results(State(state): State<Arc<AppState>>, visit: Visit, Path(id): Path<String>) -> Response {
     let result = async {
         let campaign = state.visible_campaign(&visit.context, &id).await?;
-        let deliveries = search(&state, &campaign, None, None).await?;
-        csv_response(&campaign, results_csv(&deliveries)?)
+        crate::campaigns::results(&state, &campaign).await
     }
     .await;
     visit.finish(result)

@@ -505,15 +505,33 @@ pub(crate) async fn api_results(
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
     let campaign = state.visible_campaign(&context, &id).await?;
-    let deliveries = search(&state, &campaign, None, None).await?;
-    csv_response(&campaign, results_csv(&deliveries)?)
+    results(&state, &campaign).await
 }
 
-pub(crate) fn csv_response(campaign: &Campaign, body: Vec<u8>) -> Result<Response, AppError> {
+/// A campaign's results: on AWS a link to the file in the exports bucket (a Lambda answer holds
+/// 6 MB, some 37,000 rows), locally the file itself.
+pub(crate) async fn results(state: &AppState, campaign: &Campaign) -> Result<Response, AppError> {
+    let deliveries = search(state, campaign, None, None).await?;
+    let body = results_csv(&deliveries)?;
+    match &state.exports {
+        Some(exports) => {
+            let file_name = results_file_name(campaign);
+            let link = exports.publish(&campaign.org_id, &campaign.id, &file_name, [Ok(body.into())]).await?;
+            Ok(crate::pages::see_other(&link))
+        }
+        None => csv_response(campaign, body),
+    }
+}
+
+fn results_file_name(campaign: &Campaign) -> String {
+    format!("campaign-{}-results.csv", campaign.id)
+}
+
+fn csv_response(campaign: &Campaign, body: Vec<u8>) -> Result<Response, AppError> {
     let mut response = body.into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
-    let disposition = format!("attachment; filename=\"campaign-{}-results.csv\"", campaign.id);
+    let disposition = format!("attachment; filename=\"{}\"", results_file_name(campaign));
     if let Ok(value) = HeaderValue::from_str(&disposition) {
         headers.insert(header::CONTENT_DISPOSITION, value);
     }

@@ -14,6 +14,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use outpost_shared::crypto;
+use outpost_shared::ids::OrgId;
 use outpost_shared::lists::FieldRef;
 use outpost_shared::salesforce::SfDateTime;
 use outpost_shared::services::{InitError, aws_config};
@@ -58,10 +59,16 @@ impl Exports {
         created.map(drop).map_err(|err| DisplayErrorContext(err).to_string())
     }
 
-    /// Stores the export (in parts of 8 MB, so memory stays flat) and returns a short-lived link
-    /// that downloads it as `file_name`.
-    async fn publish(&self, list: &RecipientList, file_name: &str, chunks: Chunks) -> Result<String, AppError> {
-        let key = format!("exports/{}/{}/{}.csv", list.org_id, list.id, &crypto::random_token()[..16]);
+    /// Stores the export of `source` (a list or a campaign of `org`; in parts of 8 MB, so memory
+    /// stays flat) and returns a short-lived link that downloads it as `file_name`.
+    pub(crate) async fn publish(
+        &self,
+        org: &OrgId,
+        source: &str,
+        file_name: &str,
+        chunks: impl IntoIterator<Item = Result<Bytes, csv::Error>>,
+    ) -> Result<String, AppError> {
+        let key = format!("exports/{org}/{source}/{}.csv", &crypto::random_token()[..16]);
         let disposition = format!("attachment; filename=\"{file_name}\"");
         let mut upload = Upload { s3: &self.s3, bucket: &self.bucket, key: &key, id: None, parts: Vec::new() };
         let mut buffer = Vec::new();
@@ -313,7 +320,7 @@ async fn export(state: &AppState, context: &Context, id: &str) -> Result<Respons
     let file_name = file_name(&list);
     tracing::info!(org = %list.org_id, list = %list.id, rows, "list exported");
     match &state.exports {
-        Some(exports) => Ok(see_other(&exports.publish(&list, &file_name, chunks).await?)),
+        Some(exports) => Ok(see_other(&exports.publish(&list.org_id, &list.id, &file_name, chunks).await?)),
         None => {
             let mut response = Body::from_stream(futures::stream::iter(chunks)).into_response();
             let headers = response.headers_mut();
