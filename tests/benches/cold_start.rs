@@ -10,7 +10,16 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const FUNCTIONS: [&str; 5] = ["outpost-entry", "outpost-authorizer", "outpost-apex", "outpost-sync", "outpost-app"];
+/// Each function's package and binary.
+const FUNCTIONS: [(&str, &str); 7] = [
+    ("outpost-entry", "outpost-entry"),
+    ("outpost-authorizer", "outpost-authorizer"),
+    ("outpost-apex", "outpost-apex"),
+    ("outpost-sync", "outpost-sync"),
+    ("outpost-app", "outpost-app"),
+    ("outpost-send", "outpost-send"),
+    ("outpost-send", "outpost-unsubscribe"),
+];
 const RUNS: usize = 30;
 
 fn workspace_root() -> PathBuf {
@@ -37,6 +46,9 @@ fn init_time(binary: &PathBuf) -> Result<Duration, Box<dyn std::error::Error>> {
         .env("OUTPOST_TABLE", "outpost")
         .env("OUTPOST_APP_SECRET", "outpost/app")
         .env("OUTPOST_EXPORT_BUCKET", "outpost-exports")
+        .env("OUTPOST_PUBLIC_URL", "https://outpost.example.com")
+        .env("OUTPOST_JOBS_QUEUE_URL", "https://sqs.us-east-1.amazonaws.com/123456789012/outpost-jobs")
+        .env("OUTPOST_SES_CONFIGURATION_SET", "outpost-campaigns")
         .env("RUST_LOG", "error")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -65,15 +77,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             build.env_remove(name);
         }
     }
-    for function in FUNCTIONS {
-        build.args(["-p", function]);
+    for (package, binary) in FUNCTIONS {
+        build.args(["-p", package, "--bin", binary]);
     }
     if !build.status()?.success() {
         return Err("cargo build --release failed".into());
     }
     println!("| function | stripped size (MB) | init p50 (ms) | init p95 (ms) |");
     println!("|---|---|---|---|");
-    for function in FUNCTIONS {
+    for (_, function) in FUNCTIONS {
         let binary = workspace_root().join("target/release").join(function);
         let size = std::fs::metadata(&binary)?.len() as f64 / 1_000_000.0;
         let mut times: Vec<Duration> = (0..RUNS).map(|_| init_time(&binary)).collect::<Result<_, _>>()?;
