@@ -21,7 +21,7 @@ async fn a_campaign_goes_out_through_ses_on_moto_at_the_accounts_rate() {
     let id = create(&api, &body(&list)).await;
     assert_eq!(api.post(&format!("/api/v1/campaigns/{id}/send"), &json!({})).await.status, 202);
 
-    let done = wait_for(&api, &id, Duration::from_secs(60), sent).await;
+    let done = wait_every(&api, &id, Duration::from_secs(300), Duration::from_secs(1), sent).await;
     assert_eq!(
         (done["counts"]["recipients"].as_u64(), done["counts"]["sent"].as_u64()),
         (Some(3), Some(3)),

@@ -58,6 +58,18 @@ pub async fn campaign(api: &Api<'_>, id: &str) -> Value {
 
 /// Waits until `done` holds for the campaign (at most `within`); the campaign then.
 pub async fn wait_for(api: &Api<'_>, id: &str, within: Duration, done: impl Fn(&Value) -> bool) -> Value {
+    wait_every(api, id, within, Duration::from_millis(50), done).await
+}
+
+/// [`wait_for`], reading the campaign every `interval`: a store on moto serves every test of the
+/// run one request at a time, and tests that time their own runs share it.
+pub async fn wait_every(
+    api: &Api<'_>,
+    id: &str,
+    within: Duration,
+    interval: Duration,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
     let started = Instant::now();
     loop {
         let campaign = campaign(api, id).await;
@@ -65,7 +77,7 @@ pub async fn wait_for(api: &Api<'_>, id: &str, within: Duration, done: impl Fn(&
             return campaign;
         }
         assert!(started.elapsed() < within, "the campaign did not get there in {within:?}: {campaign:#}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(interval).await;
     }
 }
 
