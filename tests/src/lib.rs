@@ -107,6 +107,9 @@ pub struct StackOptions {
     /// A campaign job's deadline, and the addresses a freeze writes between saves.
     pub job_deadline: Duration,
     pub freeze_batch: usize,
+    /// How often quota-paused campaigns are checked: each check reads every org's campaigns, so
+    /// only the tests of that check run it often (a store on moto serves every test of the run).
+    pub quota_check: Duration,
 }
 
 impl Default for StackOptions {
@@ -119,6 +122,7 @@ impl Default for StackOptions {
             send_crash: None,
             job_deadline: Duration::from_secs(120),
             freeze_batch: 5000,
+            quota_check: Duration::from_secs(60),
             sync: SyncSettings {
                 bulk_poll_interval: Duration::from_millis(20),
                 deadline_margin: Duration::from_millis(50),
@@ -168,7 +172,7 @@ impl TestStack {
         config.sync_deadline = Duration::from_secs(120);
         config.sync = options.sync.clone();
         config.ses = options.ses;
-        config.quota_check = Duration::from_millis(200);
+        config.quota_check = options.quota_check;
         config.claim_lease = Duration::from_secs(1);
         config.send_crash = options.send_crash;
         config.job_deadline = options.job_deadline;

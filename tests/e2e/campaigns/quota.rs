@@ -12,7 +12,8 @@ use super::support::*;
 #[tokio::test]
 async fn a_spent_daily_quota_pauses_the_campaign_until_the_quota_is_back() {
     let ses = LocalSesSettings { max_send_rate: 1_000.0, max_24_hour_send: 60.0 };
-    let stack = stack(StackOptions { ses, ..StackOptions::default() }).await;
+    let options = StackOptions { ses, quota_check: Duration::from_millis(200), ..StackOptions::default() };
+    let stack = stack(options).await;
     let api = api(&stack);
     let (list, members) = everyone(&api).await;
     assert!(members > 120, "{members}");
