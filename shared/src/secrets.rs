@@ -234,6 +234,13 @@ pub struct AppSecret {
     pub oauth_client_secret: SecretString,
 }
 
+impl AppSecret {
+    /// The signer of cookies, CSRF tokens and unsubscribe links: every function keys it alike.
+    pub fn signer(&self) -> crate::signed::Signer {
+        crate::signed::Signer::new(self.signing_key.expose_secret().as_bytes())
+    }
+}
+
 /// An org's own OAuth client, when it does not use the app-wide one.
 #[derive(Deserialize)]
 pub struct OAuthClientSecret {

@@ -84,6 +84,12 @@ fn aws_config_from(lookup: impl Fn(&str) -> Option<String>) -> Result<SdkConfig,
 }
 
 impl Services {
+    /// The signer keyed from the app secret (read through the secret cache).
+    pub async fn app_signer(&self) -> Result<crate::signed::Signer, crate::secrets::SecretsError> {
+        let secret: crate::secrets::AppSecret = self.secrets.json(&self.config.app_secret_name).await?;
+        Ok(secret.signer())
+    }
+
     /// DynamoDB, Secrets Manager and the Salesforce client from the Lambda environment. No
     /// network call happens here: clients connect on first use.
     pub async fn from_aws(config: Config) -> Result<Self, InitError> {

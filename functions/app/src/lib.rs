@@ -25,12 +25,10 @@ use axum::routing::{get, post};
 use outpost_shared::authorized::Authorized;
 use outpost_shared::hosts::SalesforceHost;
 use outpost_shared::lists::{Catalog, Snapshot, SnapshotCache};
-use outpost_shared::secrets::AppSecret;
 use outpost_shared::services::Services;
 use outpost_shared::signed::Signer;
 use outpost_shared::store::{OrgRegistration, RecipientList, Visibility};
 use outpost_shared::web;
-use secrecy::ExposeSecret;
 
 pub use error::AppError;
 pub use export::Exports;
@@ -115,12 +113,10 @@ impl AppState {
 
     /// The signer of CSRF tokens (the app secret's key, shared with the entry function).
     pub(crate) async fn signer(&self) -> Result<Signer, AppError> {
-        let secret: AppSecret =
-            self.services.secrets.json(&self.services.config.app_secret_name).await.map_err(|err| {
-                tracing::error!(error = %err, "app secret unavailable");
-                AppError::misconfigured()
-            })?;
-        Ok(Signer::new(secret.signing_key.expose_secret().as_bytes()))
+        self.services.app_signer().await.map_err(|err| {
+            tracing::error!(error = %err, "app secret unavailable");
+            AppError::misconfigured()
+        })
     }
 }
 

@@ -23,7 +23,6 @@ use outpost_shared::services::Services;
 use outpost_shared::signed::Signer;
 use outpost_shared::store::OrgRegistration;
 use outpost_shared::web;
-use secrecy::ExposeSecret;
 
 pub use error::{EntryError, Wants};
 pub use link::EntryLink;
@@ -62,7 +61,7 @@ impl EntryState {
 
     /// The signer for cookies and CSRF tokens.
     async fn signer(&self) -> Result<Signer, EntryError> {
-        Ok(Signer::new(self.app_secret().await?.signing_key.expose_secret().as_bytes()))
+        Ok(self.app_secret().await?.signer())
     }
 
     /// The OAuth client (SSO, Canvas) of `org`: its own, or the packaged app's.

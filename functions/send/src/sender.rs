@@ -16,11 +16,9 @@ use outpost_shared::campaigns::{
 use outpost_shared::crypto::random_token;
 use outpost_shared::ids::{OrgId, RecipientObject, RecordId};
 use outpost_shared::lists::{Catalog, Query, Selection, SnapshotCache, checked, evaluate};
-use outpost_shared::secrets::AppSecret;
 use outpost_shared::services::Services;
 use outpost_shared::signed::Signer;
 use outpost_shared::store::{ListDefinition, StoreError, Visibility, keys, now_epoch};
-use secrecy::ExposeSecret;
 
 use crate::jobs::{Job, JobQueue, QueueError};
 
@@ -35,12 +33,7 @@ pub const TEST_LINK: &str = "test-message";
 
 /// The signer of unsubscribe links (the app secret's key).
 pub(crate) async fn signer(services: &Services) -> Result<Signer, SendFailure> {
-    let secret: AppSecret = services
-        .secrets
-        .json(&services.config.app_secret_name)
-        .await
-        .map_err(|err| SendFailure::Secret(err.to_string()))?;
-    Ok(Signer::new(secret.signing_key.expose_secret().as_bytes()))
+    services.app_signer().await.map_err(|err| SendFailure::Secret(err.to_string()))
 }
 
 /// Messages a second one sender keeps up with (25 in flight, SES answering in well under 250 ms).
