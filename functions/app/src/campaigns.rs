@@ -78,11 +78,6 @@ pub(crate) fn campaign_not_found() -> AppError {
     AppError::new(StatusCode::NOT_FOUND, "campaign_not_found", "no such campaign")
 }
 
-/// Whether `id` could name a campaign.
-fn is_campaign_id(id: &str) -> bool {
-    id.len() == 16 && id.bytes().all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_')
-}
-
 impl AppState {
     /// Checks and saves a new draft.
     pub(crate) async fn create_campaign(&self, context: &Context, body: CampaignBody) -> Result<Campaign, AppError> {
@@ -114,7 +109,7 @@ impl AppState {
         let now = now_epoch();
         let campaign = Campaign {
             org_id: context.who.org_id,
-            id: crypto::random_token().chars().take(16).collect(),
+            id: crate::manage::new_id(),
             list_id: list.id.clone(),
             list_name: list.name.clone(),
             owner_id: context.who.user_id,
@@ -146,7 +141,7 @@ impl AppState {
 
     /// A campaign of the org this user may see (under `owner` visibility, only their own).
     pub(crate) async fn visible_campaign(&self, context: &Context, id: &str) -> Result<Campaign, AppError> {
-        if !is_campaign_id(id) {
+        if !crate::manage::is_item_id(id) {
             return Err(campaign_not_found());
         }
         let campaign = self.services.store.get_campaign(&context.who.org_id, id).await.map_err(AppError::store)?;

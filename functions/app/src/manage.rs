@@ -16,13 +16,13 @@ const MAX_LISTS: usize = 1_000;
 /// The most members a static list holds; larger audiences are what dynamic lists are for.
 const MAX_STATIC_MEMBERS: usize = 50_000;
 
-/// A new list's or revision's id: 16 URL-safe random characters (96 bits).
-fn new_id() -> String {
+/// A new list's, campaign's or revision's id: 16 URL-safe random characters (96 bits).
+pub(crate) fn new_id() -> String {
     crypto::random_token().chars().take(16).collect()
 }
 
-/// Whether `id` could name a list (anything else is not looked up).
-pub(crate) fn is_list_id(id: &str) -> bool {
+/// Whether `id` could name a list or a campaign (anything else is not looked up).
+pub(crate) fn is_item_id(id: &str) -> bool {
     id.len() == 16 && id.bytes().all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_')
 }
 

@@ -97,7 +97,7 @@ impl AppState {
 
     /// A list of the org that this user may see (under `owner` visibility, only their own).
     pub(crate) async fn visible_list(&self, context: &Context, id: &str) -> Result<RecipientList, AppError> {
-        if !crate::manage::is_list_id(id) {
+        if !crate::manage::is_item_id(id) {
             return Err(AppError::list_not_found());
         }
         let list = self.services.store.get_list(&context.who.org_id, id).await.map_err(AppError::store)?;
